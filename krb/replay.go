@@ -1,0 +1,64 @@
+package krb
+
+import (
+	"sync"
+	"time"
+)
+
+// ReplayCache remembers authenticators for the clock-skew window (RFC 4120
+// §3.2.3, §10). Unlike gokrb5's process-global cache it is per acceptor, checks
+// and inserts under one lock, keys on the authenticated client and the service,
+// and expires entries at ctime+skew rather than skew after first sight.
+type ReplayCache struct {
+	mu      sync.Mutex
+	skew    time.Duration
+	entries map[replayKey]time.Time
+	max     int
+	lastGC  time.Time
+}
+
+type replayKey struct {
+	client, service string
+	ctime           int64
+	cusec           int
+}
+
+// NewReplayCache makes a cache for the given skew holding at most max entries.
+func NewReplayCache(skew time.Duration, max int) *ReplayCache {
+	if max <= 0 {
+		max = 1 << 20
+	}
+	return &ReplayCache{skew: skew, entries: make(map[replayKey]time.Time), max: max}
+}
+
+// Seen records the authenticator and reports whether it had been seen before.
+// When the cache is full of live entries, Seen reports true: refusing is safer
+// than forgetting (MIT behaves the same way when its rcache cannot store).
+func (r *ReplayCache) Seen(client, service string, ctime time.Time, cusec int, now time.Time) bool {
+	k := replayKey{client, service, ctime.Unix(), cusec}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if exp, ok := r.entries[k]; ok && now.Before(exp) {
+		return true
+	}
+	if len(r.entries) >= r.max || now.Sub(r.lastGC) > r.skew {
+		for key, exp := range r.entries {
+			if !now.Before(exp) {
+				delete(r.entries, key)
+			}
+		}
+		r.lastGC = now
+		if len(r.entries) >= r.max {
+			return true
+		}
+	}
+	r.entries[k] = ctime.Add(r.skew + time.Second)
+	return false
+}
+
+// Len reports the number of remembered authenticators.
+func (r *ReplayCache) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}

@@ -1,0 +1,132 @@
+package krb
+
+import (
+	"fmt"
+
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/asn1tools"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// ASN.1 application tags (RFC 4120 §5.10).
+const (
+	tagTicket         = 1
+	tagAuthenticator  = 2
+	tagEncTicketPart  = 3
+	tagASReq          = 10
+	tagASRep          = 11
+	tagTGSReq         = 12
+	tagTGSRep         = 13
+	tagAPReq          = 14
+	tagAPRep          = 15
+	tagKRBCred        = 22
+	tagEncASRepPart   = 25
+	tagEncTGSRepPart  = 26
+	tagEncAPRepPart   = 27
+	tagEncKrbCredPart = 29
+	tagKRBError       = 30
+)
+
+// MarshalEncTicketPart encodes an EncTicketPart ([APPLICATION 3], RFC 4120 §5.3);
+// gokrb5 has no such method.
+func MarshalEncTicketPart(etp messages.EncTicketPart) ([]byte, error) {
+	b, err := asn1.Marshal(etp)
+	if err != nil {
+		return nil, fmt.Errorf("marshal EncTicketPart: %w", err)
+	}
+	return asn1tools.AddASNAppTag(b, tagEncTicketPart), nil
+}
+
+// SealTicket encrypts etp with the service key (key usage 2) into a Ticket.
+func SealTicket(sname types.PrincipalName, srealm string, etp messages.EncTicketPart, key types.EncryptionKey, kvno int) (messages.Ticket, error) {
+	b, err := MarshalEncTicketPart(etp)
+	if err != nil {
+		return messages.Ticket{}, err
+	}
+	ed, err := Encrypt(b, key, UsageTicket, kvno)
+	if err != nil {
+		return messages.Ticket{}, err
+	}
+	return messages.Ticket{TktVNO: 5, Realm: srealm, SName: sname, EncPart: ed}, nil
+}
+
+// OpenTicket decrypts a ticket with key. A wrong key is KRB_AP_ERR_MODIFIED, as
+// Windows and MIT report it (RFC 4120 §3.2.3: "the ticket was not encrypted in
+// the server's key").
+func OpenTicket(t messages.Ticket, key types.EncryptionKey) (messages.EncTicketPart, error) {
+	plain, err := Decrypt(t.EncPart, key, UsageTicket)
+	if err != nil {
+		if c, _ := CodeOf(err); c == KRB_AP_ERR_BAD_INTEGRITY {
+			return messages.EncTicketPart{}, Errorf(KRB_AP_ERR_MODIFIED, "TICKET_WRONG_KEY", "ticket for %s did not decrypt with the service key (kvno %d, %s)",
+				PrincipalString(t.SName, t.Realm), t.EncPart.KVNO, etypeShort(t.EncPart.EType)).WithStatus(StatusWrongPassword)
+		}
+		return messages.EncTicketPart{}, err
+	}
+	var etp messages.EncTicketPart
+	if err := safeUnmarshal(func() error { return etp.Unmarshal(plain) }); err != nil {
+		return messages.EncTicketPart{}, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "BAD_ENCODING", "ticket EncTicketPart: %v", err)
+	}
+	etp.Flags = CopyFlags(etp.Flags)
+	return etp, nil
+}
+
+// CleanTicket drops gokrb5's DecryptedEncPart so the plaintext (session key
+// included) can never be marshalled onto the wire (notes: gokrb5 §1.2).
+func CleanTicket(t messages.Ticket) messages.Ticket {
+	t.DecryptedEncPart = messages.EncTicketPart{}
+	return t
+}
+
+// MarshalTicket encodes a ticket after cleaning it.
+func MarshalTicket(t messages.Ticket) ([]byte, error) {
+	c := CleanTicket(t)
+	return c.Marshal()
+}
+
+// UnmarshalTicket decodes a Ticket, never panicking.
+func UnmarshalTicket(b []byte) (messages.Ticket, error) {
+	var t messages.Ticket
+	err := safeUnmarshal(func() error { return t.Unmarshal(b) })
+	if err != nil {
+		return messages.Ticket{}, err
+	}
+	return CleanTicket(t), nil
+}
+
+// MarshalEncKDCRepPart encodes the reply's encrypted part with the right tag:
+// EncASRepPart [APPLICATION 25] or EncTGSRepPart [APPLICATION 26] (RFC 4120
+// §5.4.2; gokrb5 always writes 25).
+func MarshalEncKDCRepPart(p messages.EncKDCRepPart, tgs bool) ([]byte, error) {
+	b, err := asn1.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("marshal EncKDCRepPart: %w", err)
+	}
+	tag := tagEncASRepPart
+	if tgs {
+		tag = tagEncTGSRepPart
+	}
+	return asn1tools.AddASNAppTag(b, tag), nil
+}
+
+// safeUnmarshal runs a gokrb5/gofork decoder and turns its panics into errors.
+func safeUnmarshal(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed ASN.1: %v", r)
+		}
+	}()
+	return f()
+}
+
+func etypeShort(e int32) string {
+	switch e {
+	case ETypeAES256SHA1:
+		return "aes256-cts"
+	case ETypeAES128SHA1:
+		return "aes128-cts"
+	case ETypeRC4HMAC:
+		return "rc4-hmac"
+	}
+	return fmt.Sprintf("etype %d", e)
+}
