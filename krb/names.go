@@ -196,3 +196,9 @@ func FlagLetters(f asn1.BitString) string {
 	}
 	return string(b)
 }
+
+// ParsePrincipalName is ParsePrincipal without the realm.
+func ParsePrincipalName(s string) types.PrincipalName {
+	pn, _ := ParsePrincipal(s)
+	return pn
+}

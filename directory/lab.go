@@ -1,0 +1,275 @@
+// Package directory is the lab's "Active Directory": the declarative lab file
+// (realm, hosts, accounts, passwords, SPNs, delegation settings, enctypes) and a
+// store that persists it atomically and answers the KDC's lookups with AD's
+// rules (salts, kvno, SPN ownership and sPNMappings).
+package directory
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed default.yaml
+var defaultLab []byte
+
+// Default returns the embedded default lab (the story's working end state).
+func Default() *Lab {
+	l, err := Parse(defaultLab)
+	if err != nil {
+		panic("directory: embedded default lab: " + err.Error())
+	}
+	return l
+}
+
+// DefaultYAML returns the embedded default lab file.
+func DefaultYAML() []byte { return append([]byte(nil), defaultLab...) }
+
+// Lab is the whole declarative lab.
+type Lab struct {
+	Realm     string    `yaml:"realm"`
+	NetBIOS   string    `yaml:"netbios"`
+	DomainSID string    `yaml:"domain_sid"`
+	Policy    Policy    `yaml:"policy"`
+	Groups    []Group   `yaml:"groups,omitempty"`
+	Hosts     []Host    `yaml:"hosts"`
+	Accounts  []Account `yaml:"accounts"`
+	Web       WebConfig `yaml:"web"`
+	SQL       SQLConfig `yaml:"sql"`
+}
+
+// Policy is the domain Kerberos policy.
+type Policy struct {
+	MaxSkew        Duration `yaml:"max_skew"`
+	TicketLifetime Duration `yaml:"ticket_lifetime"`
+	RenewLifetime  Duration `yaml:"renew_lifetime"`
+	AllowRC4       bool     `yaml:"allow_rc4"`             // INSECURE: RC4-HMAC tickets and keys
+	KDCClockOffset Duration `yaml:"kdc_clock_offset,omitempty"` // the DC's clock is off by this much (skew scenarios)
+}
+
+// Group is a domain group with its RID.
+type Group struct {
+	Name string `yaml:"name"`
+	RID  uint32 `yaml:"rid"`
+}
+
+// Host is a machine of the lab.
+type Host struct {
+	Name    string `yaml:"name"`              // FQDN, web.lab.local
+	Short   string `yaml:"short"`             // web
+	Role    string `yaml:"role"`              // kdc, client, web, sql
+	Account string `yaml:"account"`           // machine account, WEB$
+	RunsAs  string `yaml:"runs_as,omitempty"` // service account of the tier on this host
+	Port    int    `yaml:"port,omitempty"`
+}
+
+// Account types.
+const (
+	TypeUser     = "user"
+	TypeService  = "service"
+	TypeComputer = "computer"
+	TypeKrbtgt   = "krbtgt"
+)
+
+// Delegation modes (userAccountControl TRUSTED_FOR_DELEGATION and msDS-AllowedToDelegateTo).
+const (
+	DelegNone          = "none"
+	DelegUnconstrained = "unconstrained"
+	DelegConstrained   = "constrained"
+)
+
+// Account is a security principal: user, service account, computer or krbtgt.
+type Account struct {
+	Name        string   `yaml:"name"` // sAMAccountName
+	Type        string   `yaml:"type"`
+	DisplayName string   `yaml:"display_name,omitempty"`
+	Password    string   `yaml:"password"`
+	KVNO        int      `yaml:"kvno,omitempty"` // msDS-KeyVersionNumber; 0 means 1
+	RID         uint32   `yaml:"rid"`
+	UPN         string   `yaml:"upn,omitempty"`
+	SPNs        []string `yaml:"spns,omitempty"`
+	Groups      []string `yaml:"groups,omitempty"`
+	// Enctypes is msDS-SupportedEncryptionTypes: aes256, aes128, rc4. Empty: aes256+aes128.
+	Enctypes   []string   `yaml:"enctypes,omitempty"`
+	Delegation Delegation `yaml:"delegation,omitempty"`
+	// AllowedToActOnBehalfOf is msDS-AllowedToActOnBehalfOfOtherIdentity (RBCD):
+	// the accounts that may delegate to this account's services.
+	AllowedToActOnBehalfOf []string `yaml:"allowed_to_act_on_behalf_of,omitempty"`
+	Sensitive              bool     `yaml:"sensitive,omitempty"`            // NOT_DELEGATED: "Account is sensitive and cannot be delegated"
+	DontRequirePreauth     bool     `yaml:"dont_require_preauth,omitempty"` // INSECURE: DONT_REQ_PREAUTH (AS-REP roastable)
+	Disabled               bool     `yaml:"disabled,omitempty"`
+}
+
+// Delegation is an account's delegation setting.
+type Delegation struct {
+	Mode string `yaml:"mode,omitempty"` // none | unconstrained | constrained
+	// ProtocolTransition is TRUSTED_TO_AUTH_FOR_DELEGATION ("use any authentication protocol").
+	ProtocolTransition bool     `yaml:"protocol_transition,omitempty"`
+	AllowedTo          []string `yaml:"allowed_to,omitempty"` // msDS-AllowedToDelegateTo
+}
+
+// WebConfig is the web tier's site configuration (the seed's web.config).
+type WebConfig struct {
+	Impersonate bool   `yaml:"impersonate"`
+	SQLHost     string `yaml:"sql_dsn_host,omitempty"`
+	SQLPort     int    `yaml:"sql_port,omitempty"`
+}
+
+// SQLConfig is the SQL tier's logins and data.
+type SQLConfig struct {
+	Logins []SQLLogin `yaml:"logins"`
+	Orders []SQLOrder `yaml:"orders"`
+}
+
+// SQLLogin is a Windows login on the SQL Server.
+type SQLLogin struct {
+	Login   string `yaml:"login"`
+	Enabled bool   `yaml:"enabled"`
+}
+
+// SQLOrder is one row of the lab's data table.
+type SQLOrder struct {
+	Owner  string `yaml:"owner"`
+	ID     int    `yaml:"id"`
+	Item   string `yaml:"item"`
+	Amount int    `yaml:"amount"`
+}
+
+// Duration is a time.Duration written as "5m" in YAML.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Parse reads a lab file and fills defaults.
+func Parse(b []byte) (*Lab, error) {
+	var l Lab
+	if err := yaml.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("lab file: %w", err)
+	}
+	l.fill()
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// Marshal writes the lab as YAML.
+func (l *Lab) Marshal() ([]byte, error) { return yaml.Marshal(l) }
+
+// Clone returns a deep copy.
+func (l *Lab) Clone() *Lab {
+	b, err := yaml.Marshal(l)
+	if err != nil {
+		panic(err)
+	}
+	var c Lab
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		panic(err)
+	}
+	return &c
+}
+
+func (l *Lab) fill() {
+	l.Realm = strings.ToUpper(l.Realm)
+	if l.NetBIOS == "" {
+		l.NetBIOS = strings.ToUpper(strings.Split(l.Realm, ".")[0])
+	}
+	if l.Policy.MaxSkew == 0 {
+		l.Policy.MaxSkew = Duration(5 * time.Minute)
+	}
+	if l.Policy.TicketLifetime == 0 {
+		l.Policy.TicketLifetime = Duration(10 * time.Hour)
+	}
+	if l.Policy.RenewLifetime == 0 {
+		l.Policy.RenewLifetime = Duration(7 * 24 * time.Hour)
+	}
+	for i := range l.Accounts {
+		a := &l.Accounts[i]
+		if a.KVNO == 0 {
+			a.KVNO = 1
+		}
+		if a.Delegation.Mode == "" {
+			a.Delegation.Mode = DelegNone
+		}
+	}
+}
+
+// Validate checks the lab for errors a user can fix.
+func (l *Lab) Validate() error {
+	if l.Realm == "" {
+		return fmt.Errorf("lab file: realm is required")
+	}
+	seen := map[string]bool{}
+	hasKrbtgt := false
+	for _, a := range l.Accounts {
+		k := strings.ToLower(a.Name)
+		if a.Name == "" || seen[k] {
+			return fmt.Errorf("lab file: account name %q is empty or duplicated", a.Name)
+		}
+		seen[k] = true
+		switch a.Type {
+		case TypeUser, TypeService, TypeComputer:
+		case TypeKrbtgt:
+			hasKrbtgt = true
+		default:
+			return fmt.Errorf("lab file: account %s: unknown type %q", a.Name, a.Type)
+		}
+		if a.Type == TypeComputer && !strings.HasSuffix(a.Name, "$") {
+			return fmt.Errorf("lab file: computer account %s must end in $", a.Name)
+		}
+		if a.Password == "" {
+			return fmt.Errorf("lab file: account %s has no password", a.Name)
+		}
+		switch a.Delegation.Mode {
+		case DelegNone, DelegUnconstrained, DelegConstrained:
+		default:
+			return fmt.Errorf("lab file: account %s: delegation mode %q (none, unconstrained, constrained)", a.Name, a.Delegation.Mode)
+		}
+		for _, e := range a.Enctypes {
+			if _, ok := etypeByName[strings.ToLower(e)]; !ok {
+				return fmt.Errorf("lab file: account %s: unknown enctype %q (aes256, aes128, rc4)", a.Name, e)
+			}
+		}
+	}
+	if !hasKrbtgt {
+		return fmt.Errorf("lab file: a krbtgt account is required")
+	}
+	return nil
+}
+
+// Account finds an account by sAMAccountName (case-insensitive).
+func (l *Lab) Account(name string) *Account {
+	for i := range l.Accounts {
+		if strings.EqualFold(l.Accounts[i].Name, name) {
+			return &l.Accounts[i]
+		}
+	}
+	return nil
+}
+
+// HostByRole returns the first host with the role.
+func (l *Lab) HostByRole(role string) *Host {
+	for i := range l.Hosts {
+		if l.Hosts[i].Role == role {
+			return &l.Hosts[i]
+		}
+	}
+	return nil
+}
