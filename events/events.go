@@ -24,6 +24,7 @@ const (
 	DirectoryChange     = 5136  // A directory service object was modified.
 	TierStatus          = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
 	DelegationUsed      = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).
+	KDCDuplicateName    = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).
 )
 
 // Outcome values.
@@ -35,11 +36,11 @@ const (
 // Event is one audit record. Fields that do not apply stay empty.
 type Event struct {
 	Time    time.Time `json:"time"`
-	Host    string    `json:"host"`           // dc.lab.local, web.lab.local, sql.lab.local, ws01.lab.local
-	Tier    string    `json:"tier"`           // kdc, web, sql, client, admin
-	ID      int       `json:"id"`             // Windows / SQL Server event ID
-	Outcome string    `json:"outcome"`        // success | failure
-	Message string    `json:"message"`        // one human-readable line
+	Host    string    `json:"host"`             // dc.lab.local, web.lab.local, sql.lab.local, ws01.lab.local
+	Tier    string    `json:"tier"`             // kdc, web, sql, client, admin
+	ID      int       `json:"id"`               // Windows / SQL Server event ID
+	Outcome string    `json:"outcome"`          // success | failure
+	Message string    `json:"message"`          // one human-readable line
 	Client  string    `json:"client,omitempty"` // principal the event is about, bob@LAB.LOCAL
 
 	// Kerberos
@@ -58,10 +59,10 @@ type Event struct {
 	Evidence    string   `json:"evidence,omitempty"`     // S4U2Proxy evidence ticket's client/service
 
 	// Logon (4624/4625)
-	LogonType     int    `json:"logon_type,omitempty"`     // 3 = network
-	Package       string `json:"package,omitempty"`        // Kerberos, NTLM, Negotiate
-	Impersonation string `json:"impersonation,omitempty"`  // Impersonation, Delegation
-	Delegated     bool   `json:"delegated,omitempty"`      // a delegable credential came with the logon
+	LogonType     int    `json:"logon_type,omitempty"`    // 3 = network
+	Package       string `json:"package,omitempty"`       // Kerberos, NTLM, Negotiate
+	Impersonation string `json:"impersonation,omitempty"` // Impersonation, Delegation
+	Delegated     bool   `json:"delegated,omitempty"`     // a delegable credential came with the logon
 
 	// SQL
 	State      int    `json:"state,omitempty"`       // SQL Server error state

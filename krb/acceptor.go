@@ -121,7 +121,9 @@ func newAcceptError(e *Error) *AcceptError {
 	return &AcceptError{Code: e.Code, Status: e.Status, Reason: e.Reason, Text: e.Text}
 }
 
-func (e *AcceptError) set(x *Error) { e.Code, e.Status, e.Reason, e.Text = x.Code, x.Status, x.Reason, x.Text }
+func (e *AcceptError) set(x *Error) {
+	e.Code, e.Status, e.Reason, e.Text = x.Code, x.Status, x.Reason, x.Text
+}
 
 // MaxToken bounds an incoming context token (AD's MaxTokenSize default is 48000).
 const MaxToken = 64 * 1024

@@ -107,6 +107,7 @@ const (
 	StatusNoLogonServers        uint32 = 0xC000005E
 	StatusAccountDisabled       uint32 = 0xC0000072
 	StatusNotFound              uint32 = 0xC0000225
+	StatusNoMatch               uint32 = 0xC0000272
 	StatusUnsupportedEtype      uint32 = 0xC00002FD // STATUS_KDC_UNKNOWN_ETYPE
 	StatusTrustFailure          uint32 = 0xC00002DE // STATUS_AUTHENTICATION_FIREWALL_FAILED
 	StatusInvalidParameter      uint32 = 0xC000000D

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/lab"
+)
+
+func init() {
+	register("up", "run the whole lab in this process on loopback (KDC, web, SQL) until interrupted", cmdUp)
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("up", "up [--state DIR] [--lab FILE] [--reset] [--kdc-port N] [--web-port N] [--sql-port N]", stderr)
+	state := fs.String("state", defaultState(), "state directory (directory, krb5.conf, lab.env, keytabs, events)")
+	labFile := fs.String("lab", "", "lab file to use instead of the embedded default lab")
+	reset := fs.Bool("reset", false, "discard the state's directory and start from the lab file (or the default lab)")
+	host := fs.String("host", "127.0.0.1", "listen address")
+	kdcPort := fs.Int("kdc-port", 0, "KDC port, TCP and UDP (0: any free port)")
+	webPort := fs.Int("web-port", 0, "web tier port (0: any free port)")
+	sqlPort := fs.Int("sql-port", 0, "SQL tier port (0: any free port)")
+	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var seed *directory.Lab
+	if *labFile != "" {
+		b, err := os.ReadFile(*labFile)
+		if err != nil {
+			return err
+		}
+		if seed, err = directory.Parse(b); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(*state, directory.FileName)); err == nil && !*reset {
+			fmt.Fprintf(stderr, "note: %s already holds a directory; --lab applies with --reset\n", *state)
+		}
+	}
+	start := time.Now()
+	fmt.Fprintf(stdout, "doublehop: starting the embedded lab in %s\n", *state)
+	l, err := lab.Start(ctx, lab.Options{StateDir: *state, Lab: seed, Reset: *reset, Host: *host, KDCPort: *kdcPort,
+		WebPort: *webPort, SQLPort: *sqlPort, Logger: logger(stderr, *level)})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	printReady(stdout, l, time.Since(start))
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "doublehop: stopping")
+		return nil
+	case err := <-l.Err():
+		return err
+	}
+}
+
+func printReady(w io.Writer, l *lab.Lab, took time.Duration) {
+	fmt.Fprintf(w, "  kdc  %-22s realm %s (TCP+UDP)\n", l.KDCAddr, l.Realm)
+	if l.WebAddr != "" {
+		fmt.Fprintf(w, "  web  %-22s %s  (runs as svc_iispool)\n", l.WebAddr, l.WebURL)
+	}
+	if l.SQLAddr != "" {
+		fmt.Fprintf(w, "  sql  %-22s sql.lab.local:1433 (runs as svc_mssqlserver)\n", l.SQLAddr)
+	}
+	fmt.Fprintf(w, "doublehop: lab %s ready in %s — state %s; source %s for MIT tools\n", l.Realm, took.Round(time.Millisecond), l.StateDir, l.Env())
+}

@@ -1,0 +1,189 @@
+package kdc
+
+import (
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb"
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// as answers an AS-REQ (RFC 4120 §3.1.2) and emits 4768 / 4771.
+func (x *exchange) as() []byte {
+	b := x.req.Body
+	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
+		Service: krb.PrincipalString(b.SName, b.Realm)}
+	failWith := func(e *krb.Error) []byte {
+		fail(&ev, e)
+		x.emit(ev)
+		return x.s.errorReply(x, e)
+	}
+	name, err := clientName(b.CName)
+	if err != nil {
+		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_CNAME", "%v", err))
+	}
+	ev.Client = name + "@" + x.realm()
+	if !strings.EqualFold(b.Realm, x.realm()) {
+		return failWith(krb.Errorf(krb.KDC_ERR_WRONG_REALM, "WRONG_REALM", "this KDC serves %s, not %s", x.realm(), b.Realm))
+	}
+	client, ok := x.view.Account(name)
+	if !ok {
+		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_UNKNOWN", "no account %s", name).WithStatus(krb.StatusNoSuchUser))
+	}
+	ev.Client = client.Name + "@" + x.realm()
+	if client.Disabled {
+		return failWith(krb.Errorf(krb.KDC_ERR_CLIENT_REVOKED, "DISABLED", "account %s is disabled", client.Name).WithStatus(krb.StatusAccountDisabled))
+	}
+	res, ok := x.view.ResolveService(b.SName)
+	if !ok || res.Entry.Disabled {
+		return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds %s", res.SPN))
+	}
+	svc := res.Entry
+	ev.Account = svc.Name
+
+	// Reply key: the client's first requested etype the account has a key for.
+	replyEType := int32(0)
+	for _, e := range b.EType {
+		if _, ok := client.Key(e); ok {
+			replyEType = e
+			break
+		}
+	}
+	if replyEType == 0 {
+		return failWith(krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "client offers %v, account %s has keys %v", b.EType, client.Name, client.ETypes).WithStatus(krb.StatusUnsupportedEtype))
+	}
+
+	// Pre-authentication (RFC 4120 §5.2.7.2), required unless DONT_REQ_PREAUTH.
+	preauth := false
+	if pa, ok := x.req.PA(krb.PAEncTimestamp); ok {
+		if e := x.checkTimestamp(pa.PADataValue, client); e != nil {
+			x.emit(events.Event{ID: events.PreauthFailed, Outcome: events.Failure, Client: ev.Client, Service: ev.Service,
+				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
+			return x.s.errorReply(x, e)
+		}
+		preauth = true
+	} else if !client.DontRequirePreauth {
+		return x.preauthRequired(client)
+	}
+
+	sessET, ok := sessionEType(b.EType, svc)
+	if !ok {
+		return failWith(krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s %v", b.EType, svc.Name, svc.ETypes).WithStatus(krb.StatusUnsupportedEtype))
+	}
+	sk, err := krb.NewSessionKey(sessET)
+	if err != nil {
+		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
+	}
+	pol := x.view.Lab.Policy
+	flags := krb.NewFlags(krb.FlagInitial)
+	if preauth {
+		krb.SetFlag(&flags, krb.FlagPreAuthent)
+	}
+	if krb.HasFlag(b.KDCOptions, krb.FlagForwardable) && !client.CannotBeDelegated() {
+		krb.SetFlag(&flags, krb.FlagForwardable)
+	}
+	if krb.HasFlag(b.KDCOptions, krb.FlagProxiable) {
+		krb.SetFlag(&flags, krb.FlagProxiable)
+	}
+	end := x.now.Add(pol.TicketLifetime.D())
+	if client.InGroup("Protected Users") && end.After(x.now.Add(4*60*60e9)) {
+		end = x.now.Add(4 * 60 * 60e9) // Protected Users: 4-hour TGT lifetime
+	}
+	if !b.Till.IsZero() && b.Till.Before(end) {
+		end = b.Till
+	}
+	if !end.After(x.now) {
+		return failWith(krb.Errorf(krb.KDC_ERR_NEVER_VALID, "NEVER_VALID", "requested end time %s is not in the future", b.Till.UTC()))
+	}
+	var renewTill = b.RTime
+	if krb.HasFlag(b.KDCOptions, krb.FlagRenewable) || krb.HasFlag(b.KDCOptions, krb.OptRenewableOK) {
+		krb.SetFlag(&flags, krb.FlagRenewable)
+		max := x.now.Add(pol.RenewLifetime.D())
+		if renewTill.IsZero() || renewTill.After(max) {
+			renewTill = max
+		}
+		if renewTill.Before(end) {
+			renewTill = end
+		}
+	} else {
+		renewTill = time.Time{}
+	}
+	pac, err := krb.NewPAC(x.pacInfo(client, x.now))
+	if err != nil {
+		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "PAC", "%v", err))
+	}
+	spec := ticketSpec{client: types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}, clientRealm: x.realm(),
+		service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now, endTime: end, renewTill: renewTill, sessionKey: sk,
+		caddr: b.Addresses, pac: pac}
+	if b.CName.NameType == krb.NTEnterprise || krb.HasFlag(b.KDCOptions, krb.OptCanonicalize) {
+		spec.client = types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}
+	} else {
+		spec.client = b.CName // echo the name as asked (RFC 4120 §3.1.5 without canonicalize)
+	}
+	tkt, ke := x.seal(spec)
+	if ke != nil {
+		return failWith(ke)
+	}
+	replyKey, _ := client.Key(replyEType)
+	var padata types.PADataSequence
+	if info, err := asn1.Marshal(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}); err == nil {
+		padata = types.PADataSequence{{PADataType: krb.PAETypeInfo2, PADataValue: info}}
+	}
+	rep, ke := x.reply(tkt, spec, replyKey, krb.UsageASRepEncPart, client.KVNO, padata)
+	if ke != nil {
+		return failWith(ke)
+	}
+	ev.EType, ev.KVNO, ev.TicketFlags = tkt.EncPart.EType, tkt.EncPart.KVNO, krb.FlagNames(flags)
+	if !preauth {
+		ev.Reason = "NO_PREAUTH"
+		ev.Message += " without pre-authentication (DONT_REQ_PREAUTH is set: the reply is crackable offline)"
+	}
+	x.emit(ev)
+	return rep
+}
+
+// checkTimestamp verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2, key usage 1).
+func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error {
+	var ed types.EncryptedData
+	if err := ed.Unmarshal(v); err != nil {
+		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(krb.StatusWrongPassword)
+	}
+	key, ok := client.Key(ed.EType)
+	if !ok {
+		return krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(krb.StatusUnsupportedEtype)
+	}
+	plain, err := krb.Decrypt(ed, key, krb.UsageASReqTimestamp)
+	if err != nil {
+		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(krb.StatusWrongPassword)
+	}
+	var ts types.PAEncTSEnc
+	if err := ts.Unmarshal(plain); err != nil {
+		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(krb.StatusWrongPassword)
+	}
+	skew := x.view.Lab.Policy.MaxSkew.D()
+	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {
+		return krb.Errorf(krb.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(krb.StatusTimeDifference)
+	}
+	return nil
+}
+
+// preauthRequired answers KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA naming
+// PA-ENC-TIMESTAMP and PA-ETYPE-INFO2 (etype, salt) for each usable key, in the
+// client's order (RFC 4120 §5.2.7.5, RFC 6113 §2.1).
+func (x *exchange) preauthRequired(client *directory.Entry) []byte {
+	var info types.ETypeInfo2
+	for _, e := range x.req.Body.EType {
+		if _, ok := client.Key(e); ok {
+			info = append(info, types.ETypeInfo2Entry{EType: e, Salt: client.Salt(x.realm())})
+		}
+	}
+	ib, _ := asn1.Marshal(info)
+	md, _ := asn1.Marshal(types.PADataSequence{
+		{PADataType: krb.PAETypeInfo2, PADataValue: ib},
+		{PADataType: krb.PAEncTimestamp, PADataValue: []byte{}},
+	})
+	return x.s.errorReplyData(x, krb.Errorf(krb.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
+}

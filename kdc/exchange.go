@@ -1,0 +1,229 @@
+package kdc
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb"
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// exchange is the state of one AS or TGS exchange.
+type exchange struct {
+	s      *Server
+	req    *krb.KDCReq
+	remote string
+	view   *directory.View
+	now    time.Time
+}
+
+func (x *exchange) realm() string { return x.view.Lab.Realm }
+
+// errorReply encodes a KRB-ERROR (RFC 4120 §5.9.1). cname/crealm are set when
+// known (clients derive salts from them); the NTSTATUS goes into e-data as a
+// Windows KDC sends it (MS-KILE 2.2.1).
+func (s *Server) errorReply(x *exchange, e *krb.Error) []byte {
+	var edata []byte
+	if e.Status != 0 {
+		edata = krb.ExtErrorEData(e.Status)
+	}
+	return s.errorReplyData(x, e, edata)
+}
+
+// errorReplyData is errorReply with explicit e-data (METHOD-DATA for
+// KDC_ERR_PREAUTH_REQUIRED, RFC 4120 §5.2.7.5).
+func (s *Server) errorReplyData(x *exchange, e *krb.Error, edata []byte) []byte {
+	now := time.Now().UTC()
+	realm := ""
+	var sname types.PrincipalName
+	k := messages.KRBError{PVNO: 5, MsgType: krb.MsgError, STime: now.Truncate(time.Second), Susec: now.Nanosecond() / 1000,
+		ErrorCode: int32(e.Code), EText: e.Text}
+	if x != nil {
+		realm = x.realm()
+		sname = x.req.Body.SName
+		if len(x.req.Body.CName.NameString) > 0 {
+			k.CName, k.CRealm = x.req.Body.CName, x.req.Body.Realm
+		}
+	}
+	if len(sname.NameString) == 0 {
+		sname = types.PrincipalName{NameType: krb.NTSrvInst, NameString: []string{"krbtgt", realm}}
+	}
+	k.Realm, k.SName, k.EData = realm, sname, edata
+	b, err := k.Marshal()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// ticketSpec is everything needed to issue one ticket.
+type ticketSpec struct {
+	client      types.PrincipalName
+	clientRealm string
+	service     types.PrincipalName // sname as the client asked (canonical for krbtgt)
+	serviceAcct *directory.Entry
+	flags       asn1.BitString
+	authTime    time.Time
+	endTime     time.Time
+	renewTill   time.Time
+	sessionKey  types.EncryptionKey
+	caddr       types.HostAddresses
+	pac         *krb.PAC
+}
+
+// seal encrypts the ticket with the service account's strongest key (AD uses
+// the account's msDS-SupportedEncryptionTypes, not the client's list), signing
+// the PAC with that key and the krbtgt key (MS-PAC 2.8).
+func (x *exchange) seal(t ticketSpec) (messages.Ticket, *krb.Error) {
+	if len(t.serviceAcct.ETypes) == 0 {
+		return messages.Ticket{}, krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "NO_SERVICE_ETYPE",
+			"%s has no usable keys (msDS-SupportedEncryptionTypes %v, allow_rc4=%v)", t.serviceAcct.Name, t.serviceAcct.Enctypes, x.view.Lab.Policy.AllowRC4).WithStatus(krb.StatusUnsupportedEtype)
+	}
+	etype := t.serviceAcct.ETypes[0]
+	key := t.serviceAcct.Keys[etype]
+	etp := messages.EncTicketPart{Flags: t.flags, Key: t.sessionKey, CRealm: t.clientRealm, CName: t.client,
+		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
+		AuthTime:  krb.KerberosTime(t.authTime), StartTime: krb.KerberosTime(x.now), EndTime: krb.KerberosTime(t.endTime),
+		CAddr: t.caddr}
+	if !t.renewTill.IsZero() {
+		etp.RenewTill = krb.KerberosTime(t.renewTill)
+	}
+	if t.pac != nil {
+		krbtgt := x.view.Krbtgt()
+		kk, ok := krbtgt.Key(krbtgt.ETypes[0])
+		if !ok {
+			return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "NO_KRBTGT_KEY", "krbtgt has no key")
+		}
+		if err := t.pac.SignTicket(&etp, key, kk); err != nil {
+			return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
+		}
+	}
+	tkt, err := krb.SealTicket(t.service, x.realm(), etp, key, t.serviceAcct.KVNO)
+	if err != nil {
+		return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "SEAL", "%v", err)
+	}
+	return tkt, nil
+}
+
+// reply encodes AS-REP or TGS-REP with the enc-part under replyKey (RFC 4120 §5.4.2).
+func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.EncryptionKey, usage uint32, kvno int, padata types.PADataSequence) ([]byte, *krb.Error) {
+	part := messages.EncKDCRepPart{Key: t.sessionKey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: krb.KerberosTime(x.now)}},
+		Nonce: x.req.Body.Nonce, Flags: t.flags, AuthTime: krb.KerberosTime(t.authTime), StartTime: krb.KerberosTime(x.now),
+		EndTime: krb.KerberosTime(t.endTime), SRealm: x.realm(), SName: t.service, CAddr: t.caddr}
+	if !t.renewTill.IsZero() {
+		part.RenewTill = krb.KerberosTime(t.renewTill)
+	}
+	tgs := x.req.MsgType == krb.MsgTGSReq
+	pb, err := krb.MarshalEncKDCRepPart(part, tgs)
+	if err != nil {
+		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCODE", "%v", err)
+	}
+	ed, err := krb.Encrypt(pb, replyKey, usage, kvno)
+	if err != nil {
+		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCRYPT", "%v", err)
+	}
+	f := messages.KDCRepFields{PVNO: 5, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: krb.CleanTicket(tkt), EncPart: ed}
+	var b []byte
+	if tgs {
+		f.MsgType = krb.MsgTGSRep
+		r := messages.TGSRep{KDCRepFields: f}
+		b, err = r.Marshal()
+	} else {
+		f.MsgType = krb.MsgASRep
+		r := messages.ASRep{KDCRepFields: f}
+		b, err = r.Marshal()
+	}
+	if err != nil {
+		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCODE", "%v", err)
+	}
+	return b, nil
+}
+
+// sessionEType picks the session key etype: the client's first choice that
+// the service supports too (RFC 4120 §3.1.3, MS-KILE 3.3.5.2).
+func sessionEType(clientETypes []int32, svc *directory.Entry) (int32, bool) {
+	for _, c := range clientETypes {
+		for _, s := range svc.ETypes {
+			if c == s && krb.KeySize(c) != 0 {
+				return c, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// pacInfo builds the PAC contents for a user from the directory (MS-PAC 2.5-2.10).
+func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) krb.PACInfo {
+	l := x.view.Lab
+	primary := uint32(513)
+	uac := uint32(0x200) // NORMAL_ACCOUNT
+	switch e.Type {
+	case directory.TypeComputer:
+		primary, uac = 515, 0x1000 // WORKSTATION_TRUST_ACCOUNT
+		if e.InGroup("Domain Controllers") {
+			primary, uac = 516, 0x2000
+		}
+	}
+	if e.Delegation.Mode == directory.DelegUnconstrained {
+		uac |= 0x80000 // TRUSTED_FOR_DELEGATION
+	}
+	if e.Delegation.ProtocolTransition {
+		uac |= 0x1000000 // TRUSTED_TO_AUTH_FOR_DELEGATION
+	}
+	if e.Sensitive {
+		uac |= 0x100000 // NOT_DELEGATED
+	}
+	groups := []uint32{primary}
+	for _, g := range x.view.GroupRIDs(e.Account) {
+		if g != primary {
+			groups = append(groups, g)
+		}
+	}
+	upn := e.UPN
+	if upn == "" {
+		upn = e.Name + "@" + strings.ToLower(l.Realm)
+	}
+	return krb.PACInfo{LogonTime: authTime, EffectiveName: e.Name, FullName: e.DisplayName, LogonServer: "DC",
+		LogonDomainName: l.NetBIOS, DomainSID: l.DomainSID, UserRID: e.RID, PrimaryGroupRID: primary, GroupRIDs: groups,
+		UserAccountControl: uac, ClientName: e.Name, UPN: upn, DNSDomainName: l.Realm, SamName: e.Name, UserSID: e.SID,
+		ExtraSIDs: []string{"S-1-18-1"}, Attributes: krb.PACWasRequested, Requestor: e.SID}
+}
+
+// emit sends an audit event with the exchange's common fields.
+func (x *exchange) emit(ev events.Event) {
+	ev.Address = x.remote
+	x.s.ev.Emit(ev)
+}
+
+func fail(ev *events.Event, e *krb.Error) {
+	ev.Outcome = events.Failure
+	ev.Code = int(e.Code)
+	ev.CodeName = e.Code.Name()
+	ev.Status = e.StatusString()
+	ev.Reason = e.Reason
+	if e.Text != "" {
+		ev.Message += ": " + e.Text
+	}
+}
+
+// clientName reads the client principal of an AS-REQ, accepting NT-ENTERPRISE
+// (user@realm) as Windows clients send it (RFC 6806 §5).
+func clientName(pn types.PrincipalName) (string, error) {
+	if len(pn.NameString) != 1 {
+		return "", fmt.Errorf("client name with %d components", len(pn.NameString))
+	}
+	n := pn.NameString[0]
+	if pn.NameType == krb.NTEnterprise {
+		n = strings.SplitN(n, "@", 2)[0]
+	}
+	return n, nil
+}
+
+type asnFlags = asn1.BitString
+
+var errPanic = fmt.Errorf("malformed input")

@@ -1,0 +1,209 @@
+// Package lab wires the tiers into the embedded lab: every tier in one
+// process on loopback, sharing a state directory (directory, krb5.conf,
+// lab.env, keytabs, event logs). `doublehop up`, the scenario engine and the
+// tests use it; the tiers themselves never import each other.
+package lab
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/kdc"
+	"github.com/doublehop/doublehop/krb"
+)
+
+// Options configures an embedded lab.
+type Options struct {
+	StateDir string         // required
+	Lab      *directory.Lab // seed when the state holds no directory yet (default lab)
+	Reset    bool           // overwrite the state's directory with Lab (or the default)
+	Host     string         // listen address, default 127.0.0.1
+	KDCPort  int            // 0: any free port
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Lab is a running embedded lab.
+type Lab struct {
+	StateDir string
+	Realm    string
+	KDCAddr  string
+	WebAddr  string // host:port on loopback
+	WebURL   string // http://web.lab.local:PORT/
+	SQLAddr  string
+	Store    *directory.Store
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func() error
+	errs    chan error
+}
+
+// Paths inside a state directory.
+const (
+	Krb5ConfFile = "krb5.conf"
+	EnvFile      = "lab.env"
+	EventsDir    = "events"
+	KeytabsDir   = "keytabs"
+)
+
+// Start brings the lab up and returns once every tier listens.
+func Start(ctx context.Context, opt Options) (*Lab, error) {
+	if opt.StateDir == "" {
+		return nil, fmt.Errorf("lab: a state directory is required")
+	}
+	if opt.Host == "" {
+		opt.Host = "127.0.0.1"
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	store, err := directory.Open(opt.StateDir, opt.Lab)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Reset {
+		seed := opt.Lab
+		if seed == nil {
+			seed = directory.Default()
+		}
+		if _, err := store.Replace(seed); err != nil {
+			return nil, err
+		}
+	}
+	v := store.View()
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Lab{StateDir: opt.StateDir, Realm: v.Lab.Realm, Store: store, cancel: cancel, errs: make(chan error, 8)}
+	fail := func(err error) (*Lab, error) { l.Close(); return nil, err }
+
+	kdcEvents, err := l.eventLog("kdc")
+	if err != nil {
+		return fail(err)
+	}
+	k := kdc.New(kdc.Config{Directory: store, Events: kdcEvents, Logger: opt.Logger.With("tier", "kdc"), Now: opt.Now})
+	tcp, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.KDCPort)))
+	if err != nil {
+		return fail(fmt.Errorf("kdc: %w", err))
+	}
+	port := tcp.Addr().(*net.TCPAddr).Port
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(opt.Host, fmt.Sprint(port)))
+	if err != nil {
+		tcp.Close()
+		return fail(fmt.Errorf("kdc udp: %w", err))
+	}
+	l.KDCAddr = tcp.Addr().String()
+	l.serve(func() error { return k.Serve(ctx, tcp) })
+	l.serve(func() error { return k.ServePacket(ctx, udp) })
+
+	if err := l.writeFiles(v); err != nil {
+		return fail(err)
+	}
+	return l, nil
+}
+
+func (l *Lab) serve(f func() error) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		if err := f(); err != nil {
+			l.errs <- err
+		}
+	}()
+}
+
+// eventLog opens STATE/events/<tier>.jsonl.
+func (l *Lab) eventLog(tier string) (events.Sink, error) {
+	w, err := events.OpenFile(filepath.Join(l.StateDir, EventsDir, tier+".jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, w.Close)
+	return w, nil
+}
+
+// Krb5Conf is the path of the lab's krb5.conf (usable as KRB5_CONFIG).
+func (l *Lab) Krb5Conf() string { return filepath.Join(l.StateDir, Krb5ConfFile) }
+
+// Env is the path of lab.env.
+func (l *Lab) Env() string { return filepath.Join(l.StateDir, EnvFile) }
+
+// Password returns an account's current password from the directory.
+func (l *Lab) Password(account string) string {
+	if a := l.Store.View().Lab.Account(account); a != nil {
+		return a.Password
+	}
+	return ""
+}
+
+// Events reads the merged timeline.
+func (l *Lab) Events() ([]events.Event, error) {
+	return events.ReadDir(filepath.Join(l.StateDir, EventsDir))
+}
+
+// Err returns a channel that reports a tier that stopped with an error.
+func (l *Lab) Err() <-chan error { return l.errs }
+
+// Close stops every tier and waits for them.
+func (l *Lab) Close() error {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	for _, c := range l.closers {
+		c()
+	}
+	return nil
+}
+
+func (l *Lab) writeFiles(v *directory.View) error {
+	conf := Krb5Conf(v.Lab.Realm, l.KDCAddr, "", v.Lab.Policy.AllowRC4)
+	if err := directory.WriteFileAtomic(l.Krb5Conf(), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	env := map[string]string{
+		"DOUBLEHOP_STATE":          l.StateDir,
+		"DOUBLEHOP_REALM":          v.Lab.Realm,
+		"DOUBLEHOP_KDC":            l.KDCAddr,
+		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
+		"DOUBLEHOP_ALICE_PASSWORD": l.Password("alice"),
+		"KRB5_CONFIG":              l.Krb5Conf(),
+	}
+	return writeEnv(l.Env(), env)
+}
+
+// writeEnv writes a sourceable KEY='value' file.
+func writeEnv(path string, env map[string]string) error {
+	var keys []string
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# doublehop lab: source this file (. ./lab.env) to use MIT tools against the lab\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
+	}
+	return directory.WriteFileAtomic(path, []byte(b.String()), 0o600)
+}
+
+// ExportKeytab writes an account's keys to path (what an admin does with ktpass).
+func ExportKeytab(store *directory.Store, account, path string) error {
+	entries, err := store.View().KeytabEntries(account)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return directory.WriteFileAtomic(path, krb.MarshalKeytab(entries), 0o600)
+}
