@@ -217,6 +217,11 @@ func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types
 	if !b.Till.IsZero() && b.Till.Before(end) {
 		end = b.Till
 	}
+	if pac != nil && svc.Type != directory.TypeKrbtgt {
+		// MS-KILE 3.3.5.6.4.7/8: PAC_ATTRIBUTES_INFO and PAC_REQUESTOR belong in TGTs only.
+		pac.RemoveBuffer(krb.PACTypeAttributesInfo)
+		pac.RemoveBuffer(krb.PACTypeRequestor)
+	}
 	spec := ticketSpec{client: st.tgt.CName, clientRealm: st.tgt.CRealm, service: sname, serviceAcct: svc, flags: flags,
 		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pac}
 	if krb.HasFlag(flags, krb.FlagRenewable) {

@@ -1,0 +1,70 @@
+package webtier
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Settings are the site's configuration, the seed's web.config: read from the
+// `web:` section of a YAML file (the lab's directory file in the embedded lab)
+// and re-read when the file changes, as IIS re-reads web.config.
+type Settings struct {
+	Impersonate bool              `yaml:"impersonate"`
+	SQLHost     string            `yaml:"sql_dsn_host"`
+	SQLPort     int               `yaml:"sql_port"`
+	FormUsers   map[string]string `yaml:"form_users"` // the site's own (non-Kerberos) logins, for protocol transition
+}
+
+// DefaultSettings is the lab's working end state.
+func DefaultSettings() Settings {
+	return Settings{Impersonate: true, SQLHost: "sql.lab.local", SQLPort: 1433,
+		FormUsers: map[string]string{"bob": "bob-web", "alice": "alice-web"}}
+}
+
+type settingsFile struct {
+	path string
+	mu   sync.Mutex
+	mod  time.Time
+	size int64
+	cur  Settings
+}
+
+func (f *settingsFile) get() Settings {
+	if f == nil || f.path == "" {
+		return DefaultSettings()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return f.cur
+	}
+	if fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+		return f.cur
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return f.cur
+	}
+	var doc struct {
+		Web *Settings `yaml:"web"`
+	}
+	s := DefaultSettings()
+	doc.Web = &s
+	if yaml.Unmarshal(b, &doc) == nil {
+		if s.SQLHost == "" {
+			s.SQLHost = "sql.lab.local"
+		}
+		if s.SQLPort == 0 {
+			s.SQLPort = 1433
+		}
+		if len(s.FormUsers) == 0 {
+			s.FormUsers = DefaultSettings().FormUsers
+		}
+		f.cur, f.mod, f.size = s, fi.ModTime(), fi.Size()
+	}
+	return f.cur
+}
