@@ -12,19 +12,21 @@ import (
 
 // Windows event IDs the lab emits.
 const (
-	TGTRequested        = 4768  // A Kerberos authentication ticket (TGT) was requested.
-	ServiceTicket       = 4769  // A Kerberos service ticket was requested.
-	PreauthFailed       = 4771  // Kerberos pre-authentication failed.
-	LogonSuccess        = 4624  // An account was successfully logged on.
-	LogonFailure        = 4625  // An account failed to log on.
-	KerberosClientError = 4     // System log, source Kerberos: the client received an error from a server.
-	SQLLoginSuccess     = 18453 // Login succeeded for user '%s'. Connection made using Windows authentication.
-	SQLLoginFailed      = 18456 // Login failed for user '%s'.
-	SQLUntrustedDomain  = 18452 // Login failed. The login is from an untrusted domain...
-	DirectoryChange     = 5136  // A directory service object was modified.
-	TierStatus          = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
-	DelegationUsed      = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).
-	KDCDuplicateName    = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).
+	TGTRequested           = 4768  // A Kerberos authentication ticket (TGT) was requested.
+	ServiceTicket          = 4769  // A Kerberos service ticket was requested.
+	PreauthFailed          = 4771  // Kerberos pre-authentication failed.
+	LogonSuccess           = 4624  // An account was successfully logged on.
+	LogonFailure           = 4625  // An account failed to log on.
+	KerberosClientError    = 4     // System log, source Kerberos: the client received an error from a server.
+	SQLLoginSuccess        = 18453 // Login succeeded for user '%s'. Connection made using Windows authentication.
+	SQLLoginFailed         = 18456 // Login failed for user '%s'.
+	SQLUntrustedDomain     = 18452 // Login failed. The login is from an untrusted domain...
+	DirectoryChange        = 5136  // A directory service object was modified.
+	TierStatus             = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
+	DelegationUsed         = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).
+	KDCDuplicateName       = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).
+	KerberosError          = 3     // System log, source Kerberos: a Kerberos error message was received (from a KDC).
+	AppPoolIdentityInvalid = 5021  // IIS WAS: the identity of the application pool is invalid (the seed's Service Unavailable).
 )
 
 // Outcome values.

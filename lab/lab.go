@@ -29,6 +29,8 @@ type Options struct {
 	Reset    bool           // overwrite the state's directory with Lab (or the default)
 	Host     string         // listen address, default 127.0.0.1
 	KDCPort  int            // 0: any free port
+	WebPort  int
+	SQLPort  int
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -191,7 +193,7 @@ func writeEnv(path string, env map[string]string) error {
 	var b strings.Builder
 	b.WriteString("# doublehop lab: source this file (. ./lab.env) to use MIT tools against the lab\n")
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
+		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
 	}
 	return directory.WriteFileAtomic(path, []byte(b.String()), 0o600)
 }

@@ -1,0 +1,277 @@
+package krb
+
+// MIT keytab (FILE: type) codec, from MIT krb5 doc/formats/keytab_file_format.rst
+// and src/lib/krb5/keytab/kt_file.c. gokrb5's keytab API only derives keys
+// from passwords and keeps an 8-bit kvno (notes/gokrb5.md §3(f)); this codec
+// writes raw keys and the 32-bit kvno extension, and parses with bounds.
+//
+// Record layout (version 0x0502, big-endian):
+//
+//	int32 length (>0 entry, <0 hole of -length zero bytes, 0 end)
+//	entry: uint16 count of components, data realm, data components...,
+//	       uint32 name type, uint32 timestamp, uint8 kvno,
+//	       uint16 enctype, data key, [uint32 kvno]
+//	data:  uint16 length, bytes
+//
+// (Version 0x0501 uses native byte order, counts the realm among the
+// components and has no name type.) The .rst file says "32 bits" for the
+// component count and key length; kt_file.c and every real keytab use 16.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// KeytabEntry is one key of one principal.
+type KeytabEntry struct {
+	Principal Principal
+	Timestamp time.Time
+	KVNO      uint32
+	Key       types.EncryptionKey
+}
+
+// MaxKeytabSize bounds LoadKeytab.
+const MaxKeytabSize = 16 << 20
+
+// ktValidate reports entries MarshalKeytab would have to truncate: every
+// data field has a 16-bit length, and the component count is 16-bit.
+func ktValidate(entries []KeytabEntry) error {
+	for i, e := range entries {
+		p := e.Principal
+		if len(p.Components) == 0 || len(p.Components) > 0xffff {
+			return fmt.Errorf("keytab: entry %d: %d name components", i, len(p.Components))
+		}
+		if len(p.Realm) > 0xffff || len(e.Key.KeyValue) > 0xffff {
+			return fmt.Errorf("keytab: entry %d: realm or key longer than 65535 bytes", i)
+		}
+		for _, c := range p.Components {
+			if len(c) > 0xffff {
+				return fmt.Errorf("keytab: entry %d: name component longer than 65535 bytes", i)
+			}
+		}
+		if e.Key.KeyType < -0x8000 || e.Key.KeyType > 0xffff {
+			return fmt.Errorf("keytab: entry %d: enctype %d does not fit 16 bits", i, e.Key.KeyType)
+		}
+	}
+	return nil
+}
+
+// MarshalKeytab encodes entries as a version 0x0502 keytab. The 8-bit kvno
+// is kvno&0xff; a 32-bit kvno follows the key when kvno > 255 (read by MIT
+// since 1.14, Heimdal, gokrb5). A zero timestamp is written as now: gokrb5
+// cannot find entries stamped 0 (notes/gokrb5.md §3(f)). Fields longer than
+// their 16-bit length are truncated; SaveKeytab and GokrbKeytab reject them.
+func MarshalKeytab(entries []KeytabEntry) []byte {
+	w := &ccWriter{}
+	w.u16(0x0502)
+	now := time.Now()
+	for _, e := range entries {
+		rec := &ccWriter{}
+		comps := e.Principal.Components
+		if len(comps) > 0xffff {
+			comps = comps[:0xffff]
+		}
+		rec.u16(uint16(len(comps)))
+		ktData16(rec, []byte(e.Principal.Realm))
+		for _, c := range comps {
+			ktData16(rec, []byte(c))
+		}
+		rec.u32(uint32(e.Principal.NameType))
+		ts := e.Timestamp
+		if ts.IsZero() || ts.Unix() <= 0 {
+			ts = now
+		}
+		rec.u32(ccTimestamp(ts))
+		rec.u8(uint8(e.KVNO))
+		rec.u16(uint16(e.Key.KeyType))
+		ktData16(rec, e.Key.KeyValue)
+		if e.KVNO > 0xff {
+			rec.u32(e.KVNO)
+		}
+		w.u32(uint32(len(rec.b)))
+		w.b = append(w.b, rec.b...)
+	}
+	return w.b
+}
+
+func ktData16(w *ccWriter, d []byte) {
+	if len(d) > 0xffff {
+		d = d[:0xffff]
+	}
+	w.u16(uint16(len(d)))
+	w.b = append(w.b, d...)
+}
+
+// data16 reads a 16-bit length and that many bytes, copied.
+func (r *ccReader) data16() []byte {
+	n := int(r.u16())
+	if n == 0 {
+		return nil
+	}
+	return append([]byte(nil), r.take(n)...)
+}
+
+// ParseKeytab decodes a version 0x0501 or 0x0502 keytab, skipping holes
+// (negative record lengths, left by MIT's krb5_kt_remove_entry). It never
+// panics.
+func ParseKeytab(b []byte) ([]KeytabEntry, error) {
+	if len(b) < 2 || b[0] != 5 || (b[1] != 1 && b[1] != 2) {
+		return nil, errors.New("keytab: not an MIT keytab (want 0x0501 or 0x0502)")
+	}
+	v := int(b[1])
+	var order binary.ByteOrder = binary.BigEndian
+	if v == 1 {
+		order = binary.LittleEndian
+	}
+	r := &ccReader{b: b[2:], order: order}
+	var out []KeytabEntry
+	// kt_file.c stops at a zero length or when fewer than 4 bytes remain.
+	for len(r.b) >= 4 {
+		size := int32(r.u32())
+		switch {
+		case size == 0:
+			return out, nil
+		case size < 0:
+			hole := -int64(size)
+			if hole > int64(len(r.b)) {
+				return nil, fmt.Errorf("keytab: hole of %d bytes past the end of the file", hole)
+			}
+			r.take(int(hole))
+			continue
+		case int64(size) > int64(len(r.b)):
+			return nil, fmt.Errorf("keytab: entry %d: length %d exceeds the %d bytes left", len(out)+1, size, len(r.b))
+		}
+		e, err := ktParseEntry(r.take(int(size)), order, v)
+		if err != nil {
+			return nil, fmt.Errorf("keytab: entry %d: %w", len(out)+1, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func ktParseEntry(b []byte, order binary.ByteOrder, v int) (KeytabEntry, error) {
+	r := &ccReader{b: b, order: order}
+	var e KeytabEntry
+	n := int(r.u16())
+	if v == 1 {
+		if n == 0 {
+			return e, errors.New("version 1 principal without a realm")
+		}
+		n--
+	}
+	if n*2 > len(r.b) {
+		return e, fmt.Errorf("component count %d exceeds the entry", n)
+	}
+	e.Principal.Realm = string(r.data16())
+	for i := 0; i < n && r.err == nil; i++ {
+		e.Principal.Components = append(e.Principal.Components, string(r.data16()))
+	}
+	if v != 1 {
+		e.Principal.NameType = int32(r.u32())
+	} else {
+		e.Principal.NameType = NTPrincipal
+	}
+	e.Timestamp = ccTime(r.u32())
+	e.KVNO = uint32(r.u8())
+	e.Key.KeyType = int32(int16(r.u16()))
+	e.Key.KeyValue = r.data16()
+	if r.err != nil {
+		return e, r.err
+	}
+	// The 32-bit kvno extension: present when at least 4 bytes remain and
+	// non-zero (keytab_file_format.rst).
+	if len(r.b) >= 4 {
+		if k := r.u32(); k != 0 {
+			e.KVNO = k
+		}
+	}
+	return e, nil
+}
+
+// LoadKeytab reads a keytab file ("FILE:/path", "WRFILE:/path" or a plain path).
+func LoadKeytab(path string) ([]KeytabEntry, error) {
+	p, err := ktFilePath(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ccReadFile(p, MaxKeytabSize)
+	if err != nil {
+		return nil, fmt.Errorf("keytab: %w", err)
+	}
+	es, err := ParseKeytab(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, p)
+	}
+	return es, nil
+}
+
+// SaveKeytab writes entries atomically with mode 0600.
+func SaveKeytab(path string, entries []KeytabEntry) error {
+	p, err := ktFilePath(path)
+	if err != nil {
+		return err
+	}
+	if err := ktValidate(entries); err != nil {
+		return err
+	}
+	return ccWriteFileAtomic(p, MarshalKeytab(entries))
+}
+
+// ktFilePath accepts FILE: and WRFILE: (MIT's writable alias) prefixes.
+func ktFilePath(name string) (string, error) {
+	for _, pre := range []string{"FILE:", "WRFILE:"} {
+		if len(name) > len(pre) && equalFoldASCII(name[:len(pre)], pre) {
+			return name[len(pre):], nil
+		}
+	}
+	p, err := ccFilePath(name)
+	if err != nil {
+		return "", fmt.Errorf("keytab: %s: only FILE: keytabs are supported", name)
+	}
+	return p, nil
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// GokrbKeytab converts entries to a gokrb5 keytab (marshal, then
+// keytab.Unmarshal), so gokrb5 clients and services can use raw keys.
+func GokrbKeytab(entries []KeytabEntry) (kt *keytab.Keytab, err error) {
+	if err := ktValidate(entries); err != nil {
+		return nil, err
+	}
+	kt = keytab.New()
+	// gokrb5's parser is not bounds-safe everywhere (notes §3(f)); our own
+	// output is well-formed, but never let a panic escape.
+	defer func() {
+		if r := recover(); r != nil {
+			kt, err = nil, fmt.Errorf("keytab: gokrb5 unmarshal panicked: %v", r)
+		}
+	}()
+	if err := kt.Unmarshal(MarshalKeytab(entries)); err != nil {
+		return nil, fmt.Errorf("keytab: gokrb5 unmarshal: %w", err)
+	}
+	return kt, nil
+}

@@ -1,0 +1,250 @@
+package webtier
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// errKeytab is the seed's "Service Unavailable": the app pool identity's
+// credentials cannot be read.
+type errKeytab struct{ err error }
+
+func (e errKeytab) Error() string { return "cannot read the service account keytab: " + e.err.Error() }
+
+// keytab returns the service account's keys, re-reading the file when it
+// changed (a re-exported keytab after a password reset takes effect at once).
+func (s *Server) keytab() (*keytab.Keytab, error) {
+	fi, err := os.Stat(s.cfg.Keytab)
+	if err != nil {
+		return nil, errKeytab{err}
+	}
+	stamp := fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kt != nil && stamp == s.ktStamp {
+		return s.kt, nil
+	}
+	entries, err := krb.LoadKeytab(s.cfg.Keytab)
+	if err != nil {
+		return nil, errKeytab{err}
+	}
+	kt, err := krb.GokrbKeytab(entries)
+	if err != nil {
+		return nil, errKeytab{err}
+	}
+	s.kt, s.ktStamp, s.own = kt, stamp, nil
+	return kt, nil
+}
+
+// ownKey is the service account's strongest key from its keytab.
+func (s *Server) ownKey() (types.EncryptionKey, int, error) {
+	kt, err := s.keytab()
+	if err != nil {
+		return types.EncryptionKey{}, 0, err
+	}
+	var best types.EncryptionKey
+	kvno := 0
+	for _, e := range kt.Entries {
+		if len(e.Principal.Components) != 1 || !strings.EqualFold(e.Principal.Components[0], s.cfg.ServiceAccount) {
+			continue
+		}
+		if int(e.KVNO) > kvno || (int(e.KVNO) == kvno && e.Key.KeyType == krb.ETypeAES256SHA1) {
+			best, kvno = e.Key, int(e.KVNO)
+		}
+	}
+	if best.KeyType == 0 {
+		return best, 0, errKeytab{fmt.Errorf("no key for %s in %s", s.cfg.ServiceAccount, s.cfg.Keytab)}
+	}
+	return best, kvno, nil
+}
+
+// ownTGT returns the service account's TGT, logging on with its keytab when
+// needed (the app pool identity's logon).
+func (s *Server) ownTGT(ctx context.Context) (krb.Credential, error) {
+	s.mu.Lock()
+	if s.own != nil && s.cfg.Now().Add(5*time.Minute).Before(s.own.Info.EndTime) {
+		c := *s.own
+		s.mu.Unlock()
+		return c, nil
+	}
+	s.mu.Unlock()
+	key, kvno, err := s.ownKey()
+	if err != nil {
+		return krb.Credential{}, err
+	}
+	rep, err := s.kdc.LoginWithKey(ctx, s.cfg.ServiceAccount, key, kvno, []int{krb.FlagForwardable})
+	if err != nil {
+		return krb.Credential{}, fmt.Errorf("logon of %s at the KDC: %w", s.cfg.ServiceAccount, err)
+	}
+	c := rep.Credential()
+	s.mu.Lock()
+	s.own = &c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// identity is who the page serves.
+type identity struct {
+	principal string // bob@LAB.LOCAL
+	user      string // bob
+	via       string // "kerberos" or "form"
+	ctx       *krb.SecContext
+}
+
+func (id identity) windows(netbios string) string { return netbios + `\` + id.user }
+
+// negotiate authenticates a request with Authorization: Negotiate (RFC 4559
+// §4). It writes the 401 itself and returns ok=false when the request is not
+// (yet) authenticated.
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*krb.SecContext, bool) {
+	kt, err := s.keytab()
+	if err != nil {
+		s.unavailable(w, r, err)
+		return nil, false
+	}
+	h := r.Header.Get("Authorization")
+	scheme, tok, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Negotiate") {
+		s.challenge(w, r, nil, "")
+		return nil, false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
+	if err != nil || len(raw) == 0 {
+		s.logonFailure(r, nil, "BAD_TOKEN", "the Negotiate header is not base64")
+		s.challenge(w, r, nil, "the Negotiate token was not valid base64")
+		return nil, false
+	}
+	acc := krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now, Replay: s.replay})
+	ctx, err := acc.Accept(raw)
+	if err != nil {
+		var ae *krb.AcceptError
+		if errors.As(err, &ae) {
+			s.logonFailure(r, ae, ae.Reason, ae.Text)
+			s.challenge(w, r, ae.Token, ae.Error())
+		} else {
+			// NTLM: this site is Kerberos only (Negotiate without NTLM fallback).
+			s.logonFailure(r, nil, "NOT_KERBEROS", err.Error())
+			s.challenge(w, r, nil, "this site accepts Kerberos only; the browser offered NTLM or no credential")
+		}
+		return nil, false
+	}
+	if len(ctx.ResponseToken) > 0 {
+		w.Header().Set("WWW-Authenticate", "Negotiate "+base64.StdEncoding.EncodeToString(ctx.ResponseToken))
+	}
+	lvl := "Impersonation"
+	if ctx.Delegated != nil {
+		lvl = "Delegation"
+	}
+	s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: ctx.ClientPrincipal(),
+		Message: "An account was successfully logged on", Service: ctx.Service, Account: s.cfg.ServiceAccount,
+		EType: ctx.EType, KVNO: ctx.KVNO, TicketFlags: krb.FlagNames(ctx.Flags), LogonType: 3, Package: "Kerberos",
+		Impersonation: lvl, Delegated: ctx.Delegated != nil, Address: r.RemoteAddr})
+	return ctx, true
+}
+
+// challenge answers 401 with WWW-Authenticate: Negotiate, carrying the
+// acceptor's KRB-ERROR token when there is one (as Windows servers do).
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request, token []byte, why string) {
+	v := "Negotiate"
+	if len(token) > 0 {
+		v += " " + base64.StdEncoding.EncodeToString(token)
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	s.renderError(w, r, http.StatusUnauthorized, "401 - Unauthorized: Access is denied due to invalid credentials.", why)
+}
+
+// unavailable is the seed's "Service Unavailable" (HTTP 503) with the reason.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.ev.Emit(events.Event{ID: events.AppPoolIdentityInvalid, Outcome: events.Failure, Account: s.cfg.ServiceAccount, Address: r.RemoteAddr,
+		Reason: "KEYTAB_UNREADABLE", Message: fmt.Sprintf("The identity of application pool SVC_POOL (%s) is invalid: %v", s.cfg.ServiceAccount, err)})
+	w.Header().Set("Retry-After", "5")
+	s.renderError(w, r, http.StatusServiceUnavailable, "Service Unavailable", err.Error())
+}
+
+// logonFailure emits 4625 with Windows' failure reason and status.
+func (s *Server) logonFailure(r *http.Request, ae *krb.AcceptError, reason, text string) {
+	ev := events.Event{ID: events.LogonFailure, Outcome: events.Failure, Message: "An account failed to log on", LogonType: 3,
+		Package: "Kerberos", Account: s.cfg.ServiceAccount, Reason: reason, Address: r.RemoteAddr,
+		Status: "0xC000006D"} // STATUS_LOGON_FAILURE; the sub-status says why
+	if ae != nil {
+		ev.Service, ev.EType, ev.KVNO, ev.Client = ae.Service, ae.EType, ae.KVNO, ae.Client
+		ev.Code, ev.CodeName = int(ae.Code), ae.Code.Name()
+		if st := ae.StatusString(); st != "" {
+			ev.Status = "0xC000006D/" + st
+		}
+		switch ae.Code {
+		case krb.KRB_AP_ERR_MODIFIED:
+			ev.Message += ": Unknown user name or bad password (the ticket was encrypted with another account's key)"
+		case krb.KRB_AP_ERR_SKEW:
+			ev.Message += ": the clocks of the client and this server differ too much"
+		case krb.KRB_AP_ERR_REPEAT:
+			ev.Message += ": the authenticator was replayed"
+		default:
+			ev.Message += ": " + ae.Code.String()
+		}
+	}
+	if text != "" {
+		ev.Message += " — " + text
+	}
+	s.ev.Emit(ev)
+}
+
+// Form login: the site's own (non-Kerberos) way in, used to show protocol
+// transition (S4U2Self). The cookie is HMAC-signed with the server's secret.
+const formCookie = "doublehop_form"
+
+func (s *Server) signUser(user string, exp time.Time) string {
+	v := fmt.Sprintf("%s|%d", user, exp.Unix())
+	m := hmac.New(sha256.New, s.cfg.FormSecret)
+	m.Write([]byte(v))
+	return base64.RawURLEncoding.EncodeToString([]byte(v)) + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) formUser(r *http.Request) (string, bool) {
+	c, err := r.Cookie(formCookie)
+	if err != nil || len(c.Value) > 512 {
+		return "", false
+	}
+	p, sig, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return "", false
+	}
+	m := hmac.New(sha256.New, s.cfg.FormSecret)
+	m.Write(raw)
+	want := hex.EncodeToString(m.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return "", false
+	}
+	user, exp, _ := strings.Cut(string(raw), "|")
+	var e int64
+	fmt.Sscan(exp, &e)
+	if s.cfg.Now().Unix() > e {
+		return "", false
+	}
+	return user, true
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
