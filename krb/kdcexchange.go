@@ -264,11 +264,26 @@ func ETypeInfo2(edata []byte) (types.ETypeInfo2, bool) {
 	}
 	for _, pa := range md {
 		if pa.PADataType == PAETypeInfo2 {
-			var info types.ETypeInfo2
-			if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(pa.PADataValue, &info); return e }); err == nil && len(info) > 0 {
-				return info, true
-			}
+			return ETypeInfo2FromPA(pa.PADataValue)
 		}
 	}
 	return nil, false
+}
+
+// ETypeInfo2FromPA decodes a PA-ETYPE-INFO2 value.
+func ETypeInfo2FromPA(v []byte) (types.ETypeInfo2, bool) {
+	var info types.ETypeInfo2
+	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(v, &info); return e }); err != nil || len(info) == 0 {
+		return nil, false
+	}
+	return info, true
+}
+
+// KDCRepPAData returns the clear-text padata of an AS-REP or TGS-REP.
+func KDCRepPAData(b []byte) (types.PADataSequence, error) {
+	var r messages.ASRep
+	if err := safeUnmarshal(func() error { return r.Unmarshal(b) }); err != nil {
+		return nil, err
+	}
+	return r.PAData, nil
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/kdc"
 	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/webtier"
 )
 
 // Options configures an embedded lab.
@@ -40,11 +42,13 @@ type Lab struct {
 	StateDir string
 	Realm    string
 	KDCAddr  string
-	WebAddr  string // host:port on loopback
-	WebURL   string // http://web.lab.local:PORT/
+	Dialer   *labnet.Dialer // lab host names → loopback
+	WebAddr  string         // host:port on loopback
+	WebURL   string         // http://web.lab.local:PORT/
 	SQLAddr  string
 	Store    *directory.Store
 
+	host    string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closers []func() error
@@ -57,6 +61,7 @@ const (
 	EnvFile      = "lab.env"
 	EventsDir    = "events"
 	KeytabsDir   = "keytabs"
+	HostsFile    = "hosts"
 )
 
 // Start brings the lab up and returns once every tier listens.
@@ -85,7 +90,7 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 	}
 	v := store.View()
 	ctx, cancel := context.WithCancel(ctx)
-	l := &Lab{StateDir: opt.StateDir, Realm: v.Lab.Realm, Store: store, cancel: cancel, errs: make(chan error, 8)}
+	l := &Lab{StateDir: opt.StateDir, Realm: v.Lab.Realm, Store: store, cancel: cancel, errs: make(chan error, 8), host: opt.Host}
 	fail := func(err error) (*Lab, error) { l.Close(); return nil, err }
 
 	kdcEvents, err := l.eventLog("kdc")
@@ -107,11 +112,58 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 	l.serve(func() error { return k.Serve(ctx, tcp) })
 	l.serve(func() error { return k.ServePacket(ctx, udp) })
 
+	// The hosts a lab client resolves to loopback, like a hosts file.
+	l.Dialer = labnet.NewEmpty()
+	for _, h := range v.Lab.Hosts {
+		l.Dialer.Map(h.Name, opt.Host)
+		l.Dialer.Map(h.Short, opt.Host)
+	}
+	if err := l.startWeb(ctx, opt, v); err != nil {
+		return fail(err)
+	}
 	if err := l.writeFiles(v); err != nil {
 		return fail(err)
 	}
 	return l, nil
 }
+
+// startWeb runs the web tier under svc_iispool with its exported keytab.
+func (l *Lab) startWeb(ctx context.Context, opt Options, v *directory.View) error {
+	h := v.Lab.HostByRole("web")
+	if h == nil {
+		return nil
+	}
+	kt := l.KeytabPath("web")
+	if _, err := os.Stat(kt); os.IsNotExist(err) || opt.Reset {
+		if err := ExportKeytab(l.Store, h.RunsAs, kt); err != nil {
+			return fmt.Errorf("web keytab: %w", err)
+		}
+	}
+	ev, err := l.eventLog("web")
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.WebPort)))
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	l.WebAddr = ln.Addr().String()
+	_, port, _ := net.SplitHostPort(l.WebAddr)
+	l.WebURL = "http://" + h.Name + ":" + port + "/"
+	w := webtier.New(webtier.Config{Keytab: kt, ServiceAccount: h.RunsAs, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name,
+		KDC: l.KDCAddr, SettingsFile: l.Store.Path(), Dialer: l.Dialer, Events: ev, Logger: opt.Logger.With("tier", "web"), Now: opt.Now,
+		MaxSkew: v.Lab.Policy.MaxSkew.D()})
+	l.serve(func() error { return w.Serve(ctx, ln) })
+	return nil
+}
+
+// KeytabPath is where the lab keeps a tier's keytab.
+func (l *Lab) KeytabPath(tier string) string {
+	return filepath.Join(l.StateDir, KeytabsDir, tier+".keytab")
+}
+
+// CCachePath is the workstation's default credential cache in this lab.
+func (l *Lab) CCachePath() string { return filepath.Join(l.StateDir, "ccache", "krb5cc") }
 
 func (l *Lab) serve(f func() error) {
 	l.wg.Add(1)
@@ -179,6 +231,21 @@ func (l *Lab) writeFiles(v *directory.View) error {
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
 		"DOUBLEHOP_ALICE_PASSWORD": l.Password("alice"),
 		"KRB5_CONFIG":              l.Krb5Conf(),
+		"KRB5CCNAME":               "FILE:" + l.CCachePath(),
+	}
+	if l.WebAddr != "" {
+		env["DOUBLEHOP_WEB_ADDR"], env["DOUBLEHOP_WEB_URL"] = l.WebAddr, l.WebURL
+	}
+	if l.SQLAddr != "" {
+		env["DOUBLEHOP_SQL_ADDR"] = l.SQLAddr
+	}
+	var hosts strings.Builder
+	hosts.WriteString("# lab host names for clients of the embedded lab (hosts-file format)\n")
+	for _, h := range v.Lab.Hosts {
+		fmt.Fprintf(&hosts, "%s %s %s\n", l.Dialer.Resolve(h.Name + ":0")[:strings.LastIndexByte(l.Dialer.Resolve(h.Name+":0"), ':')], h.Name, h.Short)
+	}
+	if err := directory.WriteFileAtomic(filepath.Join(l.StateDir, HostsFile), []byte(hosts.String()), 0o644); err != nil {
+		return err
 	}
 	return writeEnv(l.Env(), env)
 }

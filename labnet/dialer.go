@@ -21,7 +21,8 @@ type Dialer struct {
 	net net.Dialer
 }
 
-// New makes a dialer from "host:port=addr" entries.
+// New makes a dialer from "host:port=addr" entries (one address) and
+// "host=ip" entries (every port of the host, like a hosts file).
 func New(entries ...string) (*Dialer, error) {
 	d := &Dialer{m: map[string]string{}, net: net.Dialer{Timeout: 5 * time.Second}}
 	for _, e := range entries {
@@ -33,6 +34,9 @@ func New(entries ...string) (*Dialer, error) {
 	}
 	return d, nil
 }
+
+// NewEmpty makes a dialer with no mappings.
+func NewEmpty() *Dialer { d, _ := New(); return d }
 
 // Map adds or replaces one mapping.
 func (d *Dialer) Map(hostport, addr string) {
@@ -54,7 +58,25 @@ func (d *Dialer) Resolve(hostport string) string {
 	if a, ok := d.m[strings.ToLower(hostport)]; ok {
 		return a
 	}
+	if host, port, err := net.SplitHostPort(hostport); err == nil {
+		if ip, ok := d.m[strings.ToLower(host)]; ok {
+			return net.JoinHostPort(ip, port)
+		}
+	}
 	return hostport
+}
+
+// ReadHosts adds "ip name..." lines of a hosts-format file's contents.
+func (d *Dialer) ReadHosts(text string) {
+	for _, line := range strings.Split(text, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		for _, name := range f[min(1, len(f)):] {
+			d.Map(name, f[0])
+		}
+	}
 }
 
 // Entries lists the mappings as host:port=addr.

@@ -41,7 +41,7 @@ func (s *Server) delegate(ctx context.Context, id identity, spn string) sqlCrede
 		}
 		c := rep.Credential()
 		return sqlCredential{mechanism: MechUnconstrained, cred: &c,
-			steps: []string{id.user + "'s browser forwarded a TGT in the authenticator (ok-as-delegate)", "TGS-REQ as " + id.user + " for " + spn + ": ok"}}
+			steps: []string{id.user + "'s client forwarded a TGT in the authenticator's GSS checksum (KRB-CRED)", "TGS-REQ as " + id.user + " for " + spn + ": ok"}}
 	}
 	own, err := s.ownTGT(ctx)
 	if err != nil {

@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb"
+)
+
+// Delegation policies for Get.
+const (
+	DelegateAuto   = "auto"   // like Windows: only to services the KDC marks ok-as-delegate
+	DelegateAlways = "always" // like curl --delegation always
+	DelegateNever  = "never"
+)
+
+// GetOptions tune one Negotiate request.
+type GetOptions struct {
+	Delegate string // auto (default), always, never
+	SPN      string // override the SPN derived from the URL
+	Accept   string // Accept header, e.g. application/json
+	NoMutual bool   // do not ask for mutual authentication
+}
+
+// Response is the outcome of Get, with the Kerberos evidence.
+type Response struct {
+	URL         string
+	SPN         string
+	Status      int
+	Header      http.Header
+	Body        []byte
+	Ticket      *krb.Credential // the service ticket used (never printed with its key)
+	Delegated   bool            // a forwarded TGT was sent
+	Mutual      string          // verified | not requested | not sent by the server
+	ServerError *krb.Error      // the KRB-ERROR the server sent back, if any
+}
+
+// SPNForURL derives the SPN from the host exactly as typed (RFC 4559 §4.1):
+// http://web/ asks for HTTP/web, http://web.lab.local/ for HTTP/web.lab.local.
+func SPNForURL(u *url.URL) string { return "HTTP/" + strings.ToLower(u.Hostname()) }
+
+// Get fetches a URL with Negotiate authentication, retrying once after a 401.
+func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("not an http(s) URL: %q", rawURL)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: c.dial, DisableKeepAlives: true}}
+	resp := &Response{URL: rawURL, SPN: o.SPN}
+	if resp.SPN == "" {
+		resp.SPN = SPNForURL(u)
+	}
+	r1, err := c.do(ctx, hc, u, o, "")
+	if err != nil {
+		return nil, err
+	}
+	if r1.StatusCode != http.StatusUnauthorized || !offersNegotiate(r1.Header) {
+		return fill(resp, r1)
+	}
+	cred, err := c.ServiceTicket(ctx, resp.SPN)
+	if err != nil {
+		return nil, fmt.Errorf("no ticket for %s: %w", resp.SPN, err)
+	}
+	resp.Ticket = &cred
+	deleg, err := c.delegation(ctx, cred, o.Delegate)
+	if err != nil {
+		return nil, err
+	}
+	resp.Delegated = len(deleg) > 0
+	flags := krb.GSSConf | krb.GSSInteg | krb.GSSReplay | krb.GSSSequence
+	if !o.NoMutual {
+		flags |= krb.GSSMutual
+	}
+	tok, auth, err := krb.InitiatorToken(cred, krb.InitiatorOptions{Flags: flags, Deleg: deleg, SPNEGO: true, Now: c.cfg.Now()})
+	if err != nil {
+		return nil, err
+	}
+	r2, err := c.do(ctx, hc, u, o, "Negotiate "+base64.StdEncoding.EncodeToString(tok))
+	if err != nil {
+		return nil, err
+	}
+	out, err := fill(resp, r2)
+	if err != nil {
+		return nil, err
+	}
+	reply := negotiateToken(r2.Header)
+	switch {
+	case r2.StatusCode == http.StatusUnauthorized:
+		if e, ok := krb.ParseErrorToken(reply); ok {
+			out.ServerError = e
+			c.serverError(e, resp.SPN)
+		}
+	case o.NoMutual:
+		out.Mutual = "not requested"
+	case len(reply) == 0:
+		out.Mutual = "not sent by the server"
+	default:
+		if err := krb.VerifyMutual(reply, cred, auth); err != nil {
+			return out, fmt.Errorf("mutual authentication with %s failed: %w", resp.SPN, err)
+		}
+		out.Mutual = "verified"
+	}
+	return out, nil
+}
+
+// delegation returns a KRB-CRED with a forwarded TGT when policy says so: by
+// default only for ok-as-delegate tickets, and only if the TGT is forwardable
+// (RFC 4121 §4.1.1; Windows' rule for unconstrained delegation).
+func (c *Client) delegation(ctx context.Context, svc krb.Credential, policy string) ([]byte, error) {
+	switch policy {
+	case DelegateNever:
+		return nil, nil
+	case "", DelegateAuto:
+		if !krb.HasFlag(svc.Info.Flags, krb.FlagOKAsDelegate) {
+			return nil, nil
+		}
+	case DelegateAlways:
+	default:
+		return nil, fmt.Errorf("delegation policy %q: want auto, always or never", policy)
+	}
+	tgt, _, err := c.TGT()
+	if err != nil {
+		return nil, err
+	}
+	if !krb.HasFlag(tgt.Info.Flags, krb.FlagForwardable) {
+		return nil, nil // nothing to delegate: the user cannot be delegated or kinit asked for no forwardable TGT
+	}
+	rep, err := c.kdc.ForwardedTGT(ctx, tgt)
+	if err != nil {
+		c.kdcError(err, "krbtgt/"+c.cfg.Realm)
+		return nil, nil
+	}
+	return krb.MarshalKRBCred([]krb.Credential{rep.Credential()}, svc.Info.Key)
+}
+
+// serverError records what Windows logs as Kerberos event 4 for KRB_AP_ERR_MODIFIED.
+func (c *Client) serverError(e *krb.Error, spn string) {
+	msg := fmt.Sprintf("The Kerberos client received a %s error from the server for %s.", e.Code.Name(), spn)
+	if e.Code == krb.KRB_AP_ERR_MODIFIED {
+		msg += " The target server failed to decrypt the ticket provided by the client: the SPN is registered on an account other than the account the target service uses, or the service's password differs from the KDC's."
+	}
+	c.ev.Emit(events.Event{ID: events.KerberosClientError, Outcome: events.Failure, Service: spn, Code: int(e.Code),
+		CodeName: e.Code.Name(), Status: e.StatusString(), Message: msg})
+}
+
+func (c *Client) do(ctx context.Context, hc *http.Client, u *url.URL, o GetOptions, auth string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if o.Accept != "" {
+		req.Header.Set("Accept", o.Accept)
+	}
+	return hc.Do(req)
+}
+
+func (c *Client) dial(ctx context.Context, network, addr string) (netConn, error) {
+	if c.cfg.Dialer != nil {
+		return c.cfg.Dialer.DialContext(ctx, network, addr)
+	}
+	return defaultDialer.DialContext(ctx, network, addr)
+}
+
+func fill(r *Response, hr *http.Response) (*Response, error) {
+	defer hr.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(hr.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	r.Status, r.Header, r.Body = hr.StatusCode, hr.Header, b
+	return r, nil
+}
+
+func offersNegotiate(h http.Header) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "negotiate") {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiateToken decodes the token of "WWW-Authenticate: Negotiate <b64>".
+func negotiateToken(h http.Header) []byte {
+	for _, v := range h.Values("WWW-Authenticate") {
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if ok && strings.EqualFold(scheme, "Negotiate") {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
+			if err == nil {
+				return b
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,505 @@
+package krb_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/krb"
+)
+
+// ccFakeTicket is a structurally valid Ticket (RFC 4120 §5.3) with an opaque
+// enc-part, enough for klist and gokrb5's Ticket.Unmarshal.
+func ccFakeTicket(t testing.TB, sname types.PrincipalName, realm string) []byte {
+	t.Helper()
+	der, err := krb.MarshalTicket(messages.Ticket{TktVNO: 5, Realm: realm, SName: sname,
+		EncPart: types.EncryptedData{EType: 18, KVNO: 2, Cipher: bytes.Repeat([]byte{0xab}, 64)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func ccSample(t testing.TB) *krb.CCache {
+	bob := krb.Principal{NameType: 1, Components: []string{"bob"}, Realm: "LAB.LOCAL"}
+	tgs := krb.Principal{NameType: 2, Components: []string{"krbtgt", "LAB.LOCAL"}, Realm: "LAB.LOCAL"}
+	http := krb.Principal{NameType: 2, Components: []string{"HTTP", "web.lab.local"}, Realm: "LAB.LOCAL"}
+	auth := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return &krb.CCache{
+		Version:   0x0504,
+		KDCOffset: -3*time.Second - 250*time.Microsecond,
+		Default:   bob,
+		Credentials: []krb.CCacheCredential{
+			{
+				Client: bob, Server: tgs,
+				Key:      types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{1}, 32)},
+				AuthTime: auth, StartTime: auth, EndTime: auth.Add(10 * time.Hour), RenewTill: auth.Add(7 * 24 * time.Hour),
+				Flags:  0x40e00000, // forwardable renewable initial pre-authent
+				Ticket: ccFakeTicket(t, tgs.Name(), "LAB.LOCAL"),
+			},
+			{
+				Client: bob, Server: http,
+				Key:      types.EncryptionKey{KeyType: 17, KeyValue: bytes.Repeat([]byte{2}, 16)},
+				AuthTime: auth, StartTime: auth.Add(time.Minute), EndTime: auth.Add(10 * time.Hour),
+				Flags:     0x40240000, // forwardable pre-authent ok-as-delegate
+				Addresses: []types.HostAddress{{AddrType: 2, Address: []byte{127, 0, 0, 1}}},
+				AuthData:  types.AuthorizationData{{ADType: 1, ADData: []byte{0x30, 0x00}}},
+				Ticket:    ccFakeTicket(t, http.Name(), "LAB.LOCAL"),
+			},
+			{
+				Client: bob,
+				Server: krb.Principal{Components: []string{"krb5_ccache_conf_data", "pa_type", "krbtgt/LAB.LOCAL@LAB.LOCAL"}, Realm: "X-CACHECONF:"},
+				Ticket: []byte("2"),
+			},
+		},
+	}
+}
+
+func TestCCacheRoundTrip(t *testing.T) {
+	c := ccSample(t)
+	b := c.Marshal()
+	got, err := krb.ParseCCache(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, c)
+	}
+	if !bytes.Equal(got.Marshal(), b) {
+		t.Fatal("re-marshal differs")
+	}
+	if !got.Credentials[2].IsConfig() || got.Credentials[0].IsConfig() {
+		t.Fatal("IsConfig")
+	}
+	if k, p, ok := got.Credentials[2].ConfigKey(); !ok || k != "pa_type" || p != "krbtgt/LAB.LOCAL@LAB.LOCAL" {
+		t.Fatalf("ConfigKey = %q %q %v", k, p, ok)
+	}
+	// Without a KDC offset the header is empty (length 0).
+	c.KDCOffset = 0
+	if b := c.Marshal(); !bytes.Equal(b[:4], []byte{5, 4, 0, 0}) {
+		t.Fatalf("header % x", b[:4])
+	}
+}
+
+func TestCCacheTruncatedNeverPanics(t *testing.T) {
+	b := ccSample(t).Marshal()
+	for n := 0; n < len(b); n++ {
+		c, err := krb.ParseCCache(b[:n])
+		if err == nil && n != len(b) {
+			// Only a cut exactly between credentials may parse.
+			if _, err2 := krb.ParseCCache(append(b[:n:n], 0)); err2 == nil {
+				t.Fatalf("prefix %d+garbage parsed", n)
+			}
+			if len(c.Credentials) >= 3 {
+				t.Fatalf("prefix %d parsed with all credentials", n)
+			}
+		}
+	}
+	// Huge counts and lengths are refused, not allocated.
+	huge := []byte{5, 4, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}
+	if _, err := krb.ParseCCache(huge); err == nil {
+		t.Fatal("huge component count accepted")
+	}
+	huge = []byte{5, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff}
+	if _, err := krb.ParseCCache(huge); err == nil {
+		t.Fatal("huge realm length accepted")
+	}
+	for _, bad := range [][]byte{nil, {5}, {4, 4}, {5, 5}, {5, 4, 0, 5, 0, 1, 0}} {
+		if _, err := krb.ParseCCache(bad); err == nil {
+			t.Fatalf("% x accepted", bad)
+		}
+	}
+}
+
+// ccV3 hand-encodes a version 3 cache (no header, enctype written twice).
+func ccV3() []byte {
+	var b bytes.Buffer
+	u16 := func(v uint16) { b.Write([]byte{byte(v >> 8), byte(v)}) }
+	u32 := func(v uint32) { b.Write([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}) }
+	data := func(s string) { u32(uint32(len(s))); b.WriteString(s) }
+	princ := func(nt uint32, realm string, comps ...string) {
+		u32(nt)
+		u32(uint32(len(comps)))
+		data(realm)
+		for _, c := range comps {
+			data(c)
+		}
+	}
+	u16(0x0503)
+	princ(1, "OLD.REALM", "alice")
+	princ(1, "OLD.REALM", "alice")
+	princ(2, "OLD.REALM", "krbtgt", "OLD.REALM")
+	u16(17)
+	u16(17)
+	data("0123456789abcdef")
+	u32(1000)
+	u32(1000)
+	u32(2000)
+	u32(0)
+	b.WriteByte(0)
+	u32(0x40000000)
+	u32(0)
+	u32(0)
+	data("tkt")
+	data("")
+	return b.Bytes()
+}
+
+func TestCCacheV3(t *testing.T) {
+	c, err := krb.ParseCCache(ccV3())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != 0x0503 || c.Default.String() != "alice@OLD.REALM" || len(c.Credentials) != 1 {
+		t.Fatalf("%+v", c)
+	}
+	cr := c.Credentials[0]
+	if cr.Key.KeyType != 17 || string(cr.Key.KeyValue) != "0123456789abcdef" || cr.EndTime.Unix() != 2000 || !cr.RenewTill.IsZero() || cr.Flags != 0x40000000 {
+		t.Fatalf("%+v", cr)
+	}
+	// Re-marshalled as version 4.
+	c2, err := krb.ParseCCache(c.Marshal())
+	if err != nil || c2.Version != 0x0504 || !reflect.DeepEqual(c2.Credentials, c.Credentials) {
+		t.Fatalf("v3→v4: %v %+v", err, c2)
+	}
+}
+
+func TestFlagsConversion(t *testing.T) {
+	f := krb.NewFlags(krb.FlagForwardable, krb.FlagRenewable, krb.FlagPreAuthent)
+	if got := krb.FlagsFromBitString(f); got != 0x40a00000 {
+		t.Fatalf("flags %#x", got)
+	}
+	if bs := krb.BitStringFromFlags(0x40a00000); !krb.HasFlag(bs, krb.FlagForwardable) || !krb.HasFlag(bs, krb.FlagPreAuthent) || krb.HasFlag(bs, krb.FlagProxiable) || bs.BitLength != 32 {
+		t.Fatalf("%+v", bs)
+	}
+	short := krb.BitStringFromFlags(0xffffffff)
+	short.BitLength = 9
+	if got := krb.FlagsFromBitString(short); got != 0xff800000 {
+		t.Fatalf("short %#x", got)
+	}
+}
+
+func TestCCacheAddFind(t *testing.T) {
+	c := ccSample(t)
+	http := krb.Principal{NameType: 1, Components: []string{"HTTP", "web.lab.local"}, Realm: "lab.local"}
+	got, ok := c.Find(http)
+	if !ok || got.Key.KeyType != 17 {
+		t.Fatalf("Find: %v %+v", ok, got)
+	}
+	if _, ok := c.Find(krb.Principal{Components: []string{"http", "web.lab.local"}, Realm: "LAB.LOCAL"}); ok {
+		t.Fatal("components must match exactly")
+	}
+	if _, ok := c.Find(c.Credentials[2].Server); ok {
+		t.Fatal("config entry found")
+	}
+	// A second, newer ticket for a different client: Find prefers it.
+	newer := c.Credentials[1]
+	newer.Client = krb.Principal{Components: []string{"alice"}, Realm: "LAB.LOCAL"}
+	newer.StartTime = newer.StartTime.Add(time.Hour)
+	newer.Key.KeyType = 18
+	c.Add(newer)
+	if len(c.Credentials) != 4 {
+		t.Fatalf("Add appended? %d", len(c.Credentials))
+	}
+	if got, _ := c.Find(http); got.Key.KeyType != 18 {
+		t.Fatal("Find did not prefer the newest")
+	}
+	// Same client+server: replaced in place.
+	repl := c.Credentials[1]
+	repl.Flags = 0
+	c.Add(repl)
+	if len(c.Credentials) != 4 || c.Credentials[1].Flags != 0 {
+		t.Fatal("Add did not replace")
+	}
+}
+
+func TestCCacheKRBCredConversion(t *testing.T) {
+	c := ccSample(t)
+	cr, err := c.Credentials[1].Credential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.Server() != "HTTP/web.lab.local@LAB.LOCAL" || !krb.HasFlag(cr.Info.Flags, krb.FlagOKAsDelegate) {
+		t.Fatalf("%v", cr)
+	}
+	back, err := krb.CCacheCredentialFrom(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c.Credentials[1]
+	want.AuthData = nil // KrbCredInfo has no authorization data
+	if !reflect.DeepEqual(back, want) {
+		t.Fatalf("got %+v\nwant %+v", back, want)
+	}
+	if _, err := c.Credentials[2].Credential(); err == nil {
+		t.Fatal("config entry converted")
+	}
+}
+
+func TestCCachePaths(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cc")
+	c := ccSample(t)
+	if err := c.Save("FILE:" + p); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stat: %v %v", err, fi.Mode())
+	}
+	for _, name := range []string{p, "FILE:" + p} {
+		got, err := krb.LoadCCache(name)
+		if err != nil || !reflect.DeepEqual(got, c) {
+			t.Fatalf("LoadCCache(%s): %v", name, err)
+		}
+	}
+	for _, name := range []string{"KEYRING:persistent:0", "KCM:0", "DIR:/tmp/x", "MEMORY:x", "API:x"} {
+		_, err := krb.LoadCCache(name)
+		if err == nil || !strings.Contains(err.Error(), "not supported") {
+			t.Fatalf("LoadCCache(%s): %v", name, err)
+		}
+		if err := c.Save(name); err == nil {
+			t.Fatalf("Save(%s) accepted", name)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temp files left: %v", entries)
+	}
+	t.Setenv("KRB5CCNAME", "FILE:"+p)
+	if got := krb.DefaultCCachePath(); got != p {
+		t.Fatalf("DefaultCCachePath = %q", got)
+	}
+	t.Setenv("KRB5CCNAME", "")
+	if got := krb.DefaultCCachePath(); !strings.HasPrefix(got, "/tmp/krb5cc_") {
+		t.Fatalf("DefaultCCachePath = %q", got)
+	}
+}
+
+func TestPrincipalString(t *testing.T) {
+	p := krb.Principal{Components: []string{"MSSQLSvc", "sql.lab.local:1433"}, Realm: "LAB.LOCAL"}
+	if p.String() != "MSSQLSvc/sql.lab.local:1433@LAB.LOCAL" {
+		t.Fatal(p.String())
+	}
+	p = krb.Principal{Components: []string{"a/b", "c@d"}, Realm: "R"}
+	if p.String() != `a\/b/c\@d@R` {
+		t.Fatal(p.String())
+	}
+}
+
+// ccKlist runs MIT klist with a private, empty KRB5_CONFIG (or env).
+func ccKlist(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	kl, err := exec.LookPath("klist")
+	if err != nil {
+		t.Skip("MIT klist not on PATH")
+	}
+	if env == nil {
+		conf := filepath.Join(t.TempDir(), "krb5.conf")
+		if err := os.WriteFile(conf, []byte("[libdefaults]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env = []string{"KRB5_CONFIG=" + conf}
+	}
+	cmd := exec.Command(kl, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "LC_ALL=C"}, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("klist %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func TestCCacheMITKlistReadsOurs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cc")
+	c := ccSample(t)
+	c.Credentials[0].EndTime = time.Now().Add(time.Hour).Truncate(time.Second) // klist -s/-f prints expired ones too, but keep it live
+	if err := c.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	out := ccKlist(t, nil, "-c", "FILE:"+p, "-e", "-f")
+	for _, want := range []string{
+		"Default principal: bob@LAB.LOCAL",
+		"krbtgt/LAB.LOCAL@LAB.LOCAL",
+		"Flags: FRIA",
+		"Etype (skey, tkt): aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96",
+		"HTTP/web.lab.local@LAB.LOCAL",
+		"Flags: FAO",
+		"Etype (skey, tkt): aes128-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("klist output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "X-CACHECONF") {
+		t.Errorf("klist shows the config entry:\n%s", out)
+	}
+	t.Logf("klist:\n%s", out)
+}
+
+// ccMITRealm starts an MIT KDC with bob, HTTP and MSSQL principals.
+func ccMITRealm(t *testing.T) *mitkdc.KDC {
+	t.Helper()
+	if !mitkdc.Available() {
+		t.Skip("MIT KDC not installed")
+	}
+	for _, tool := range []string{"kinit", "kvno", "klist"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not on PATH", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := mitkdc.Start(ctx, mitkdc.Options{Principals: []mitkdc.Principal{
+		{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true},
+		{Name: "HTTP/web.lab.local", OKAsDelegate: true},
+		{Name: "MSSQLSvc/sql.lab.local:1433"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Stop() })
+	return k
+}
+
+func ccRun(t *testing.T, env []string, stdin, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "LC_ALL=C"}, env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+func TestCCacheMITKinitInterop(t *testing.T) {
+	k := ccMITRealm(t)
+	dir := t.TempDir()
+	mitPath := filepath.Join(dir, "mit.cc")
+	env := append(k.Env(), "KRB5CCNAME=FILE:"+mitPath)
+	ccRun(t, env, "BobPassw0rd!\n", "kinit", "bob")
+	ccRun(t, env, "", "kvno", "HTTP/web.lab.local")
+
+	raw, err := os.ReadFile(mitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := krb.ParseCCache(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != 0x0504 || c.Default.String() != "bob@LAB.LOCAL" {
+		t.Fatalf("version %#x default %s", c.Version, c.Default)
+	}
+	var configs []string
+	for _, cr := range c.Credentials {
+		if key, _, ok := cr.ConfigKey(); ok {
+			configs = append(configs, key)
+		}
+	}
+	t.Logf("MIT cache: %d entries, config keys %v, KDC offset %v", len(c.Credentials), configs, c.KDCOffset)
+	if len(configs) == 0 {
+		t.Error("no X-CACHECONF entries in the MIT kinit cache")
+	}
+	tgt, ok := c.Find(krb.Principal{Components: []string{"krbtgt", "LAB.LOCAL"}, Realm: "LAB.LOCAL"})
+	if !ok || tgt.Flags&0x40000000 == 0 || tgt.Key.KeyType != 18 {
+		t.Fatalf("TGT: %v %+v", ok, tgt)
+	}
+	http, ok := c.Find(krb.Principal{Components: []string{"HTTP", "web.lab.local"}, Realm: "lab.local"})
+	if !ok || !krb.HasFlag(krb.BitStringFromFlags(http.Flags), krb.FlagOKAsDelegate) {
+		t.Fatalf("HTTP ticket: %v %+v", ok, http)
+	}
+	if cr, err := http.Credential(); err != nil || cr.Ticket.EncPart.EType != 18 {
+		t.Fatalf("HTTP ticket does not decode: %v", err)
+	}
+
+	// Re-written by us, MIT klist shows the same thing.
+	ourPath := filepath.Join(dir, "ours.cc")
+	if err := c.Save(ourPath); err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Marshal(); !bytes.Equal(b, raw) {
+		t.Logf("re-marshal is not byte-identical to MIT's file (%d vs %d bytes)", len(b), len(raw))
+	}
+	a := ccKlist(t, env, "-c", "FILE:"+mitPath, "-e", "-f")
+	b := ccKlist(t, env, "-c", "FILE:"+ourPath, "-e", "-f")
+	if strings.ReplaceAll(a, mitPath, "X") != strings.ReplaceAll(b, ourPath, "X") {
+		t.Fatalf("klist differs:\nMIT:\n%s\nours:\n%s", a, b)
+	}
+
+	// MIT kvno uses our cache's TGT for a new TGS exchange and stores the
+	// ticket in it; we read MIT's addition back.
+	ourEnv := append(k.Env(), "KRB5CCNAME=FILE:"+ourPath)
+	ccRun(t, ourEnv, "", "kvno", "MSSQLSvc/sql.lab.local:1433")
+	c2, err := krb.LoadCCache("FILE:" + ourPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c2.Find(krb.Principal{Components: []string{"MSSQLSvc", "sql.lab.local:1433"}, Realm: "LAB.LOCAL"}); !ok {
+		t.Fatal("MIT kvno's ticket not found in our cache")
+	}
+
+	// gokrb5 client from our converted cache gets a fresh service ticket.
+	g, err := c.ToGokrb5()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(k.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.NewFromCCache(g, cfg, client.DisablePAFXFAST(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Destroy()
+	tkt, _, err := cl.GetServiceTicket("MSSQLSvc/sql.lab.local:1433")
+	if err != nil {
+		t.Fatalf("gokrb5 TGS with our TGT: %v\nKDC log: %s", err, k.Log(1024))
+	}
+	if tkt.SName.PrincipalNameString() != "MSSQLSvc/sql.lab.local:1433" {
+		t.Fatalf("ticket for %s", tkt.SName.PrincipalNameString())
+	}
+}
+
+// FuzzParseCCache: no input may panic, and whatever parses must survive a
+// Marshal/Parse round trip unchanged (apart from the version, always 4).
+func FuzzParseCCache(f *testing.F) {
+	f.Add(ccSample(f).Marshal())
+	f.Add(ccV3())
+	c := ccSample(f)
+	c.KDCOffset = 0
+	f.Add(c.Marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := krb.ParseCCache(b)
+		if err != nil {
+			return
+		}
+		c2, err := krb.ParseCCache(c.Marshal())
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		c.Version = 0x0504
+		if !reflect.DeepEqual(c, c2) {
+			t.Fatalf("round trip differs:\n%+v\n%+v", c, c2)
+		}
+		for _, cr := range c.Credentials {
+			_, _ = cr.Credential()
+			_ = cr.Server.String()
+		}
+		_, _ = c.ToGokrb5()
+	})
+}
