@@ -1,0 +1,91 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doublehop/doublehop/client"
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+)
+
+// startLab runs an embedded lab for one test, optionally changed by patch.
+func startLab(t *testing.T, patch func(*directory.Lab)) *Lab {
+	t.Helper()
+	seed := directory.Default()
+	if patch != nil {
+		patch(seed)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := Start(ctx, Options{StateDir: t.TempDir(), Lab: seed})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); l.Close() })
+	return l
+}
+
+// tool runs a third-party program with the lab's environment; it skips the
+// test when the program is not installed (CI installs them: see .ci/run).
+func tool(t *testing.T, l *Lab, ccache, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+l.Krb5Conf(), "KRB5CCNAME=FILE:"+ccache, "KRB5_TRACE=/dev/null")
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// bobClient is the lab's workstation for a user, with its own cache.
+func bobClient(t *testing.T, l *Lab, offset time.Duration) *client.Client {
+	t.Helper()
+	cfg := client.Config{CCache: filepath.Join(t.TempDir(), "krb5cc"), Dialer: l.Dialer, Now: func() time.Time { return time.Now().Add(offset) }}
+	if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	w, err := events.OpenFile(filepath.Join(l.StateDir, EventsDir, "client.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	cfg.Events = w
+	return client.New(cfg)
+}
+
+// findEvent returns the last event matching f.
+func findEvent(t *testing.T, l *Lab, f func(events.Event) bool) (events.Event, bool) {
+	t.Helper()
+	evs, err := l.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if f(evs[i]) {
+			return evs[i], true
+		}
+	}
+	return events.Event{}, false
+}
+
+func mustContain(t *testing.T, what, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Fatalf("%s: missing %q in:\n%s", what, w, got)
+		}
+	}
+}
