@@ -218,8 +218,6 @@ type ccReader struct {
 	err   error
 }
 
-var errCCTruncated = errors.New("truncated")
-
 func (r *ccReader) fail(err error) {
 	if r.err == nil {
 		r.err = err
@@ -231,7 +229,7 @@ func (r *ccReader) take(n int) []byte {
 		return nil
 	}
 	if n < 0 || n > len(r.b) {
-		r.fail(errCCTruncated)
+		r.fail(fmt.Errorf("truncated: need %d bytes, %d left", n, len(r.b)))
 		return nil
 	}
 	v := r.b[:n:n]
@@ -342,7 +340,7 @@ func ParseCCache(b []byte) (*CCache, error) {
 				}
 				sec := int32(binary.BigEndian.Uint32(val[:4]))
 				usec := int32(binary.BigEndian.Uint32(val[4:]))
-				c.KDCOffset = time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond
+				c.KDCOffset = ccClampOffset(time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond)
 			}
 		}
 		if hdr.err != nil {
@@ -422,6 +420,19 @@ func ccReadCredential(r *ccReader, v int) CCacheCredential {
 	return c
 }
 
+// ccClampOffset limits a KDC offset to what the header's 32-bit seconds can
+// carry (with a sub-second remainder of the same sign).
+func ccClampOffset(d time.Duration) time.Duration {
+	const max = time.Duration(1<<31-1)*time.Second + 999999*time.Microsecond
+	switch {
+	case d > max:
+		return max
+	case d < -max:
+		return -max
+	}
+	return d
+}
+
 // ccWriter appends the version 4 (big-endian) encodings.
 type ccWriter struct{ b []byte }
 
@@ -451,8 +462,9 @@ func (c *CCache) Marshal() []byte {
 		w.u16(12) // one field: tag 1, length 8, seconds + microseconds
 		w.u16(1)
 		w.u16(8)
-		w.u32(uint32(int32(c.KDCOffset / time.Second)))
-		w.u32(uint32(int32((c.KDCOffset % time.Second) / time.Microsecond)))
+		d := ccClampOffset(c.KDCOffset)
+		w.u32(uint32(int32(d / time.Second)))
+		w.u32(uint32(int32((d % time.Second) / time.Microsecond)))
 	} else {
 		w.u16(0)
 	}

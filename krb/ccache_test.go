@@ -86,6 +86,11 @@ func TestCCacheRoundTrip(t *testing.T) {
 	if k, p, ok := got.Credentials[2].ConfigKey(); !ok || k != "pa_type" || p != "krbtgt/LAB.LOCAL@LAB.LOCAL" {
 		t.Fatalf("ConfigKey = %q %q %v", k, p, ok)
 	}
+	// Offsets beyond the 32-bit seconds field are clamped, not wrapped.
+	c.KDCOffset = 1 << 62
+	if got, err := krb.ParseCCache(c.Marshal()); err != nil || got.KDCOffset != time.Duration(1<<31-1)*time.Second+999999*time.Microsecond {
+		t.Fatalf("clamp: %v %v", err, got.KDCOffset)
+	}
 	// Without a KDC offset the header is empty (length 0).
 	c.KDCOffset = 0
 	if b := c.Marshal(); !bytes.Equal(b[:4], []byte{5, 4, 0, 0}) {

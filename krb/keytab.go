@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -175,7 +176,7 @@ func ktParseEntry(b []byte, order binary.ByteOrder, v int) (KeytabEntry, error) 
 	if v != 1 {
 		e.Principal.NameType = int32(r.u32())
 	} else {
-		e.Principal.NameType = NTPrincipal
+		e.Principal.NameType = NTUnknown // as kt_file.c sets for version 1
 	}
 	e.Timestamp = ccTime(r.u32())
 	e.KVNO = uint32(r.u8())
@@ -226,7 +227,7 @@ func SaveKeytab(path string, entries []KeytabEntry) error {
 // ktFilePath accepts FILE: and WRFILE: (MIT's writable alias) prefixes.
 func ktFilePath(name string) (string, error) {
 	for _, pre := range []string{"FILE:", "WRFILE:"} {
-		if len(name) > len(pre) && equalFoldASCII(name[:len(pre)], pre) {
+		if len(name) > len(pre) && strings.EqualFold(name[:len(pre)], pre) {
 			return name[len(pre):], nil
 		}
 	}
@@ -235,25 +236,6 @@ func ktFilePath(name string) (string, error) {
 		return "", fmt.Errorf("keytab: %s: only FILE: keytabs are supported", name)
 	}
 	return p, nil
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // GokrbKeytab converts entries to a gokrb5 keytab (marshal, then
