@@ -46,7 +46,7 @@ type Policy struct {
 	MaxSkew        Duration `yaml:"max_skew"`
 	TicketLifetime Duration `yaml:"ticket_lifetime"`
 	RenewLifetime  Duration `yaml:"renew_lifetime"`
-	AllowRC4       bool     `yaml:"allow_rc4"`             // INSECURE: RC4-HMAC tickets and keys
+	AllowRC4       bool     `yaml:"allow_rc4"`                  // INSECURE: RC4-HMAC tickets and keys
 	KDCClockOffset Duration `yaml:"kdc_clock_offset,omitempty"` // the DC's clock is off by this much (skew scenarios)
 }
 

@@ -43,7 +43,9 @@ func TestMITToolsAgainstKDC(t *testing.T) {
 	if !bytes.Contains([]byte(out), []byte("Password incorrect")) && !bytes.Contains([]byte(out), []byte("Preauthentication failed")) {
 		t.Fatalf("wrong password: want MIT's pre-authentication failure, got:\n%s", out)
 	}
-	if _, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.PreauthFailed && e.Code == 24 && e.Client == "bob@LAB.LOCAL" }); !ok {
+	if _, ok := findEvent(t, l, func(e events.Event) bool {
+		return e.ID == events.PreauthFailed && e.Code == 24 && e.Client == "bob@LAB.LOCAL"
+	}); !ok {
 		t.Fatal("no 4771 event with failure code 24 (KDC_ERR_PREAUTH_FAILED)")
 	}
 }

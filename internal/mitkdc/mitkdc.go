@@ -155,6 +155,11 @@ func Start(ctx context.Context, opts Options) (*KDC, error) {
 	if err := k.writeConfig(opts, port); err != nil {
 		return fail(err)
 	}
+	// A reused Dir gets a fresh realm: kdb5_util create refuses an existing database.
+	olds, _ := filepath.Glob(filepath.Join(k.Dir, "kdc", "principal*"))
+	for _, f := range append(olds, filepath.Join(k.Dir, "kdc", "stash")) {
+		_ = os.Remove(f)
+	}
 	if err := k.run(ctx, utilBin, nil, "create", "-s", "-r", k.Realm, "-P", "mitkdc-master-"+k.Realm, "-W"); err != nil {
 		return fail(fmt.Errorf("mitkdc: kdb5_util create: %w", err))
 	}

@@ -166,3 +166,14 @@ func BenchmarkStart(b *testing.B) {
 		}
 	}
 }
+
+// TestReuseDir: a second Start in the same Dir gets a fresh database.
+func TestReuseDir(t *testing.T) {
+	dir := t.TempDir()
+	a := startLab(t, Options{Dir: dir, Principals: []Principal{{Name: "carol", Password: "x"}}})
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	b := startLab(t, Options{Dir: dir, Principals: []Principal{{Name: "carol", Password: "y"}}})
+	mitTool(t, b, "y\n", "kinit", "carol")
+}
