@@ -1,0 +1,236 @@
+package kdc
+
+import (
+	"context"
+	"testing"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb"
+)
+
+// The MS-SFU 3.2.5.2 decision table, checked directly.
+func TestCheckDelegationTable(t *testing.T) {
+	const target = "MSSQLSvc/sql.lab.local:1433"
+	mk := func(name string, d directory.Delegation, rbcd []string, sensitive bool) *directory.Entry {
+		return &directory.Entry{Account: &directory.Account{Name: name, Delegation: d, AllowedToActOnBehalfOf: rbcd, Sensitive: sensitive}}
+	}
+	kcd := directory.Delegation{Mode: directory.DelegConstrained, AllowedTo: []string{target}}
+	kcdOther := directory.Delegation{Mode: directory.DelegConstrained, AllowedTo: []string{"MSSQLSvc/other.lab.local:1433"}}
+	none := directory.Delegation{Mode: directory.DelegNone}
+	bob, sensitive := mk("bob", none, nil, false), mk("carol", none, nil, true)
+	cases := []struct {
+		name        string
+		svc1, svc2  *directory.Entry
+		forwardable bool
+		rbcdBit     bool
+		user        *directory.Entry
+		mech        string
+		status      uint32
+	}{
+		{"KCD, target listed, forwardable evidence", mk("web", kcd, nil, false), mk("sql", none, nil, false), true, true, bob, "constrained", 0},
+		{"KCD, target listed, evidence not forwardable, no RBCD bit", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, false, bob, "", krb.StatusNoMatch},
+		{"KCD, target listed, evidence not forwardable, RBCD bit, no RBCD", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, true, bob, "", krb.StatusNoMatch},
+		{"KCD, other target, no RBCD bit", mk("web", kcdOther, nil, false), mk("sql", none, nil, false), true, false, bob, "", krb.StatusNoMatch},
+		{"no delegation at all, no RBCD bit", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, bob, "", krb.StatusNotSupported},
+		{"no delegation, RBCD bit, resource does not allow", mk("web", none, nil, false), mk("sql", none, nil, false), true, true, bob, "", krb.StatusNotFound},
+		{"RBCD allows web, forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, true, bob, "rbcd", 0},
+		{"RBCD allows web, non-forwardable evidence (S4U2Self without T2A4D)", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
+		{"RBCD allows web, sensitive user, non-forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, sensitive, "", krb.StatusAccountRestriction},
+		{"RBCD allows web but client sent no RBCD bit", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, bob, "", krb.StatusNotSupported},
+		{"KCD to other target, RBCD allows web", mk("web", kcdOther, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
+	}
+	for _, c := range cases {
+		d := checkDelegation(c.svc1, c.svc2, target, c.forwardable, c.rbcdBit, c.user)
+		switch {
+		case c.status == 0 && d.err != nil:
+			t.Errorf("%s: refused: %v", c.name, d.err)
+		case c.status == 0 && d.mechanism != c.mech:
+			t.Errorf("%s: mechanism %q, want %q", c.name, d.mechanism, c.mech)
+		case c.status != 0 && (d.err == nil || d.err.Code != krb.KDC_ERR_BADOPTION || d.err.Status != c.status):
+			t.Errorf("%s: got %+v, want KDC_ERR_BADOPTION with status 0x%08X", c.name, d.err, c.status)
+		}
+	}
+}
+
+// s4uFixture logs svc_iispool and bob on to a test KDC.
+type s4uFixture struct {
+	tk       *testKDC
+	kc       *krb.KDCClient
+	svc, bob krb.Credential
+}
+
+func newS4U(t *testing.T, patch func(*directory.Lab, *directory.Account)) *s4uFixture {
+	tk := startKDC(t)
+	if patch != nil {
+		if err := directory.Modify(tk.store, "svc_iispool", func(l *directory.Lab, a *directory.Account) error { patch(l, a); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &s4uFixture{tk: tk, kc: &krb.KDCClient{Addr: tk.addr, Realm: "LAB.LOCAL"}}
+	login := func(name string) krb.Credential {
+		e, _ := tk.store.View().Account(name)
+		rep, err := f.kc.LoginWithKey(context.Background(), name, e.Keys[krb.ETypeAES256SHA1], e.KVNO, []int{krb.FlagForwardable})
+		if err != nil {
+			t.Fatalf("login %s: %v", name, err)
+		}
+		return rep.Credential()
+	}
+	f.svc, f.bob = login("svc_iispool"), login("bob")
+	return f
+}
+
+func wantBadOption(t *testing.T, err error, why string) {
+	t.Helper()
+	if c, _ := krb.CodeOf(err); c != krb.KDC_ERR_BADOPTION {
+		t.Fatalf("want KDC_ERR_BADOPTION (%s), got %v", why, err)
+	}
+}
+
+// Kerberos-only KCD (the default lab): Bob's forwardable HTTP ticket is the
+// evidence; the KDC issues MSSQLSvc for bob with S4U_DELEGATION_INFO.
+func TestS4U2ProxyKerberosOnly(t *testing.T) {
+	f := newS4U(t, nil)
+	ctx := context.Background()
+	http, err := f.kc.ServiceTicket(ctx, f.bob, "HTTP/web.lab.local", krb.FlagForwardable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.kc.S4U2Proxy(ctx, f.svc, http.Credential(), "MSSQLSvc/sql.lab.local:1433")
+	if err != nil {
+		t.Fatalf("S4U2Proxy: %v", err)
+	}
+	if c := rep.Credential(); c.Client() != "bob@LAB.LOCAL" || c.Server() != "MSSQLSvc/sql.lab.local:1433@LAB.LOCAL" {
+		t.Fatalf("ticket %s", c)
+	}
+	// The SQL service sees the transited service in the PAC.
+	sql, _ := f.tk.store.View().Account("svc_mssqlserver")
+	etp, err := krb.OpenTicket(rep.Ticket, sql.Keys[krb.ETypeAES256SHA1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := krb.FindPAC(etp.AuthorizationData)
+	pac, err := krb.ParsePAC(p)
+	if err != nil || pac.Info.Delegation == nil || pac.Info.Delegation.S4U2ProxyTarget != "MSSQLSvc/sql.lab.local:1433" ||
+		len(pac.Info.Delegation.TransitedServices) != 1 || pac.Info.Delegation.TransitedServices[0] != "svc_iispool@LAB.LOCAL" {
+		t.Fatalf("S4U_DELEGATION_INFO: %v %+v", err, pac)
+	}
+	// Wrong target (no port) is not in msDS-AllowedToDelegateTo: BADOPTION + 4769 failure.
+	// The client sets the RBCD PA-PAC-OPTIONS bit as Windows does, so the KDC
+	// also tried RBCD and answers STATUS_NOT_FOUND (MS-SFU 3.2.5.2.3).
+	_, err = f.kc.S4U2Proxy(ctx, f.svc, http.Credential(), "MSSQLSvc/sql.lab.local")
+	wantBadOption(t, err, "target not allowed")
+	if ke := err.(*krb.Error); ke.Status != krb.StatusNotFound {
+		t.Fatalf("status %s", ke.StatusString())
+	}
+	var seen bool
+	for _, e := range f.tk.ev.Events() {
+		seen = seen || (e.ID == events.ServiceTicket && e.Outcome == events.Failure && e.CodeName == "KDC_ERR_BADOPTION" && e.Reason == "NOT_ALLOWED_TO_DELEGATE")
+	}
+	if !seen {
+		t.Fatal("no 4769 failure with KDC_ERR_BADOPTION")
+	}
+}
+
+// Protocol transition: S4U2Self is forwardable only with
+// TrustedToAuthForDelegation; without it S4U2Proxy (classic) is refused.
+func TestS4U2SelfForwardableRule(t *testing.T) {
+	ctx := context.Background()
+	f := newS4U(t, nil) // Kerberos-only KCD
+	self, err := f.kc.S4U2Self(ctx, f.svc, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
+		t.Fatal("S4U2Self ticket forwardable without protocol transition")
+	}
+	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
+	wantBadOption(t, err, "non-forwardable evidence")
+
+	f = newS4U(t, func(l *directory.Lab, a *directory.Account) { a.Delegation.ProtocolTransition = true })
+	self, err = f.kc.S4U2Self(ctx, f.svc, "bob")
+	if err != nil || !krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
+		t.Fatalf("S4U2Self with protocol transition: %v forwardable=%v", err, err == nil && krb.HasFlag(self.Part.Flags, krb.FlagForwardable))
+	}
+	if _, err := f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433"); err != nil {
+		t.Fatalf("S4U2Proxy after protocol transition: %v", err)
+	}
+	// A sensitive user's S4U2Self ticket is never forwardable.
+	directory.Modify(f.tk.store, "bob", func(l *directory.Lab, a *directory.Account) error { a.Sensitive = true; return nil })
+	self, err = f.kc.S4U2Self(ctx, f.svc, "bob")
+	if err != nil || krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
+		t.Fatalf("sensitive user: %v", err)
+	}
+}
+
+// RBCD: the SQL account allows svc_iispool; even a non-forwardable S4U2Self
+// ticket works, except for a sensitive user.
+func TestRBCD(t *testing.T) {
+	ctx := context.Background()
+	f := newS4U(t, func(l *directory.Lab, a *directory.Account) { a.Delegation = directory.Delegation{Mode: directory.DelegNone} })
+	self, err := f.kc.S4U2Self(ctx, f.svc, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
+	wantBadOption(t, err, "no RBCD yet")
+	directory.Modify(f.tk.store, "svc_mssqlserver", func(l *directory.Lab, a *directory.Account) error {
+		a.AllowedToActOnBehalfOf = []string{"svc_iispool"}
+		return nil
+	})
+	rep, err := f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
+	if err != nil {
+		t.Fatalf("RBCD: %v", err)
+	}
+	if rep.Credential().Client() != "bob@LAB.LOCAL" {
+		t.Fatal(rep.Credential())
+	}
+	var mech string
+	for _, e := range f.tk.ev.Events() {
+		if e.ID == events.ServiceTicket && e.Outcome == events.Success && e.Target == "MSSQLSvc/sql.lab.local:1433" {
+			mech = e.Mechanism
+		}
+	}
+	if mech != "rbcd" {
+		t.Fatalf("4769 mechanism %q", mech)
+	}
+	directory.Modify(f.tk.store, "bob", func(l *directory.Lab, a *directory.Account) error { a.Groups = append(a.Groups, "Protected Users"); return nil })
+	self, _ = f.kc.S4U2Self(ctx, f.svc, "bob")
+	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
+	wantBadOption(t, err, "Protected Users")
+	if err.(*krb.Error).Status != krb.StatusAccountRestriction {
+		t.Fatalf("status %s", err.(*krb.Error).StatusString())
+	}
+}
+
+// Bronze Bit (CVE-2020-17049): the service decrypts its own non-forwardable
+// S4U2Self ticket, sets the forwardable bit, re-encrypts it with its key and
+// presents it as evidence. The PAC ticket signature exposes it.
+func TestBronzeBitRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newS4U(t, nil)
+	self, err := f.kc.S4U2Self(ctx, f.svc, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.tk.store.View().Account("svc_iispool")
+	key := e.Keys[self.Ticket.EncPart.EType]
+	etp, err := krb.OpenTicket(self.Ticket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	krb.SetFlag(&etp.Flags, krb.FlagForwardable)
+	forged, err := krb.SealTicket(self.Ticket.SName, self.Ticket.Realm, etp, key, self.Ticket.EncPart.KVNO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := self.Credential()
+	cred.Ticket = forged
+	_, err = f.kc.S4U2Proxy(ctx, f.svc, cred, "MSSQLSvc/sql.lab.local:1433")
+	if c, _ := krb.CodeOf(err); c != krb.KRB_AP_ERR_MODIFIED {
+		t.Fatalf("Bronze Bit: want KRB_AP_ERR_MODIFIED, got %v", err)
+	}
+	if ke := err.(*krb.Error); ke.Text == "" {
+		t.Fatal("no e-text")
+	}
+}
