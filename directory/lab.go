@@ -113,9 +113,10 @@ type Delegation struct {
 
 // WebConfig is the web tier's site configuration (the seed's web.config).
 type WebConfig struct {
-	Impersonate bool   `yaml:"impersonate"`
-	SQLHost     string `yaml:"sql_dsn_host,omitempty"`
-	SQLPort     int    `yaml:"sql_port,omitempty"`
+	Impersonate bool              `yaml:"impersonate"`
+	SQLHost     string            `yaml:"sql_dsn_host,omitempty"`
+	SQLPort     int               `yaml:"sql_port,omitempty"`
+	FormUsers   map[string]string `yaml:"form_users,omitempty"`
 }
 
 // SQLConfig is the SQL tier's logins and data.
@@ -124,10 +125,10 @@ type SQLConfig struct {
 	Orders []SQLOrder `yaml:"orders"`
 }
 
-// SQLLogin is a Windows login on the SQL Server.
+// SQLLogin is a Windows login on the SQL Server and its CONNECT SQL state.
 type SQLLogin struct {
-	Login   string `yaml:"login"`
-	Enabled bool   `yaml:"enabled"`
+	Login  string `yaml:"login"`
+	Access string `yaml:"access"` // grant | deny (DENY CONNECT SQL) | disabled (ALTER LOGIN ... DISABLE)
 }
 
 // SQLOrder is one row of the lab's data table.
@@ -135,7 +136,7 @@ type SQLOrder struct {
 	Owner  string `yaml:"owner"`
 	ID     int    `yaml:"id"`
 	Item   string `yaml:"item"`
-	Amount int    `yaml:"amount"`
+	Amount string `yaml:"amount"` // decimal(10,2) as text
 }
 
 // Duration is a time.Duration written as "5m" in YAML.

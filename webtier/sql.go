@@ -77,7 +77,7 @@ type SQLResult struct {
 type Order struct {
 	ID     int    `json:"id"`
 	Item   string `json:"item"`
-	Amount int    `json:"amount"`
+	Amount string `json:"amount"`
 }
 
 // SQLError is a SQL Server error as the client received it.

@@ -348,7 +348,7 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
   max_skew=5m                   allowed clock skew
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
   web.impersonate=true|false    the site's <identity impersonate="true"/>
-  sql.login=LAB\alice:enabled   enable or disable a SQL Server login
+  sql.login=LAB\alice:grant     a SQL Server login's access: grant, deny or disabled
 `)
 		return nil
 	}
@@ -361,7 +361,7 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s\nweb.impersonate=%v\n",
 			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), l.Web.Impersonate)
 		for _, lg := range l.SQL.Logins {
-			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, map[bool]string{true: "enabled", false: "disabled"}[lg.Enabled])
+			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
 		return nil
 	}
@@ -397,18 +397,17 @@ func setPolicy(l *directory.Lab, k, v string) error {
 	case "web.impersonate":
 		l.Web.Impersonate, err = strconv.ParseBool(v)
 	case "sql.login":
-		login, state, ok := strings.Cut(v, ":")
-		if !ok {
-			return fmt.Errorf("sql.login wants LOGIN:enabled|disabled")
+		login, access, ok := strings.Cut(v, ":")
+		if !ok || (access != "grant" && access != "deny" && access != "disabled") {
+			return fmt.Errorf("sql.login wants LOGIN:grant|deny|disabled")
 		}
-		en := state == "enabled"
 		for i := range l.SQL.Logins {
 			if strings.EqualFold(l.SQL.Logins[i].Login, login) {
-				l.SQL.Logins[i].Enabled = en
+				l.SQL.Logins[i].Access = access
 				return nil
 			}
 		}
-		l.SQL.Logins = append(l.SQL.Logins, directory.SQLLogin{Login: login, Enabled: en})
+		l.SQL.Logins = append(l.SQL.Logins, directory.SQLLogin{Login: login, Access: access})
 	default:
 		return fmt.Errorf("unknown setting %q", k)
 	}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/doublehop/doublehop/lab"
+	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/webtier"
+)
+
+func init() {
+	register("web", "run the web tier alone (the intranet site under svc_iispool)", cmdWeb)
+}
+
+func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("web", "web --keytab FILE --kdc HOST:PORT [flags]", stderr)
+	state := fs.String("state", defaultState(), "state directory (defaults for --keytab, --settings, --events)")
+	kt := fs.String("keytab", "", "service account keytab (default STATE/keytabs/web.keytab)")
+	account := fs.String("account", "svc_iispool", "service account the site runs as")
+	realm := fs.String("realm", "LAB.LOCAL", "Kerberos realm")
+	netbios := fs.String("netbios", "LAB", "NetBIOS domain name")
+	kdcAddr := fs.String("kdc", "dc.lab.local:88", "KDC address (own TGT, S4U, delegated tickets)")
+	settings := fs.String("settings", "", "YAML file with a web: section (default STATE/directory.yaml)")
+	listen := fs.String("listen", ":80", "listen address")
+	host := fs.String("host", "web.lab.local", "this host's name (events)")
+	resolve := fs.String("resolve", "", "host[:port]=address mappings, comma separated (e.g. sql.lab.local:1433=127.0.0.1:51433)")
+	evPath := fs.String("events", "", "event log (JSON lines); \"-\" for stdout; default STATE/events/web.jsonl")
+	level := fs.String("log-level", "info", "log level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *kt == "" {
+		*kt = filepath.Join(*state, lab.KeytabsDir, "web.keytab")
+	}
+	if *settings == "" {
+		*settings = filepath.Join(*state, "directory.yaml")
+	}
+	d := labnet.NewEmpty()
+	if *resolve != "" {
+		for _, e := range strings.Split(*resolve, ",") {
+			k, v, ok := strings.Cut(e, "=")
+			if !ok {
+				return fmt.Errorf("--resolve %q: want host[:port]=address", e)
+			}
+			d.Map(k, v)
+		}
+	}
+	sink, closeSink, err := openSink(*evPath, filepath.Join(*state, lab.EventsDir, "web.jsonl"), stdout)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
+	w := webtier.New(webtier.Config{Keytab: *kt, ServiceAccount: *account, Realm: *realm, NetBIOS: *netbios, Host: *host, KDC: *kdcAddr,
+		SettingsFile: *settings, Dialer: d, Events: sink, Logger: logger(stderr, *level)})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "web: ready listen=%s account=%s kdc=%s\n", ln.Addr(), *account, *kdcAddr)
+	return w.Serve(ctx, ln)
+}
