@@ -276,3 +276,21 @@ func ExportKeytab(store *directory.Store, account, path string) error {
 	}
 	return directory.WriteFileAtomic(path, krb.MarshalKeytab(entries), 0o600)
 }
+
+// ExportAllKeytab writes every account's keys to one keytab (the wire view:
+// tshark -o kerberos.decrypt:TRUE -o kerberos.file:KEYTAB decrypts every ticket).
+func ExportAllKeytab(store *directory.Store, path string) (int, error) {
+	v := store.View()
+	var all []krb.KeytabEntry
+	for _, a := range v.Lab.Accounts {
+		entries, err := v.KeytabEntries(a.Name)
+		if err != nil {
+			continue
+		}
+		all = append(all, entries...)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	return len(all), directory.WriteFileAtomic(path, krb.MarshalKeytab(all), 0o600)
+}

@@ -1,7 +1,10 @@
-package main
+// Package admin holds the lab's administration commands — setspn, account,
+// delegation, policy, keytab — with AD's names and semantics. The CLI, the
+// scenario engine and the container harness all run them through Run, so a
+// scenario step and a trainer's command line do exactly the same thing.
+package admin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,46 +13,46 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
-	"github.com/doublehop/doublehop/lab"
 )
 
-func init() {
-	register("setspn", "manage SPNs like Windows setspn: -S, -A, -D, -L, -Q, -X", cmdSetSPN)
-	register("keytab", "export an account's keys as a keytab (MIT kvno -k, tshark, a tier)", cmdKeytab)
-	register("account", "show an account, reset its password (new kvno), set flags (sensitive, enctypes, groups)", cmdAccount)
-	register("delegation", "show or set delegation: none, unconstrained, constrained [--to], protocol transition, RBCD", cmdDelegation)
-	register("policy", "show or set the domain policy (allow_rc4, max_skew, kdc_clock_offset) and tier settings", cmdPolicy)
+// ErrUsage marks a malformed command.
+var ErrUsage = errors.New("usage")
+
+// Verbs lists the admin commands with a one-line summary each.
+var Verbs = []struct{ Name, Summary string }{
+	{"setspn", "manage SPNs like Windows setspn: -S, -A, -D, -L, -Q, -X"},
+	{"account", "show an account, reset its password (new kvno), set flags (sensitive, enctypes, groups)"},
+	{"delegation", "show or set delegation: none, unconstrained, constrained [--to], protocol transition, RBCD"},
+	{"policy", "show or set the domain policy (allow_rc4, max_skew, kdc_clock_offset) and tier settings"},
 }
 
-// splitState pulls --state DIR out of args that otherwise use AD-style switches.
-func splitState(args []string) (string, []string) {
-	state := defaultState()
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--state" || a == "-state":
-			if i+1 < len(args) {
-				state = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(a, "--state="):
-			state = strings.TrimPrefix(a, "--state=")
-		default:
-			rest = append(rest, a)
-		}
+// Run executes one admin command (verb first) against the directory store.
+// Changes are persisted atomically and seen by a running KDC at once.
+func Run(s *directory.Store, args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command: %w", ErrUsage)
 	}
-	return state, rest
+	rest := args[1:]
+	switch args[0] {
+	case "setspn":
+		return runSetSPN(s, rest, w)
+	case "account":
+		return runAccount(s, rest, w)
+	case "delegation":
+		return runDelegation(s, rest, w)
+	case "policy":
+		return runPolicy(s, rest, w)
+	}
+	return fmt.Errorf("unknown admin command %q: %w", args[0], ErrUsage)
 }
 
-func openStore(state string) (*directory.Store, error) {
-	return directory.Open(state, nil)
+// IsHelp reports a help request.
+func IsHelp(args []string) bool {
+	return len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help"
 }
 
-func cmdSetSPN(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	state, rest := splitState(args)
-	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
-		fmt.Fprint(stdout, `Usage: doublehop setspn [--state DIR] <switch> ...
+// SetSPNUsage is setspn's help text.
+const SetSPNUsage = `Usage: doublehop setspn [--state DIR] <switch> ...
   -S <spn> <account>   add the SPN after checking the whole directory for duplicates (refuses them)
   -A <spn> <account>   add without the duplicate check (what setspn did before Windows Server 2008)
   -D <spn> <account>   delete the SPN from the account
@@ -57,44 +60,17 @@ func cmdSetSPN(ctx context.Context, args []string, stdout, stderr io.Writer) err
   -Q <spn>             find which account(s) hold the SPN
   -X                   list SPNs registered on more than one account
 Changes are live: the KDC uses them on its next request.
-`)
+`
+
+func runSetSPN(s *directory.Store, args []string, w io.Writer) error {
+	if IsHelp(args) {
+		fmt.Fprint(w, SetSPNUsage)
 		return nil
 	}
-	s, err := openStore(state)
-	if err != nil {
-		return err
-	}
-	err = directory.SetSPN(s, rest, stdout)
-	if errors.Is(err, directory.ErrDuplicateSPN) || errors.Is(err, directory.ErrNoSuchSPN) {
-		return exitError(1)
-	}
-	return err
+	return directory.SetSPN(s, args, w)
 }
 
-func cmdKeytab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keytab", "keytab [--state DIR] -o FILE ACCOUNT", stderr)
-	state := fs.String("state", defaultState(), "state directory")
-	out := fs.String("o", "", "keytab file to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || *out == "" {
-		fs.Usage()
-		return errUsage
-	}
-	s, err := openStore(*state)
-	if err != nil {
-		return err
-	}
-	if err := lab.ExportKeytab(s, fs.Arg(0), *out); err != nil {
-		return err
-	}
-	e, _ := s.View().Account(fs.Arg(0))
-	fmt.Fprintf(stdout, "wrote %s: %s, kvno %d, %d principal(s), etypes %v\n", *out, e.Name, e.KVNO, 1+len(e.SPNs), etypeNames(e.ETypes))
-	return nil
-}
-
-func etypeNames(ets []int32) []string {
+func ETypeNames(ets []int32) []string {
 	var out []string
 	for _, e := range ets {
 		out = append(out, directory.ETypeName(e))
@@ -102,23 +78,21 @@ func etypeNames(ets []int32) []string {
 	return out
 }
 
-func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	state, rest := splitState(args)
-	if len(rest) < 2 {
-		fmt.Fprint(stdout, `Usage: doublehop account [--state DIR] <verb> <account> ...
+// AccountUsage is the account command's help text.
+const AccountUsage = `Usage: doublehop account [--state DIR] <verb> <account> ...
   show <account>                       attributes as the KDC sees them
   password <account> <new-password>    reset the password: a new key and kvno (old keytabs go stale)
   set <account> key=value ...          sensitive=true|false  enctypes=aes256,aes128,rc4  disabled=true|false
                                        dont_require_preauth=true|false  groups=+Protected Users | groups=-Sales
-`)
-		if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
-			return nil
-		}
-		return errUsage
+`
+
+func runAccount(s *directory.Store, rest []string, stdout io.Writer) error {
+	if IsHelp(rest) {
+		fmt.Fprint(stdout, AccountUsage)
+		return nil
 	}
-	s, err := openStore(state)
-	if err != nil {
-		return err
+	if len(rest) < 2 {
+		return fmt.Errorf("account %s: %w", strings.Join(rest, " "), ErrUsage)
 	}
 	verb, name := rest[0], rest[1]
 	switch verb {
@@ -132,7 +106,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	case "password":
 		if len(rest) != 3 {
-			return errUsage
+			return fmt.Errorf("account password <account> <new-password>: %w", ErrUsage)
 		}
 		kvno, err := directory.SetPassword(s, name, rest[2])
 		if err != nil {
@@ -155,7 +129,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return nil
 		})
 	}
-	return fmt.Errorf("unknown verb %q: %w", verb, errUsage)
+	return fmt.Errorf("unknown verb %q: %w", verb, ErrUsage)
 }
 
 func setAccountField(a *directory.Account, k, v string) error {
@@ -203,7 +177,7 @@ func setAccountField(a *directory.Account, k, v string) error {
 
 func showAccount(w io.Writer, v *directory.View, e *directory.Entry) {
 	fmt.Fprintf(w, "%s\n  sAMAccountName: %s (%s)\n  objectSid: %s\n  msDS-KeyVersionNumber: %d\n  salt: %s\n  enctypes: %v\n",
-		v.Lab.DN(e.Account), e.Name, e.Type, e.SID, e.KVNO, e.Salt(v.Lab.Realm), etypeNames(e.ETypes))
+		v.Lab.DN(e.Account), e.Name, e.Type, e.SID, e.KVNO, e.Salt(v.Lab.Realm), ETypeNames(e.ETypes))
 	fmt.Fprintf(w, "  servicePrincipalName: %s\n  groups: %s\n", strings.Join(e.SPNs, ", "), strings.Join(e.Groups, ", "))
 	fmt.Fprintf(w, "  delegation: %s\n", describeDelegation(e.Account))
 	if len(e.AllowedToActOnBehalfOf) > 0 {
@@ -231,23 +205,21 @@ func describeDelegation(a *directory.Account) string {
 	return "not trusted for delegation"
 }
 
-func cmdDelegation(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	state, rest := splitState(args)
-	if len(rest) < 2 {
-		fmt.Fprint(stdout, `Usage: doublehop delegation [--state DIR] <verb> <account> ...
+// DelegationUsage is the delegation command's help text.
+const DelegationUsage = `Usage: doublehop delegation [--state DIR] <verb> <account> ...
   show <account>
   set <account> none|unconstrained|constrained [--to SPN[,SPN]] [--protocol-transition]
   rbcd <target-account> [--allow ACCOUNT[,ACCOUNT]] [--clear]   msDS-AllowedToActOnBehalfOfOtherIdentity
 Changes are live and persisted; the KDC applies them on its next request.
-`)
-		if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
-			return nil
-		}
-		return errUsage
+`
+
+func runDelegation(s *directory.Store, rest []string, stdout io.Writer) error {
+	if IsHelp(rest) {
+		fmt.Fprint(stdout, DelegationUsage)
+		return nil
 	}
-	s, err := openStore(state)
-	if err != nil {
-		return err
+	if len(rest) < 2 {
+		return fmt.Errorf("delegation %s: %w", strings.Join(rest, " "), ErrUsage)
 	}
 	verb, name := rest[0], rest[1]
 	opts := rest[2:]
@@ -264,7 +236,7 @@ Changes are live and persisted; the KDC applies them on its next request.
 		return nil
 	case "set":
 		if len(opts) == 0 {
-			return errUsage
+			return ErrUsage
 		}
 		mode := opts[0]
 		var to []string
@@ -279,7 +251,7 @@ Changes are live and persisted; the KDC applies them on its next request.
 			case strings.HasPrefix(opts[i], "--to="):
 				to = append(to, strings.Split(strings.TrimPrefix(opts[i], "--to="), ",")...)
 			default:
-				return fmt.Errorf("unknown option %q: %w", opts[i], errUsage)
+				return fmt.Errorf("unknown option %q: %w", opts[i], ErrUsage)
 			}
 		}
 		err := directory.Modify(s, name, func(l *directory.Lab, a *directory.Account) error {
@@ -315,7 +287,7 @@ Changes are live and persisted; the KDC applies them on its next request.
 			case strings.HasPrefix(opts[i], "--allow="):
 				allow = append(allow, strings.Split(strings.TrimPrefix(opts[i], "--allow="), ",")...)
 			default:
-				return fmt.Errorf("unknown option %q: %w", opts[i], errUsage)
+				return fmt.Errorf("unknown option %q: %w", opts[i], ErrUsage)
 			}
 		}
 		err := directory.Modify(s, name, func(l *directory.Lab, a *directory.Account) error {
@@ -337,24 +309,22 @@ Changes are live and persisted; the KDC applies them on its next request.
 		fmt.Fprintf(stdout, "%s accepts delegation (RBCD) from: %s\n", e.Name, strings.Join(e.AllowedToActOnBehalfOf, ", "))
 		return nil
 	}
-	return fmt.Errorf("unknown verb %q: %w", verb, errUsage)
+	return fmt.Errorf("unknown verb %q: %w", verb, ErrUsage)
 }
 
-func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	state, rest := splitState(args)
-	if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help") {
-		fmt.Fprint(stdout, `Usage: doublehop policy [--state DIR] [show | set key=value ...]
+// PolicyUsage is the policy command's help text.
+const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value ...]
   allow_rc4=true|false          permit RC4-HMAC keys and tickets (INSECURE)
   max_skew=5m                   allowed clock skew
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   sql.login=LAB\alice:grant     a SQL Server login's access: grant, deny or disabled
-`)
+`
+
+func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
+	if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help") {
+		fmt.Fprint(stdout, PolicyUsage)
 		return nil
-	}
-	s, err := openStore(state)
-	if err != nil {
-		return err
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
@@ -366,9 +336,9 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	if rest[0] != "set" {
-		return errUsage
+		return ErrUsage
 	}
-	_, err = s.Update(func(l *directory.Lab) error {
+	_, err := s.Update(func(l *directory.Lab) error {
 		for _, kv := range rest[1:] {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
