@@ -166,7 +166,7 @@ func checkDelegation(svc1, svc2 *directory.Entry, target string, evidenceForward
 			return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "EVIDENCE_TKT_NOT_FORWARDABLE",
 				"the evidence ticket of %s is not forwardable (user sensitive, or S4U2Self without protocol transition)", user.Name).WithStatus(krb.StatusNoMatch)}
 		case len(svc1.Delegation.AllowedTo) == 0 || svc1.Delegation.Mode != directory.DelegConstrained:
-			return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "NOT_ALLOWED_TO_DELEGATE",
+			return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "NOT_TRUSTED_FOR_DELEGATION",
 				"%s is not trusted for constrained delegation (msDS-AllowedToDelegateTo is empty)", svc1.Name).WithStatus(krb.StatusNotSupported)}
 		default:
 			return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "NOT_ALLOWED_TO_DELEGATE",
@@ -179,9 +179,13 @@ func checkDelegation(svc1, svc2 *directory.Entry, target string, evidenceForward
 			return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "EVIDENCE_TKT_NOT_FORWARDABLE",
 				"the evidence ticket of %s is not forwardable and %s does not allow %s by RBCD", user.Name, svc2.Name, svc1.Name).WithStatus(krb.StatusNoMatch)}
 		}
-		return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, "NOT_ALLOWED_TO_DELEGATE",
-			"%s does not list %s in msDS-AllowedToActOnBehalfOfOtherIdentity, and %s's msDS-AllowedToDelegateTo does not list %s",
-			svc2.Name, svc1.Name, svc1.Name, target).WithStatus(krb.StatusNotFound)}
+		reason := "NOT_ALLOWED_TO_DELEGATE"
+		if svc1.Delegation.Mode != directory.DelegConstrained || len(svc1.Delegation.AllowedTo) == 0 {
+			reason = "NOT_TRUSTED_FOR_DELEGATION"
+		}
+		return delegationDecision{err: krb.Errorf(krb.KDC_ERR_BADOPTION, reason,
+			"%s does not list %s in msDS-AllowedToActOnBehalfOfOtherIdentity, and %s's msDS-AllowedToDelegateTo %v does not list %s",
+			svc2.Name, svc1.Name, svc1.Name, svc1.Delegation.AllowedTo, target).WithStatus(krb.StatusNotFound)}
 	}
 	// RBCD accepts non-forwardable evidence, except for users who cannot be
 	// delegated (MS-SFU 3.2.5.2.3 and its product note; MIT ticket 8479).

@@ -21,6 +21,7 @@ import (
 	"github.com/doublehop/doublehop/kdc"
 	"github.com/doublehop/doublehop/krb"
 	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/sqltier"
 	"github.com/doublehop/doublehop/webtier"
 )
 
@@ -118,6 +119,9 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		l.Dialer.Map(h.Name, opt.Host)
 		l.Dialer.Map(h.Short, opt.Host)
 	}
+	if err := l.startSQL(ctx, opt, v); err != nil {
+		return fail(err)
+	}
 	if err := l.startWeb(ctx, opt, v); err != nil {
 		return fail(err)
 	}
@@ -155,6 +159,74 @@ func (l *Lab) startWeb(ctx context.Context, opt Options, v *directory.View) erro
 		MaxSkew: v.Lab.Policy.MaxSkew.D()})
 	l.serve(func() error { return w.Serve(ctx, ln) })
 	return nil
+}
+
+// startSQL runs the SQL tier under svc_mssqlserver; sql.lab.local:<port>
+// resolves to it for the other tiers.
+func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) error {
+	h := v.Lab.HostByRole("sql")
+	if h == nil {
+		return nil
+	}
+	ktPath := l.KeytabPath("sql")
+	if _, err := os.Stat(ktPath); os.IsNotExist(err) || opt.Reset {
+		if err := ExportKeytab(l.Store, h.RunsAs, ktPath); err != nil {
+			return fmt.Errorf("sql keytab: %w", err)
+		}
+	}
+	entries, err := krb.LoadKeytab(ktPath)
+	if err != nil {
+		return fmt.Errorf("sql keytab: %w", err)
+	}
+	kt, err := krb.GokrbKeytab(entries)
+	if err != nil {
+		return err
+	}
+	ev, err := l.eventLog("sql")
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.SQLPort)))
+	if err != nil {
+		return fmt.Errorf("sql: %w", err)
+	}
+	l.SQLAddr = ln.Addr().String()
+	port := h.Port
+	if port == 0 {
+		port = 1433
+	}
+	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Name, port), l.SQLAddr)
+	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Short, port), l.SQLAddr)
+	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name,
+		Logins: SQLLogins(v.Lab), Data: SQLOrders(v.Lab), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
+		MaxSkew: v.Lab.Policy.MaxSkew.D()})
+	l.serve(func() error { return srv.Serve(ctx, ln) })
+	return nil
+}
+
+// SQLLogins turns the lab's sql: section into the SQL tier's login table.
+func SQLLogins(l *directory.Lab) []sqltier.Login {
+	var out []sqltier.Login
+	for _, x := range l.SQL.Logins {
+		a := sqltier.Grant
+		switch x.Access {
+		case "deny":
+			a = sqltier.Deny
+		case "disabled":
+			a = sqltier.Disabled
+		}
+		out = append(out, sqltier.Login{Name: x.Login, Access: a})
+	}
+	return out
+}
+
+// SQLOrders turns the lab's sql: section into dbo.orders.
+func SQLOrders(l *directory.Lab) []sqltier.Order {
+	var out []sqltier.Order
+	for _, o := range l.SQL.Orders {
+		out = append(out, sqltier.Order{ID: o.ID, Owner: o.Owner, Item: o.Item, Amount: o.Amount})
+	}
+	return out
 }
 
 // KeytabPath is where the lab keeps a tier's keytab.

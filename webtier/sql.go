@@ -89,10 +89,9 @@ type SQLError struct {
 
 // querySQL logs in to SQL Server with cred (one connection, never pooled
 // across users) and runs the page's queries.
-func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *krb.Credential) SQLResult {
+func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *krb.Credential) (res SQLResult) {
 	registerProvider()
 	start := time.Now()
-	res := SQLResult{}
 	defer func() { res.Elapsed = time.Since(start).Round(time.Microsecond).String() }()
 	handle := newHandle()
 	credentials.Store(handle, cred)
