@@ -110,7 +110,7 @@ func user(principal string) string { return strings.SplitN(principal, "@", 2)[0]
 
 var rules = []rule{
 	keytabUnreadable, duplicateSPN, clockSkew, etype, preauth, spnWrongAccount, staleKeytab,
-	delegationRefused, bronzeBit, sqlLoginDenied, anonymousLogon, unknownService,
+	delegationRefused, bronzeBit, unknownService, sqlLoginDenied, anonymousLogon,
 }
 
 // The seed's first failure, and its cousins: the ticket was encrypted for an
@@ -212,7 +212,7 @@ func etype(in Input, fail events.Event) (Diagnosis, bool) {
 
 func preauth(in Input, fail events.Event) (Diagnosis, bool) {
 	e, ok := find(in.Events, is(events.PreauthFailed, "KDC_ERR_PREAUTH_FAILED"))
-	if !ok || fail.Tier != "kdc" && fail.ID != events.PreauthFailed {
+	if !ok {
 		return Diagnosis{}, false
 	}
 	return Diagnosis{ID: "wrong-password", Hop: "ws01 → dc", Evidence: []events.Event{e},
@@ -280,7 +280,7 @@ func sensitive(d Diagnosis, u string, e events.Event) Diagnosis {
 	d.ID = "user-sensitive"
 	d.Summary = fmt.Sprintf("%s is marked \"sensitive and cannot be delegated\" (or is in Protected Users): no service may act as %s elsewhere", u, u)
 	d.Why = "NOT_DELEGATED users never get forwardable tickets (MS-KILE 3.3.5.7, MS-SFU 3.2.5.1.2), and the KDC refuses S4U2Proxy and RBCD for them (KDC_ERR_BADOPTION, STATUS_ACCOUNT_RESTRICTION). This is a protection working as designed."
-	d.Fix = []string{fmt.Sprintf("doublehop account set %s sensitive=false groups=-Protected Users   (only if %s really may be delegated)", u, u)}
+	d.Fix = []string{fmt.Sprintf("doublehop account set %s sensitive=false 'groups=-Protected Users'   (only if %s really may be delegated)", u, u)}
 	return d
 }
 

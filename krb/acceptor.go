@@ -203,7 +203,7 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		return nil, newAcceptError(Errorf(KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "AP-REQ: %v", err))
 	}
 	tkt := CleanTicket(ap.Ticket)
-	ae := &AcceptError{Service: PrincipalString(tkt.SName, tkt.Realm), EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO}
+	ae := &AcceptError{Service: PrincipalString(tkt.SName, ""), EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO}
 	fail := func(e *Error) (*SecContext, *AcceptError) { ae.set(e); return nil, ae }
 	if a.cfg.Realm != "" && !equalFold(tkt.Realm, a.cfg.Realm) {
 		return fail(Errorf(KRB_AP_ERR_NOT_US, "WRONG_REALM", "ticket issued by realm %s, this service is in %s", tkt.Realm, a.cfg.Realm))

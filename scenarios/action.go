@@ -1,0 +1,136 @@
+package scenarios
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Actions a step can do:
+//
+//	kinit USER [--password P] [--clock-offset D]      log USER on at the workstation
+//	kdestroy USER                                      empty USER's credential cache
+//	browse URL [--as USER] [--delegate auto|always|never] [--clock-offset D] [--form [--password P]]
+//	keytab refresh|remove|restore web|sql              what an admin does to a tier's keytab
+//	attack bronze-bit [--as USER]                      CVE-2020-17049 from the web tier's account
+//	explain                                            ask doublehop explain (check with expect.explain)
+//	setspn|account|delegation|policy ...               admin commands, exactly as on the CLI
+type action struct {
+	user     string
+	password string
+	offset   time.Duration
+	delegate string
+	form     bool
+	pos      []string
+}
+
+func (a action) userOr(def string) string {
+	if a.user == "" {
+		return def
+	}
+	return a.user
+}
+
+var adminVerbs = map[string]bool{"setspn": true, "account": true, "delegation": true, "policy": true}
+
+func parseAction(line string) (string, action, error) {
+	args, err := splitArgs(line)
+	if err != nil {
+		return "", action{}, err
+	}
+	if len(args) == 0 {
+		return "", action{}, fmt.Errorf("empty action")
+	}
+	verb, rest := args[0], args[1:]
+	if adminVerbs[verb] {
+		return verb, action{pos: rest}, nil
+	}
+	var a action
+	for i := 0; i < len(rest); i++ {
+		opt := rest[i]
+		val := func() (string, error) {
+			if i+1 >= len(rest) {
+				return "", fmt.Errorf("%s needs a value", opt)
+			}
+			i++
+			return rest[i], nil
+		}
+		var v string
+		switch opt {
+		case "--as":
+			if a.user, err = val(); err != nil {
+				return "", a, err
+			}
+		case "--password":
+			if a.password, err = val(); err != nil {
+				return "", a, err
+			}
+		case "--delegate":
+			if a.delegate, err = val(); err != nil {
+				return "", a, err
+			}
+		case "--clock-offset":
+			if v, err = val(); err != nil {
+				return "", a, err
+			}
+			if a.offset, err = time.ParseDuration(v); err != nil {
+				return "", a, err
+			}
+		case "--form":
+			a.form = true
+		default:
+			if strings.HasPrefix(opt, "--") {
+				return "", a, fmt.Errorf("unknown option %s for %s", opt, verb)
+			}
+			a.pos = append(a.pos, opt)
+		}
+	}
+	need := map[string]int{"kinit": 1, "kdestroy": 1, "browse": 1, "keytab": 2, "attack": 1, "explain": 0}
+	n, ok := need[verb]
+	if !ok {
+		return "", a, fmt.Errorf("unknown action %q", verb)
+	}
+	if len(a.pos) != n {
+		return "", a, fmt.Errorf("%s takes %d argument(s), got %d", verb, n, len(a.pos))
+	}
+	if (verb == "kinit" || verb == "kdestroy") && a.user == "" {
+		a.user = a.pos[0]
+	}
+	return verb, a, nil
+}
+
+// splitArgs splits a command line with shell-like quoting ('…' and "…").
+func splitArgs(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inArg := false
+	var quote rune
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inArg = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inArg {
+				out = append(out, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if inArg {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
