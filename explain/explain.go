@@ -319,7 +319,9 @@ func sqlLoginDenied(in Input, fail events.Event) (Diagnosis, bool) {
 // credential and did not even try (e.g. the client sent no forwarded TGT and
 // the site is only trusted for unconstrained delegation).
 func anonymousLogon(in Input, fail events.Event) (Diagnosis, bool) {
-	e, ok := find(in.Events, func(e events.Event) bool { return e.ID == events.SQLLoginFailed && strings.Contains(e.Login, "ANONYMOUS") })
+	e, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.SQLLoginFailed && strings.Contains(e.Login, "ANONYMOUS")
+	})
 	if !ok {
 		return Diagnosis{}, false
 	}

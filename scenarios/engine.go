@@ -21,9 +21,9 @@ import (
 
 // Options tune a run.
 type Options struct {
-	Out      io.Writer                   // narration and outcomes (nil: silent)
-	Pause    func(next Step) bool        // workshop mode: called before each step; false stops the run
-	Passwords func(user string) string   // a user's lab password (kinit)
+	Out       io.Writer                // narration and outcomes (nil: silent)
+	Pause     func(next Step) bool     // workshop mode: called before each step; false stops the run
+	Passwords func(user string) string // a user's lab password (kinit)
 }
 
 // StepResult is what one step did and whether it matched its expectations.
@@ -366,7 +366,9 @@ func anyMatch(evs []events.Event, m EventMatch) bool {
 
 func (m EventMatch) match(e events.Event) bool {
 	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
-	has := func(want, got string) bool { return want == "" || strings.Contains(strings.ToLower(got), strings.ToLower(want)) }
+	has := func(want, got string) bool {
+		return want == "" || strings.Contains(strings.ToLower(got), strings.ToLower(want))
+	}
 	host := m.Host == "" || strings.EqualFold(m.Host, e.Host) || strings.HasPrefix(strings.ToLower(e.Host), strings.ToLower(m.Host)+".")
 	return host && (m.ID == 0 || m.ID == e.ID) && eq(m.Outcome, e.Outcome) && eq(m.Code, e.CodeName) && eq(m.Reason, e.Reason) &&
 		eq(m.Account, e.Account) && has(m.Client, e.Client) && eq(m.Service, e.Service) && eq(m.Mechanism, e.Mechanism) &&

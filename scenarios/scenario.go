@@ -23,8 +23,8 @@ type Scenario struct {
 	ID          string   `yaml:"id"`
 	Title       string   `yaml:"title"`
 	Tags        []string `yaml:"tags"`
-	Story       string   `yaml:"story"`       // what a real admin sees and thinks
-	Setup       []string `yaml:"setup"`       // admin commands applied to the default lab first (the patch)
+	Story       string   `yaml:"story"` // what a real admin sees and thinks
+	Setup       []string `yaml:"setup"` // admin commands applied to the default lab first (the patch)
 	Steps       []Step   `yaml:"steps"`
 	Explanation string   `yaml:"explanation"` // the why, citing the protocol
 	Fix         []string `yaml:"fix"`         // the commands that fix it (a step proves they do)
