@@ -241,7 +241,7 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 	if now.Sub(etp.EndTime) > skew {
 		return fail(Errorf(KRB_AP_ERR_TKT_EXPIRED, "TKT_EXPIRED", "ticket expired at %s", etp.EndTime.UTC().Format(time.RFC3339)))
 	}
-	if a.replay.Seen(client, ae.Service, auth.CTime, auth.Cusec, now) {
+	if a.replay.Seen(client, ae.Service, auth.CTime, ap.EncryptedAuthenticator.Cipher, now) {
 		return fail(Errorf(KRB_AP_ERR_REPEAT, "REPLAY", "authenticator from %s at %s.%06d was already used", client, auth.CTime.UTC().Format(time.RFC3339), auth.Cusec))
 	}
 	ctx := &SecContext{

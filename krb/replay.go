@@ -1,14 +1,17 @@
 package krb
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
 
 // ReplayCache remembers authenticators for the clock-skew window (RFC 4120
 // §3.2.3, §10). Unlike gokrb5's process-global cache it is per acceptor, checks
-// and inserts under one lock, keys on the authenticated client and the service,
-// and expires entries at ctime+skew rather than skew after first sight.
+// and inserts under one lock, and expires entries at ctime+skew rather than
+// skew after first sight. Like MIT's rcache (krb5 1.18+) it keys on a hash of
+// the authenticator ciphertext, so two clients that happen to share a
+// microsecond are not taken for a replay.
 type ReplayCache struct {
 	mu      sync.Mutex
 	skew    time.Duration
@@ -19,8 +22,7 @@ type ReplayCache struct {
 
 type replayKey struct {
 	client, service string
-	ctime           int64
-	cusec           int
+	digest          [sha256.Size]byte
 }
 
 // NewReplayCache makes a cache for the given skew holding at most max entries.
@@ -34,8 +36,8 @@ func NewReplayCache(skew time.Duration, max int) *ReplayCache {
 // Seen records the authenticator and reports whether it had been seen before.
 // When the cache is full of live entries, Seen reports true: refusing is safer
 // than forgetting (MIT behaves the same way when its rcache cannot store).
-func (r *ReplayCache) Seen(client, service string, ctime time.Time, cusec int, now time.Time) bool {
-	k := replayKey{client, service, ctime.Unix(), cusec}
+func (r *ReplayCache) Seen(client, service string, ctime time.Time, authCipher []byte, now time.Time) bool {
+	k := replayKey{client, service, sha256.Sum256(authCipher)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if exp, ok := r.entries[k]; ok && now.Before(exp) {

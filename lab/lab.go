@@ -197,36 +197,11 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 	}
 	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Name, port), l.SQLAddr)
 	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Short, port), l.SQLAddr)
-	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name,
-		Logins: SQLLogins(v.Lab), Data: SQLOrders(v.Lab), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
+	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name, ServiceAccount: h.RunsAs,
+		Refresh: sqltier.WatchFiles(l.Store.Path(), ktPath, v.Lab.NetBIOS), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
 		MaxSkew: v.Lab.Policy.MaxSkew.D()})
 	l.serve(func() error { return srv.Serve(ctx, ln) })
 	return nil
-}
-
-// SQLLogins turns the lab's sql: section into the SQL tier's login table.
-func SQLLogins(l *directory.Lab) []sqltier.Login {
-	var out []sqltier.Login
-	for _, x := range l.SQL.Logins {
-		a := sqltier.Grant
-		switch x.Access {
-		case "deny":
-			a = sqltier.Deny
-		case "disabled":
-			a = sqltier.Disabled
-		}
-		out = append(out, sqltier.Login{Name: x.Login, Access: a})
-	}
-	return out
-}
-
-// SQLOrders turns the lab's sql: section into dbo.orders.
-func SQLOrders(l *directory.Lab) []sqltier.Order {
-	var out []sqltier.Order
-	for _, o := range l.SQL.Orders {
-		out = append(out, sqltier.Order{ID: o.ID, Owner: o.Owner, Item: o.Item, Amount: o.Amount})
-	}
-	return out
 }
 
 // KeytabPath is where the lab keeps a tier's keytab.

@@ -1,0 +1,163 @@
+package sqltier
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/doublehop/doublehop/krb"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"gopkg.in/yaml.v3"
+)
+
+// Update changes a running server's login table, data or keys; nil fields stay.
+type Update struct {
+	Logins []Login
+	Data   []Order
+	Keytab *keytab.Keytab
+}
+
+// live is the part of the configuration that changes at run time (ALTER
+// LOGIN, a new keytab after a password reset); swapped atomically.
+type live struct {
+	logins   map[string]Login
+	data     []Order
+	acceptor *krb.Acceptor
+}
+
+func (s *Server) newLive(prev *live, u Update) *live {
+	l := &live{logins: map[string]Login{}}
+	if prev != nil {
+		*l = *prev
+	}
+	if u.Logins != nil {
+		l.logins = map[string]Login{}
+		for _, x := range u.Logins {
+			l.logins[strings.ToLower(x.Name)] = x
+		}
+	}
+	if u.Data != nil {
+		l.data = u.Data
+	}
+	if u.Keytab != nil || l.acceptor == nil {
+		kt := u.Keytab
+		if kt == nil {
+			kt = s.cfg.Keytab
+		}
+		l.acceptor = krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now, Replay: s.replay})
+	}
+	return l
+}
+
+// Apply changes the running configuration; new logins use it at once.
+func (s *Server) Apply(u Update) {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	s.live.Store(s.newLive(s.live.Load(), u))
+}
+
+// current returns the live configuration, refreshed first when cfg.Refresh says so.
+func (s *Server) current() *live {
+	if s.cfg.Refresh != nil {
+		if u := s.cfg.Refresh(); u != nil {
+			s.Apply(*u)
+		}
+	}
+	return s.live.Load()
+}
+
+// WatchFiles returns a Config.Refresh that re-reads the `sql:` section of a
+// YAML settings file (logins, orders) and a keytab file when they change —
+// the lab's directory file and the tier's exported keytab.
+func WatchFiles(settingsPath, keytabPath, netbios string) func() *Update {
+	w := &fileWatch{settings: settingsPath, keytab: keytabPath, netbios: netbios}
+	return w.refresh
+}
+
+type fileWatch struct {
+	settings, keytab, netbios string
+	mu                        sync.Mutex
+	sStamp, kStamp            string
+}
+
+func stamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}
+
+func (w *fileWatch) refresh() *Update {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var u Update
+	changed := false
+	if w.settings != "" {
+		if st := stamp(w.settings); st != w.sStamp {
+			w.sStamp = st
+			if logins, data, ok := readSettings(w.settings, w.netbios); ok {
+				u.Logins, u.Data, changed = logins, data, true
+			}
+		}
+	}
+	if w.keytab != "" {
+		if st := stamp(w.keytab); st != w.kStamp {
+			w.kStamp = st
+			if entries, err := krb.LoadKeytab(w.keytab); err == nil {
+				if kt, err := krb.GokrbKeytab(entries); err == nil {
+					u.Keytab, changed = kt, true
+				}
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return &u
+}
+
+// readSettings parses the `sql:` section of a lab file.
+func readSettings(path, netbios string) ([]Login, []Order, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, false
+	}
+	var doc struct {
+		SQL struct {
+			Logins []struct {
+				Login  string `yaml:"login"`
+				Access string `yaml:"access"`
+			} `yaml:"logins"`
+			Orders []struct {
+				ID     int    `yaml:"id"`
+				Owner  string `yaml:"owner"`
+				Item   string `yaml:"item"`
+				Amount string `yaml:"amount"`
+			} `yaml:"orders"`
+		} `yaml:"sql"`
+	}
+	if yaml.Unmarshal(b, &doc) != nil {
+		return nil, nil, false
+	}
+	logins := []Login{}
+	for _, l := range doc.SQL.Logins {
+		a := Grant
+		switch strings.ToLower(l.Access) {
+		case "deny":
+			a = Deny
+		case "disabled":
+			a = Disabled
+		}
+		logins = append(logins, Login{Name: l.Login, Access: a})
+	}
+	var data []Order
+	for _, o := range doc.SQL.Orders {
+		data = append(data, Order{ID: o.ID, Owner: o.Owner, Item: o.Item, Amount: o.Amount})
+	}
+	if data == nil {
+		data = DefaultData(netbios)
+	}
+	return logins, data, true
+}
