@@ -200,3 +200,6 @@ func (a *Account) InGroup(name string) bool {
 // CannotBeDelegated is AD's NOT_DELEGATED or membership of Protected Users
 // (MS-KILE 3.3.5.7; Protected Users: no delegation, AES only, 4-hour TGT).
 func (a *Account) CannotBeDelegated() bool { return a.Sensitive || a.InGroup("Protected Users") }
+
+// ViewOf indexes a lab that is not in a store (a copy read from a container).
+func ViewOf(l *Lab) (*View, error) { return buildView(l, &keyCache{}, 0) }

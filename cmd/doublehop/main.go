@@ -146,3 +146,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = fs.Args()[1:]
 	}
 }
+
+func init() {
+	register("idle", "wait until interrupted (keeps a scratch container such as ws01 running for docker exec)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		fmt.Fprintln(stderr, "idle: ready")
+		<-ctx.Done()
+		return nil
+	})
+}
