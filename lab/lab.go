@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/doublehop/doublehop/capture"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/kdc"
@@ -36,6 +37,7 @@ type Options struct {
 	SQLPort  int
 	Logger   *slog.Logger
 	Now      func() time.Time
+	Capture  string // write a pcap of every tier's traffic here (the wire view)
 }
 
 // Lab is a running embedded lab.
@@ -50,6 +52,7 @@ type Lab struct {
 	Store    *directory.Store
 
 	host    string
+	capture *capture.Writer
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closers []func() error
@@ -98,6 +101,13 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if opt.Capture != "" {
+		if l.capture, err = capture.Create(opt.Capture); err != nil {
+			return fail(fmt.Errorf("capture: %w", err))
+		}
+		l.capture.SetLogger(opt.Logger)
+		l.closers = append(l.closers, l.capture.Close)
+	}
 	k := kdc.New(kdc.Config{Directory: store, Events: kdcEvents, Logger: opt.Logger.With("tier", "kdc"), Now: opt.Now})
 	tcp, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.KDCPort)))
 	if err != nil {
@@ -110,8 +120,8 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		return fail(fmt.Errorf("kdc udp: %w", err))
 	}
 	l.KDCAddr = tcp.Addr().String()
-	l.serve(func() error { return k.Serve(ctx, tcp) })
-	l.serve(func() error { return k.ServePacket(ctx, udp) })
+	l.serve(func() error { return k.Serve(ctx, l.wrap(tcp)) })
+	l.serve(func() error { return k.ServePacket(ctx, l.wrapPacket(udp)) })
 
 	// The hosts a lab client resolves to loopback, like a hosts file.
 	l.Dialer = labnet.NewEmpty()
@@ -157,7 +167,7 @@ func (l *Lab) startWeb(ctx context.Context, opt Options, v *directory.View) erro
 	w := webtier.New(webtier.Config{Keytab: kt, ServiceAccount: h.RunsAs, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name,
 		KDC: l.KDCAddr, SettingsFile: l.Store.Path(), Dialer: l.Dialer, Events: ev, Logger: opt.Logger.With("tier", "web"), Now: opt.Now,
 		MaxSkew: v.Lab.Policy.MaxSkew.D()})
-	l.serve(func() error { return w.Serve(ctx, ln) })
+	l.serve(func() error { return w.Serve(ctx, l.wrap(ln)) })
 	return nil
 }
 
@@ -200,8 +210,40 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name, ServiceAccount: h.RunsAs,
 		Refresh: sqltier.WatchFiles(l.Store.Path(), ktPath, v.Lab.NetBIOS), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
 		MaxSkew: v.Lab.Policy.MaxSkew.D()})
-	l.serve(func() error { return srv.Serve(ctx, ln) })
+	l.serve(func() error { return srv.Serve(ctx, l.wrap(ln)) })
 	return nil
+}
+
+// wrap records a listener's traffic when the lab captures.
+func (l *Lab) wrap(ln net.Listener) net.Listener {
+	if l.capture == nil {
+		return ln
+	}
+	return l.capture.Listener(ln)
+}
+
+func (l *Lab) wrapPacket(pc net.PacketConn) net.PacketConn {
+	if l.capture == nil {
+		return pc
+	}
+	return l.capture.PacketConn(pc)
+}
+
+// TsharkArgs are the options tshark needs to dissect and decrypt a capture of
+// this lab (its ports are not the standard ones).
+func (l *Lab) TsharkArgs(keytab string) []string {
+	port := func(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+	args := []string{"-d", "tcp.port==" + port(l.KDCAddr) + ",kerberos", "-d", "udp.port==" + port(l.KDCAddr) + ",kerberos"}
+	if l.WebAddr != "" {
+		args = append(args, "-d", "tcp.port=="+port(l.WebAddr)+",http")
+	}
+	if l.SQLAddr != "" {
+		args = append(args, "-d", "tcp.port=="+port(l.SQLAddr)+",tds")
+	}
+	if keytab != "" {
+		args = append(args, "-o", "kerberos.decrypt:TRUE", "-o", "kerberos.file:"+keytab)
+	}
+	return args
 }
 
 // KeytabPath is where the lab keeps a tier's keytab.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
@@ -26,6 +27,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	webPort := fs.Int("web-port", 0, "web tier port (0: any free port)")
 	sqlPort := fs.Int("sql-port", 0, "SQL tier port (0: any free port)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	pcap := fs.String("capture", "", "write a pcap of the lab's Kerberos, HTTP and TDS traffic to FILE (open it with tshark/Wireshark)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,12 +47,18 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	fmt.Fprintf(stdout, "doublehop: starting the embedded lab in %s\n", *state)
 	l, err := lab.Start(ctx, lab.Options{StateDir: *state, Lab: seed, Reset: *reset, Host: *host, KDCPort: *kdcPort,
-		WebPort: *webPort, SQLPort: *sqlPort, Logger: logger(stderr, *level)})
+		WebPort: *webPort, SQLPort: *sqlPort, Logger: logger(stderr, *level), Capture: *pcap})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	printReady(stdout, l, time.Since(start))
+	if *pcap != "" {
+		kt := filepath.Join(*state, "lab.keytab")
+		if _, err := lab.ExportAllKeytab(l.Store, kt); err == nil {
+			fmt.Fprintf(stdout, "  wire view: tshark -r %s %s\n", *pcap, strings.Join(l.TsharkArgs(kt), " "))
+		}
+	}
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "doublehop: stopping")

@@ -1,0 +1,56 @@
+package lab
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/doublehop/doublehop/client"
+)
+
+// The seed's "Let's look on the wire": the lab writes a pcap of its own
+// traffic, exports a keytab of every principal, and tshark decodes and
+// decrypts the TGS-REP with cname bob and sname HTTP/web.lab.local.
+func TestWireViewWithTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed")
+	}
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "lab.pcap")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := Start(ctx, Options{StateDir: filepath.Join(dir, "state"), Capture: pcap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bobClient(t, l, 0)
+	if _, err := c.Kinit(ctx, "bob", l.Password("bob")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Get(ctx, l.WebURL, client.GetOptions{}); err != nil || r.Status != 200 {
+		t.Fatalf("get: %v", err)
+	}
+	kt := filepath.Join(dir, "lab.keytab")
+	if _, err := ExportAllKeytab(l.Store, kt); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	args := append([]string{"-r", pcap}, l.TsharkArgs(kt)...)
+	args = append(args, "-Y", "kerberos.msg_type == 13", "-T", "fields", "-e", "kerberos.CNameString", "-e", "kerberos.SNameString", "-e", "kerberos.etype", "-e", "kerberos.keytype")
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	var seen bool
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) >= 4 && strings.HasPrefix(f[0], "bob") && strings.Contains(f[1], "HTTP,web.lab.local") && strings.Contains(f[2], "18") && f[3] != "" {
+			seen = true
+		}
+	}
+	if !seen {
+		t.Fatalf("no decrypted TGS-REP for bob / HTTP/web.lab.local (aes256) in:\n%s", out)
+	}
+}
