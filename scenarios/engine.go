@@ -297,7 +297,8 @@ func check(x Expect, o *Outcome) []string {
 		}
 	}
 	p := o.Page
-	if x.RunningAs != "" || x.Mechanism != "" || x.SQLLogin != "" || x.AuthScheme != "" || x.SQLError != 0 || x.KDCError != "" || x.Delegated != nil || x.Orders != nil {
+	if x.RunningAs != "" || x.Mechanism != "" || x.SQLLogin != "" || x.AuthScheme != "" || x.SQLError != 0 || x.KDCError != "" || x.Delegated != nil || x.Orders != nil ||
+		x.SQLDelegation != "" || x.SQLTransited != "" {
 		if p == nil {
 			bad("no page (HTTP %d)", o.HTTP)
 		} else {
@@ -315,6 +316,12 @@ func check(x Expect, o *Outcome) []string {
 			}
 			if x.SQLLogin != "" && p.SQL.Login != x.SQLLogin {
 				bad("SQL login %q, want %q (SQL error %+v)", p.SQL.Login, x.SQLLogin, p.SQL.Error)
+			}
+			if x.SQLDelegation != "" && !strings.Contains(p.SQL.Delegation, x.SQLDelegation) {
+				bad("SQL saw delegation %q, want %q", p.SQL.Delegation, x.SQLDelegation)
+			}
+			if x.SQLTransited != "" && !strings.Contains(p.SQL.TransitedServices, x.SQLTransited) {
+				bad("SQL saw transited services %q, want %q", p.SQL.TransitedServices, x.SQLTransited)
 			}
 			if x.AuthScheme != "" && p.SQL.AuthScheme != x.AuthScheme {
 				bad("auth_scheme %q, want %q", p.SQL.AuthScheme, x.AuthScheme)

@@ -51,7 +51,9 @@ type Expect struct {
 	KDCError      string       `yaml:"kdc_error"`      // substring of the page's KDC error (second hop)
 	SQLLogin      string       `yaml:"sql_login"`      // SUSER_SNAME() as SQL Server saw it
 	AuthScheme    string       `yaml:"auth_scheme"`
-	SQLError      int          `yaml:"sql_error"` // SQL error number the client got
+	SQLDelegation string       `yaml:"sql_delegation"` // substring of lab.connection_info.delegation
+	SQLTransited  string       `yaml:"sql_transited"`  // S4U_DELEGATION_INFO transited services SQL read from the PAC
+	SQLError      int          `yaml:"sql_error"`      // SQL error number the client got
 	SQLState      int          `yaml:"sql_state"`
 	Orders        *int         `yaml:"orders"` // rows of dbo.orders the user sees
 	Output        []string     `yaml:"output"` // substrings of the action's printed output

@@ -207,6 +207,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}.ho
 <h2>SQL Server says ({{.SQLSPN}})</h2>
 {{with .SQL}}{{if .Error}}<p class="fail"><b>Msg {{.Error.Number}}, State {{.Error.State}}: {{.Error.Message}}</b></p>{{else}}
 <p class="ok">SUSER_SNAME() = <b>{{.Login}}</b>, auth_scheme = <b>{{.AuthScheme}}</b></p>
+<p>SQL Server's view of the ticket (lab.connection_info): delegation <b>{{.Delegation}}</b>, flags {{.TicketFlags}}{{if .TransitedServices}}, transited services (S4U_DELEGATION_INFO in the PAC): <b>{{.TransitedServices}}</b>{{end}}</p>
 <table><tr><th>order</th><th>item</th><th>amount</th></tr>{{range .Orders}}<tr><td>{{.ID}}</td><td>{{.Item}}</td><td>{{.Amount}}</td></tr>{{end}}</table>{{end}}
 <p><small>{{.Elapsed}}</small></p>{{end}}
 <p><small>{{.Server}} {{.Time}} — <a href="?format=json">JSON</a> — <a href="/logout">sign out of the form login</a></small></p>

@@ -66,11 +66,15 @@ var anonymousNTLM = []byte{'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 1, 0, 0, 0, 0x0
 
 // SQLResult is what SQL Server answered, as the page shows it.
 type SQLResult struct {
-	Login      string    `json:"login,omitempty"`       // SUSER_SNAME()
-	AuthScheme string    `json:"auth_scheme,omitempty"` // sys.dm_exec_connections.auth_scheme
-	Orders     []Order   `json:"orders,omitempty"`
-	Error      *SQLError `json:"error,omitempty"`
-	Elapsed    string    `json:"elapsed"`
+	Login      string  `json:"login,omitempty"`       // SUSER_SNAME()
+	AuthScheme string  `json:"auth_scheme,omitempty"` // sys.dm_exec_connections.auth_scheme
+	Orders     []Order `json:"orders,omitempty"`
+	// From lab.connection_info: how the SQL tier saw the ticket (S4U_DELEGATION_INFO from the PAC).
+	Delegation        string    `json:"delegation,omitempty"`
+	TicketFlags       string    `json:"ticket_flags,omitempty"`
+	TransitedServices string    `json:"transited_services,omitempty"`
+	Error             *SQLError `json:"error,omitempty"`
+	Elapsed           string    `json:"elapsed"`
 }
 
 // Order is one row of the lab's data table.
@@ -128,6 +132,12 @@ func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *kr
 		res.Error = sqlError(err)
 		return res
 	}
+	var flags, transited sql.NullString
+	if err := c.QueryRowContext(ctx, "SELECT delegation, ticket_flags, transited_services FROM lab.connection_info").Scan(&res.Delegation, &flags, &transited); err != nil {
+		res.Error = sqlError(err)
+		return res
+	}
+	res.TicketFlags, res.TransitedServices = flags.String, transited.String
 	rows, err := c.QueryContext(ctx, "SELECT id, item, amount FROM dbo.orders")
 	if err != nil {
 		res.Error = sqlError(err)
