@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 DEB_PACKAGES := krb5-user krb5-kdc curl freetds-bin tshark
 DEB_BINARIES := kinit klist kvno krb5kdc kdb5_util kadmin.local curl tsql tshark
 
-.PHONY: all build test deps vet fuzz clean
+.PHONY: all build test deps vet fuzz bench soak clean
 
 all: build
 
@@ -43,6 +43,17 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; done
+
+# Side by side with MIT's krb5kdc in one run, plus the full flow and start-up.
+# Results are printed as tables with our/MIT ratios (BENCHMARKS.md explains them).
+bench: build
+	$(BIN) bench
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./kdc ./sqltier
+
+# 64 users doing the full flow for SOAKTIME, then each tier killed (SIGKILL) and restarted under load.
+SOAKTIME ?= 60s
+soak: build
+	$(BIN) soak --users 64 --duration $(SOAKTIME)
 
 clean:
 	rm -rf bin build
