@@ -48,6 +48,15 @@ func SPNForURL(u *url.URL) string { return "HTTP/" + strings.ToLower(u.Hostname(
 
 // Get fetches a URL with Negotiate authentication, retrying once after a 401.
 func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Response, error) {
+	return c.get(ctx, rawURL, o, nil)
+}
+
+// GetWith is Get with a service ticket the caller already holds.
+func (c *Client) GetWith(ctx context.Context, rawURL string, cred krb.Credential, o GetOptions) (*Response, error) {
+	return c.get(ctx, rawURL, o, &cred)
+}
+
+func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *krb.Credential) (*Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("not an http(s) URL: %q", rawURL)
@@ -64,8 +73,10 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 	if r1.StatusCode != http.StatusUnauthorized || !offersNegotiate(r1.Header) {
 		return fill(resp, r1)
 	}
-	cred, err := c.ServiceTicket(ctx, resp.SPN)
-	if err != nil {
+	var cred krb.Credential
+	if given != nil {
+		cred = *given
+	} else if cred, err = c.ServiceTicket(ctx, resp.SPN); err != nil {
 		return nil, fmt.Errorf("no ticket for %s: %w", resp.SPN, err)
 	}
 	resp.Ticket = &cred
