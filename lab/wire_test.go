@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,14 +31,32 @@ func TestWireViewWithTshark(t *testing.T) {
 	if _, err := c.Kinit(ctx, "bob", l.Password("bob")); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := c.Get(ctx, l.WebURL, client.GetOptions{}); err != nil || r.Status != 200 {
-		t.Fatalf("get: %v", err)
+	for _, o := range []client.GetOptions{{}, {Delegate: client.DelegateAlways}} {
+		if r, err := c.Get(ctx, l.WebURL, o); err != nil || r.Status != 200 {
+			t.Fatalf("get: %v", err)
+		}
 	}
 	kt := filepath.Join(dir, "lab.keytab")
 	if _, err := ExportAllKeytab(l.Store, kt); err != nil {
 		t.Fatal(err)
 	}
+	cc, err := c.Cache()
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.Close()
+	// No session key crosses the wire in clear (gokrb5's Ticket.Marshal would
+	// send DecryptedEncPart: notes §1.2): not the TGT's, not the service
+	// ticket's, and the forwarded TGT travels only inside an encrypted KRB-CRED.
+	raw, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range cc.Credentials {
+		if len(cr.Key.KeyValue) > 0 && bytes.Contains(raw, cr.Key.KeyValue) {
+			t.Fatalf("the session key of %s is on the wire in clear", cr.Server)
+		}
+	}
 	args := append([]string{"-r", pcap}, l.TsharkArgs(kt)...)
 	args = append(args, "-Y", "kerberos.msg_type == 13", "-T", "fields", "-e", "kerberos.CNameString", "-e", "kerberos.SNameString", "-e", "kerberos.etype", "-e", "kerberos.keytype")
 	out, err := exec.Command("tshark", args...).Output()
