@@ -240,6 +240,15 @@ func delegationRefused(in Input, fail events.Event) (Diagnosis, bool) {
 	}
 	switch e.Reason {
 	case "NOT_TRUSTED_FOR_DELEGATION", "NOT_ALLOWED_TO_DELEGATE":
+		if in.View != nil {
+			if a, ok := in.View.Account(svc); ok && a.Delegation.Mode == directory.DelegUnconstrained {
+				d.ID = "unconstrained-no-tgt"
+				d.Summary = fmt.Sprintf("%s is trusted for unconstrained delegation, but %s's client sent no forwarded TGT, so the site had nothing to delegate", svc, u)
+				d.Why = "Unconstrained delegation only works when the client forwards its TGT (RFC 4121 §4.1.1 DlgOpt); Windows clients do so for ok-as-delegate services when the TGT is forwardable and delegation is allowed. The site's fallback, S4U2Proxy, is refused because the account has no constrained delegation (KDC_ERR_BADOPTION)."
+				d.Fix = []string{fmt.Sprintf("doublehop delegation set %s constrained --to %s   (prefer constrained; or let the client delegate)", svc, e.Target)}
+				return d, true
+			}
+		}
 		if e.Reason == "NOT_TRUSTED_FOR_DELEGATION" {
 			d.ID = "no-delegation"
 			d.Summary = fmt.Sprintf("%s is not trusted for delegation: the site could not get a ticket to %s as %s, and SQL Server saw NT AUTHORITY\\ANONYMOUS LOGON", svc, e.Target, u)
