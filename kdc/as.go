@@ -16,11 +16,7 @@ func (x *exchange) as() []byte {
 	b := x.req.Body
 	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
 		Service: krb.PrincipalString(b.SName, b.Realm)}
-	failWith := func(e *krb.Error) []byte {
-		fail(&ev, e)
-		x.emit(ev)
-		return x.s.errorReply(x, e)
-	}
+	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
 	name, err := clientName(b.CName)
 	if err != nil {
 		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_CNAME", "%v", err))
@@ -186,4 +182,12 @@ func (x *exchange) preauthRequired(client *directory.Entry) []byte {
 		{PADataType: krb.PAEncTimestamp, PADataValue: []byte{}},
 	})
 	return x.s.errorReplyData(x, krb.Errorf(krb.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
+}
+
+// refuse records the failed exchange in its audit event and answers with the
+// KRB-ERROR (RFC 4120 §3.1.6, §3.3.3).
+func (x *exchange) refuse(ev *events.Event, e *krb.Error) []byte {
+	fail(ev, e)
+	x.emit(*ev)
+	return x.s.errorReply(x, e)
 }

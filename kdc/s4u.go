@@ -14,11 +14,7 @@ import (
 // PA-FOR-USER (MS-SFU 3.2.5.1, protocol transition).
 func (x *exchange) s4u2self(st *tgsState, ev events.Event) []byte {
 	ev.Mechanism = "s4u2self"
-	failWith := func(e *krb.Error) []byte {
-		fail(&ev, e)
-		x.emit(ev)
-		return x.s.errorReply(x, e)
-	}
+	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
 	pa, _ := x.req.PA(krb.PAForUser)
 	// MS-SFU 2.2.1: the checksum is keyed with the TGT session key.
 	fu, err := krb.ParsePAForUser(pa.PADataValue, st.tgt.Key)
@@ -74,11 +70,7 @@ func (x *exchange) s4u2self(st *tgsState, ev events.Event) []byte {
 // target's msDS-AllowedToActOnBehalfOfOtherIdentity (3.2.5.2.3).
 func (x *exchange) s4u2proxy(st *tgsState, ev events.Event) []byte {
 	ev.Mechanism = "constrained"
-	failWith := func(e *krb.Error) []byte {
-		fail(&ev, e)
-		x.emit(ev)
-		return x.s.errorReply(x, e)
-	}
+	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
 	svc1 := st.requester
 	b := x.req.Body
 	target := krb.PrincipalString(b.SName, "")

@@ -25,11 +25,7 @@ func (x *exchange) tgs() []byte {
 	b := x.req.Body
 	ev := events.Event{ID: events.ServiceTicket, Outcome: events.Success, Message: "A Kerberos service ticket was requested",
 		Service: krb.PrincipalString(b.SName, "")}
-	failWith := func(e *krb.Error) []byte {
-		fail(&ev, e)
-		x.emit(ev)
-		return x.s.errorReply(x, e)
-	}
+	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
 	st, ke := x.verifyPATGSReq()
 	if st != nil {
 		ev.Client = krb.PrincipalString(st.tgt.CName, st.tgt.CRealm)
@@ -240,9 +236,7 @@ type ticketOut struct {
 func (x *exchange) finish(ev events.Event, st *tgsState, t ticketOut) []byte {
 	rep, ke := x.reply(t.tkt, t.spec, st.replyKey, st.replyUsage, 0, nil)
 	if ke != nil {
-		fail(&ev, ke)
-		x.emit(ev)
-		return x.s.errorReply(x, ke)
+		return x.refuse(&ev, ke)
 	}
 	if ev.Account == "" {
 		ev.Account = t.spec.serviceAcct.Name
@@ -258,11 +252,7 @@ func (x *exchange) finish(ev events.Event, st *tgsState, t ticketOut) []byte {
 // renew answers RENEW/VALIDATE for a TGT or service ticket presented in
 // PA-TGS-REQ (RFC 4120 §3.3.3.1); the lab only renews TGTs.
 func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
-	failWith := func(e *krb.Error) []byte {
-		fail(&ev, e)
-		x.emit(ev)
-		return x.s.errorReply(x, e)
-	}
+	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
 	if krb.HasFlag(x.req.Body.KDCOptions, krb.OptValidate) {
 		return failWith(krb.Errorf(krb.KDC_ERR_BADOPTION, "NO_POSTDATE", "the lab issues no postdated tickets to validate"))
 	}

@@ -73,17 +73,14 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.CCache == "" {
 		cfg.CCache = filepath.Join(*state, "ccache", "krb5cc")
 	}
-	d := labnet.NewEmpty()
-	if *resolve != "" {
-		for _, e := range strings.Split(*resolve, ",") {
-			k, v, ok := strings.Cut(e, "=")
-			if !ok {
-				return fmt.Errorf("--resolve %q: want host[:port]=address", e)
-			}
-			d.Map(k, v)
+	d, err := resolveFlag(*resolve)
+	if err != nil {
+		return err
+	}
+	if *resolve == "" {
+		if b, err := os.ReadFile(filepath.Join(*state, lab.HostsFile)); err == nil {
+			d.ReadHosts(string(b))
 		}
-	} else if b, err := os.ReadFile(filepath.Join(*state, lab.HostsFile)); err == nil {
-		d.ReadHosts(string(b))
 	}
 	cfg.Dialer = d
 	if w, err := events.OpenFile(filepath.Join(*state, lab.EventsDir, "client.jsonl")); err == nil {
@@ -202,4 +199,20 @@ func readPassword(state, user, flagPw string, fromStdin, fromLab bool, stdout io
 	b, err := term.ReadPassword(int(os.Stdin.Fd()))
 	fmt.Fprintln(stdout)
 	return string(b), err
+}
+
+// resolveFlag parses --resolve host[:port]=address,... into a dialer.
+func resolveFlag(v string) (*labnet.Dialer, error) {
+	d := labnet.NewEmpty()
+	if v == "" {
+		return d, nil
+	}
+	for _, e := range strings.Split(v, ",") {
+		k, a, ok := strings.Cut(e, "=")
+		if !ok {
+			return nil, fmt.Errorf("--resolve %q: want host[:port]=address", e)
+		}
+		d.Map(k, a)
+	}
+	return d, nil
 }

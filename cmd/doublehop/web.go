@@ -6,10 +6,8 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"strings"
 
 	"github.com/doublehop/doublehop/lab"
-	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/webtier"
 )
 
@@ -40,15 +38,9 @@ func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *settings == "" {
 		*settings = filepath.Join(*state, "directory.yaml")
 	}
-	d := labnet.NewEmpty()
-	if *resolve != "" {
-		for _, e := range strings.Split(*resolve, ",") {
-			k, v, ok := strings.Cut(e, "=")
-			if !ok {
-				return fmt.Errorf("--resolve %q: want host[:port]=address", e)
-			}
-			d.Map(k, v)
-		}
+	d, err := resolveFlag(*resolve)
+	if err != nil {
+		return err
 	}
 	sink, closeSink, err := openSink(*evPath, filepath.Join(*state, lab.EventsDir, "web.jsonl"), stdout)
 	if err != nil {
