@@ -57,3 +57,42 @@ soak: build
 
 clean:
 	rm -rf bin build
+
+# --- the container lab (Docker; see docker/README.md) ------------------------
+# make lab-up [LAB=name] [FRESH=1] [SCENARIO=id] [LABFILE=file]: build what is
+# missing, start dc/web/sql/ws01 on network doublehop-$(LAB), run Bob's flow.
+# Without a reachable Docker engine it runs the embedded lab instead.
+LAB ?= default
+LABS ?= 10
+NAME ?= list
+ARGS ?=
+
+.PHONY: lab-up lab-down lab-status lab-client lab-scenario lab-measure images
+
+lab-up: build
+	@$(BIN) lab up --name $(LAB) $(if $(FRESH),--fresh) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LABFILE),--lab $(LABFILE))
+
+# make lab-down [LAB=name] [ALL=1]: containers, network and build/labs/$(LAB), by label.
+lab-down: build
+	@$(BIN) lab down --name $(LAB) $(if $(ALL),--all)
+
+lab-status: build
+	@$(BIN) lab status
+
+# make lab-client ARGS="get -v http://web.lab.local/" (no ARGS: Bob's flow from ws01)
+lab-client: build
+	@$(BIN) lab client --name $(LAB) $(ARGS)
+
+# make lab-scenario NAME=no-delegation | NAME=list | NAME=all | NAME=reset [STEP=1]
+lab-scenario: build
+	@$(BIN) lab scenario --name $(LAB) $(NAME) $(if $(STEP),--step)
+
+# Time from no image to Bob's first flow, image size, idle memory per lab and
+# how many labs fit, with LABS labs (default 10; LABS=30 to go further).
+lab-measure: build
+	@$(BIN) lab measure --labs $(LABS)
+
+# The lab image (imported from build/image/doublehop) and a docker build
+# context in build/image for the docker CLI.
+images: build
+	@$(BIN) lab image

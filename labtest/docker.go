@@ -1,0 +1,297 @@
+package labtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// Labels on everything a lab creates (containers and its network). Cleanup
+// goes by these labels, never by name patterns, so leftovers of killed runs
+// are found too.
+const (
+	LabelLab   = "org.doublehop.lab"   // the lab's name
+	LabelRole  = "org.doublehop.role"  // kdc, web, sql, client
+	LabelOwner = "org.doublehop.owner" // who made it: "cli" (doublehop lab) or "labtest" (a test)
+	LabelPID   = "org.doublehop.pid"   // the creating process (sweeps of killed test runs)
+	LabelHost  = "org.doublehop.host"  // the creating machine's host name
+	LabelImage = "org.doublehop.image" // the image the lab runs
+)
+
+// ensureRyukDisabled makes testcontainers-go leave cleanup to us: Ryuk is an
+// image nobody can pull here, and labs are removed by label. The value must be
+// exactly lowercase "true". An explicit setting is respected.
+func ensureRyukDisabled() {
+	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+}
+
+var (
+	dockerMu  sync.Mutex
+	dockerCli *client.Client
+)
+
+// dockerClient returns a shared Docker API client (the one testcontainers-go
+// would use: DOCKER_HOST, contexts, rootless sockets), checked with a ping.
+func dockerClient(ctx context.Context) (*client.Client, error) {
+	ensureRyukDisabled()
+	dockerMu.Lock()
+	defer dockerMu.Unlock()
+	if dockerCli != nil {
+		return dockerCli, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	type res struct {
+		c   *testcontainers.DockerClient
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				ch <- res{nil, fmt.Errorf("%v", v)}
+			}
+		}()
+		c, err := testcontainers.NewDockerClientWithOpts(ctx)
+		ch <- res{c, err}
+	}()
+	var r res
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("docker engine: %w", ctx.Err())
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if _, err := r.c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return nil, err
+	}
+	dockerCli = r.c.Client
+	return dockerCli, nil
+}
+
+// Available reports whether a Docker engine answers (nil) or why not. Tests
+// skip and `doublehop lab up` falls back to the embedded lab when it does not.
+func Available(ctx context.Context) error {
+	_, err := dockerClient(ctx)
+	if err != nil {
+		return fmt.Errorf("%s", firstLine(err.Error()))
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// ExecResult is a command run inside a lab container.
+type ExecResult struct {
+	ExitCode int
+	Stdout   string
+	Stderr   string
+}
+
+// Err is nil when the command exited 0, else an error with its stderr.
+func (r ExecResult) Err() error {
+	if r.ExitCode == 0 {
+		return nil
+	}
+	msg := strings.TrimSpace(r.Stderr)
+	if msg == "" {
+		msg = strings.TrimSpace(r.Stdout)
+	}
+	return fmt.Errorf("exit status %d: %s", r.ExitCode, msg)
+}
+
+// execIn runs cmd in a running container (no shell: argv as given), feeding
+// stdin when not nil, and returns its output and exit status.
+func execIn(ctx context.Context, cli *client.Client, id string, cmd []string, stdin io.Reader) (ExecResult, error) {
+	cr, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{AttachStdout: true, AttachStderr: true, AttachStdin: stdin != nil, Cmd: cmd})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	att, err := cli.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	defer att.Close()
+	if stdin != nil {
+		go func() {
+			io.Copy(att.Conn, stdin)
+			att.CloseWrite()
+		}()
+	}
+	var out, errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() { _, err := stdcopy.StdCopy(&out, &errb, att.Reader); done <- err }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		att.Close()
+		return ExecResult{}, ctx.Err()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return ExecResult{}, err
+	}
+	for {
+		ins, err := cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return ExecResult{}, err
+		}
+		if !ins.Running {
+			return ExecResult{ExitCode: ins.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ExecResult{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// File is one file to put into a container.
+type File struct {
+	Path    string // absolute path in the container
+	Content []byte
+	Mode    int64
+}
+
+// tarFiles packs files (and their parent directories) for CopyToContainer.
+// The modification time is now, with sub-second precision (PAX), so the tiers'
+// change detection (mtime+size) sees every copy.
+func tarFiles(files []File) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	dirs := map[string]bool{}
+	for _, f := range files {
+		name := strings.TrimPrefix(path.Clean(f.Path), "/")
+		if name == "" || name == "." || strings.HasPrefix(name, "..") {
+			return nil, fmt.Errorf("bad container path %q", f.Path)
+		}
+		for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	// Parents first, shortest path first.
+	var dl []string
+	for d := range dirs {
+		dl = append(dl, d)
+	}
+	sortByDepth(dl)
+	for _, d := range dl {
+		mode := int64(0o755)
+		if d == "state" {
+			mode = 0o700
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode, ModTime: now, Format: tar.FormatPAX}); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(path.Clean(f.Path), "/"), Mode: mode, Size: int64(len(f.Content)),
+			ModTime: now, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.Content); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
+
+func sortByDepth(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && (strings.Count(s[j], "/") < strings.Count(s[j-1], "/") ||
+			strings.Count(s[j], "/") == strings.Count(s[j-1], "/") && s[j] < s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// copyIn writes files into a (running or created) container.
+func copyIn(ctx context.Context, cli *client.Client, id string, files ...File) error {
+	buf, err := tarFiles(files)
+	if err != nil {
+		return err
+	}
+	_, err = cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: buf})
+	return err
+}
+
+// copyOut reads one regular file from a container; os.ErrNotExist when absent.
+func copyOut(ctx context.Context, cli *client.Client, id, file string) ([]byte, error) {
+	r, err := cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: file})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("%s: %w", file, os.ErrNotExist)
+		}
+		return nil, err
+	}
+	defer r.Content.Close()
+	tr := tar.NewReader(r.Content)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if err == io.EOF {
+				return nil, fmt.Errorf("%s: %w", file, os.ErrNotExist)
+			}
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, 64<<20))
+		}
+	}
+}
+
+// logsOf returns a container's stdout (events) and stderr (logs, ready lines).
+func logsOf(ctx context.Context, cli *client.Client, id string, stdout, stderr bool, tail string) (string, string, error) {
+	opt := client.ContainerLogsOptions{ShowStdout: stdout, ShowStderr: stderr}
+	if tail != "" {
+		opt.Tail = tail
+	}
+	rc, err := cli.ContainerLogs(ctx, id, opt)
+	if err != nil {
+		return "", "", err
+	}
+	defer rc.Close()
+	var o, e bytes.Buffer
+	if _, err := stdcopy.StdCopy(&o, &e, rc); err != nil && !errors.Is(err, io.EOF) {
+		return o.String(), e.String(), err
+	}
+	return o.String(), e.String(), nil
+}
+
+// labelFilter selects resources by labels "k=v" (all must match).
+func labelFilter(kv ...string) client.Filters {
+	f := client.Filters{}
+	for _, s := range kv {
+		f.Add("label", s)
+	}
+	return f
+}

@@ -1,0 +1,81 @@
+package labtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+)
+
+// The docker CLI's path (docker build with docker/Dockerfile, here through the
+// engine's classic builder, as `docker build` without buildx does) makes the
+// same image as the Go import path: same entrypoint, command, ports, labels
+// and size.
+func TestDockerfileBuildsTheImportedImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := Available(ctx); err != nil {
+		t.Skipf("no Docker engine reachable: %v", err)
+	}
+	img, err := EnsureImage(ctx, ImageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, err := os.ReadFile(filepath.Join("..", "docker", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(img.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bc bytes.Buffer
+	tw := tar.NewWriter(&bc)
+	for _, f := range []struct {
+		name string
+		b    []byte
+		mode int64
+	}{{"Dockerfile", df, 0o644}, {"doublehop", bin, 0o755}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.b)), ModTime: time.Now()})
+		tw.Write(f.b)
+	}
+	tw.Close()
+	cli, _ := dockerClient(ctx)
+	tag := "doublehop-dockerfile-test:" + randomName()
+	res, err := cli.ImageBuild(ctx, &bc, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true,
+		Dockerfile: "Dockerfile", Version: build.BuilderV1, Labels: map[string]string{LabelOwner: "labtest"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = drainJSONStream(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("docker build: %v", err)
+	}
+	defer cli.ImageRemove(context.WithoutCancel(ctx), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	built, err := cli.ImageInspect(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := cli.ImageInspect(ctx, img.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, i := built.Config, imported.Config
+	delete(b.Labels, LabelOwner)
+	if !reflect.DeepEqual(b.Entrypoint, i.Entrypoint) || !reflect.DeepEqual(b.Cmd, i.Cmd) || !reflect.DeepEqual(b.ExposedPorts, i.ExposedPorts) ||
+		!reflect.DeepEqual(b.Labels, i.Labels) || !reflect.DeepEqual(b.Env, i.Env) || b.WorkingDir != i.WorkingDir || b.User != i.User {
+		t.Fatalf("docker build and import differ:\nbuild:  %+v\nimport: %+v", b, i)
+	}
+	if built.Size != imported.Size || len(built.RootFS.Layers) != 1 || len(imported.RootFS.Layers) != 1 {
+		t.Fatalf("sizes %d / %d, layers %d / %d", built.Size, imported.Size, len(built.RootFS.Layers), len(imported.RootFS.Layers))
+	}
+	t.Logf("docker build and import agree: %s, %d bytes, entrypoint %v cmd %v", img.Ref, img.Size, i.Entrypoint, i.Cmd)
+}
