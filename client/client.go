@@ -83,7 +83,9 @@ func New(cfg Config) *Client {
 	if ev == nil {
 		ev = events.Discard
 	}
-	return &Client{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "client", cfg.Now),
+	// Events carry the real time, not the workstation's (possibly skewed)
+	// Kerberos clock, so the merged timeline stays in order.
+	return &Client{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "client", time.Now),
 		kdc: &krb.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}}
 }
 

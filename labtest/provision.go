@@ -110,7 +110,7 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 				return nil, err
 			}
 			common := []string{"--keytab", KeytabPath(role), "--settings", SettingsPath(role), "--events", "-", "--host", h.Name,
-				"--account", h.RunsAs, "--realm", l.Realm, "--netbios", l.NetBIOS}
+				"--account", h.RunsAs, "--realm", l.Realm, "--netbios", l.NetBIOS, "--max-skew", l.Policy.MaxSkew.D().String()}
 			if role == RoleWeb {
 				t.port, t.ready = "80/tcp", "web: ready"
 				t.cmd = append([]string{"web", "--kdc", kdcAddr, "--listen", ":80"}, common...)

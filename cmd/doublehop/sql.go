@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/doublehop/doublehop/krb"
 	"github.com/doublehop/doublehop/lab"
@@ -29,6 +30,7 @@ func cmdSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	enc := fs.String("encryption", "not-supported", "PRELOGIN encryption: not-supported, off (login-only TLS on request), on (forced TLS), strict (TDS 8)")
 	evPath := fs.String("events", "", "event log (JSON lines); \"-\" for stdout; default STATE/events/sql.jsonl")
 	level := fs.String("log-level", "info", "log level")
+	skew := fs.Duration("max-skew", 5*time.Minute, "allowed clock skew for Kerberos authenticators (the lab's policy.max_skew)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func cmdSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer closeSink()
 	srv := sqltier.New(sqltier.Config{Keytab: keys, Realm: *realm, NetBIOS: *netbios, Host: *host, ServiceAccount: *account,
-		Encryption: encryption, Refresh: sqltier.WatchFiles(*settings, *kt, *netbios), Events: sink, Logger: logger(stderr, *level)})
+		Encryption: encryption, MaxSkew: *skew, Refresh: sqltier.WatchFiles(*settings, *kt, *netbios), Events: sink, Logger: logger(stderr, *level)})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/webtier"
@@ -29,6 +30,7 @@ func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	resolve := fs.String("resolve", "", "host[:port]=address mappings, comma separated (e.g. sql.lab.local:1433=127.0.0.1:51433)")
 	evPath := fs.String("events", "", "event log (JSON lines); \"-\" for stdout; default STATE/events/web.jsonl")
 	level := fs.String("log-level", "info", "log level")
+	skew := fs.Duration("max-skew", 5*time.Minute, "allowed clock skew for Kerberos authenticators (the lab's policy.max_skew)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +50,7 @@ func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer closeSink()
 	w := webtier.New(webtier.Config{Keytab: *kt, ServiceAccount: *account, Realm: *realm, NetBIOS: *netbios, Host: *host, KDC: *kdcAddr,
-		SettingsFile: *settings, Dialer: d, Events: sink, Logger: logger(stderr, *level)})
+		SettingsFile: *settings, Dialer: d, MaxSkew: *skew, Events: sink, Logger: logger(stderr, *level)})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
