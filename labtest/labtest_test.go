@@ -333,3 +333,60 @@ func TestLabFile(t *testing.T) {
 		t.Fatalf("bob in CORP.LOCAL: %v %s", err, f.Summary())
 	}
 }
+
+// docker kill each tier in turn: Bob's flow fails with a clear error while it
+// is down, and resumes after docker start; a directory change made just before
+// the KDC was killed survives (issue 8, the container lab).
+func TestKillAndRestartTiers(t *testing.T) {
+	requireDocker(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
+	defer cancel()
+	lab, err := labtest.Run(ctx, labtest.WithFlow("bob"))
+	labtest.Cleanup(t, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{labtest.RoleKDC, labtest.RoleSQL, labtest.RoleWeb} {
+		if role == labtest.RoleKDC {
+			if out, err := lab.Admin(ctx, []string{"setspn", "-S", "HTTP/kill.lab.local", "svc_iispool"}); err != nil {
+				t.Fatalf("setspn: %v\n%s", err, out)
+			}
+		}
+		if err := lab.Kill(ctx, role); err != nil {
+			t.Fatal(err)
+		}
+		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+		start := time.Now()
+		f, err := lab.Flow(fctx, "bob")
+		fcancel()
+		if err == nil && f.OK(lab.NetBIOS) {
+			t.Fatalf("%s is down but the flow succeeded", role)
+		}
+		if took := time.Since(start); took > 25*time.Second {
+			t.Fatalf("%s down: the flow hung for %s", role, took)
+		}
+		if err := lab.Restart(ctx, role); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			f, err := lab.Flow(ctx, "bob")
+			if err == nil && f.OK(lab.NetBIOS) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after restarting %s the flow does not resume: %v", role, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if role == labtest.RoleKDC {
+			out, err := lab.Admin(ctx, []string{"setspn", "-Q", "HTTP/kill.lab.local"})
+			if err != nil || !strings.Contains(out, "svc_iispool") {
+				t.Fatalf("the setspn made before the KDC was killed is gone: %v\n%s", err, out)
+			}
+		}
+	}
+}
