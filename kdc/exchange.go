@@ -127,17 +127,11 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 	if err != nil {
 		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCRYPT", "%v", err)
 	}
-	f := messages.KDCRepFields{PVNO: 5, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: krb.CleanTicket(tkt), EncPart: ed}
-	var b []byte
+	f := messages.KDCRepFields{PVNO: 5, MsgType: krb.MsgASRep, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: krb.CleanTicket(tkt), EncPart: ed}
 	if tgs {
 		f.MsgType = krb.MsgTGSRep
-		r := messages.TGSRep{KDCRepFields: f}
-		b, err = r.Marshal()
-	} else {
-		f.MsgType = krb.MsgASRep
-		r := messages.ASRep{KDCRepFields: f}
-		b, err = r.Marshal()
 	}
+	b, err := krb.MarshalKDCRep(f) // the bytes of messages.ASRep/TGSRep.Marshal
 	if err != nil {
 		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCODE", "%v", err)
 	}

@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"fmt"
 
@@ -74,6 +75,13 @@ func Decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (pla
 			plain, err = nil, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "DECRYPT_PANIC", "malformed ciphertext")
 		}
 	}()
+	if fastAES(key.KeyValue, key.KeyType) {
+		p, ok, err := aesDecrypt(key.KeyValue, key.KeyType, usage, ed.Cipher)
+		if err != nil || !ok {
+			return nil, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "INTEGRITY", "decrypt: integrity check failed")
+		}
+		return p, nil
+	}
 	plain, err = crypto.DecryptEncPart(ed, key, usage)
 	if err != nil {
 		return nil, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "INTEGRITY", "decrypt: integrity check failed")
@@ -83,6 +91,13 @@ func Decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (pla
 
 // Encrypt encrypts plain with key for usage, labelled with kvno (0 = omitted).
 func Encrypt(plain []byte, key types.EncryptionKey, usage uint32, kvno int) (types.EncryptedData, error) {
+	if usage != 0 && fastAES(key.KeyValue, key.KeyType) {
+		c, err := aesEncrypt(key.KeyValue, key.KeyType, usage, plain)
+		if err != nil {
+			return types.EncryptedData{}, err
+		}
+		return types.EncryptedData{EType: key.KeyType, Cipher: c, KVNO: kvno}, nil
+	}
 	return crypto.GetEncryptedData(plain, key, usage, kvno)
 }
 
@@ -114,6 +129,13 @@ func NewSessionKey(etype int32) (types.EncryptionKey, error) {
 // Checksum computes the keyed checksum of key's etype (RFC 3961 get_mic) and
 // returns it with its checksum type.
 func Checksum(key types.EncryptionKey, usage uint32, data []byte) (types.Checksum, error) {
+	if fastAES(key.KeyValue, key.KeyType) {
+		sum, err := aesChecksum(key.KeyValue, key.KeyType, usage, data)
+		if err != nil {
+			return types.Checksum{}, err
+		}
+		return types.Checksum{CksumType: aesCksumType(key.KeyType), Checksum: sum}, nil
+	}
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
 		return types.Checksum{}, Errorf(KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "%v", err)
@@ -139,6 +161,13 @@ func VerifyChecksum(key types.EncryptionKey, usage uint32, data []byte, c types.
 	}
 	if et.GetETypeID() != key.KeyType && !(c.CksumType == -138 && key.KeyType != 0) {
 		return Errorf(KRB_AP_ERR_INAPP_CKSUM, "INAPP_CKSUM", "checksum type %d does not match key etype %d", c.CksumType, key.KeyType)
+	}
+	if (c.CksumType == cksumSHA1AES128 || c.CksumType == cksumSHA1AES256) && fastAES(key.KeyValue, key.KeyType) {
+		sum, err := aesChecksum(key.KeyValue, key.KeyType, usage, data)
+		if err != nil || !hmac.Equal(c.Checksum, sum) {
+			return Errorf(KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "checksum does not verify")
+		}
+		return nil
 	}
 	if !et.VerifyChecksum(key.KeyValue, data, c.Checksum, usage) {
 		return Errorf(KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "checksum does not verify")

@@ -76,7 +76,7 @@ func (r TGSRequest) Marshal() ([]byte, int, types.EncryptionKey, uint32, error) 
 	for _, t := range r.AdditionalTickets {
 		body.AdditionalTickets = append(body.AdditionalTickets, CleanTicket(t))
 	}
-	bodyBytes, err := body.Marshal()
+	bodyBytes, err := marshalKDCReqBody(body)
 	if err != nil {
 		return nil, 0, types.EncryptionKey{}, 0, fmt.Errorf("marshal KDC-REQ-BODY: %w", err)
 	}
@@ -85,10 +85,7 @@ func (r TGSRequest) Marshal() ([]byte, int, types.EncryptionKey, uint32, error) 
 		return nil, 0, types.EncryptionKey{}, 0, err
 	}
 	pas := append(types.PADataSequence{{PADataType: PATGSReq, PADataValue: apreq}}, r.PAData...)
-	pab, err := asn1.Marshal(pas)
-	if err != nil {
-		return nil, 0, types.EncryptionKey{}, 0, err
-	}
+	pab := MarshalPAData(pas)
 	msg := derApp(tagTGSReq, derSeq(derCtx(1, derInt(5)), derCtx(2, derInt(MsgTGSReq)), derCtx(3, pab), derCtx(4, bodyBytes)))
 	if subkey.KeyType != 0 {
 		return msg, nonce, subkey, UsageTGSRepEncPartSub, nil
@@ -127,7 +124,7 @@ func NewAuthenticator(cname types.PrincipalName, crealm string, now time.Time) t
 // usage (7 in PA-TGS-REQ, 11 for application servers) and encodes the AP-REQ
 // (RFC 4120 §5.5.1). apOptions are AP option bits (2 = mutual-required).
 func MarshalAPReq(tkt messages.Ticket, sessionKey types.EncryptionKey, auth types.Authenticator, usage uint32, apOptions []int) ([]byte, error) {
-	ab, err := auth.Marshal()
+	ab, err := marshalAuthenticator(auth)
 	if err != nil {
 		return nil, fmt.Errorf("marshal authenticator: %w", err)
 	}
@@ -135,18 +132,12 @@ func MarshalAPReq(tkt messages.Ticket, sessionKey types.EncryptionKey, auth type
 	if err != nil {
 		return nil, err
 	}
-	edb, err := ed.Marshal()
-	if err != nil {
-		return nil, err
-	}
+	edb := MarshalEncryptedData(ed)
 	tb, err := MarshalTicket(tkt)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := asn1.Marshal(NewFlags(apOptions...))
-	if err != nil {
-		return nil, err
-	}
+	opts := marshalBitString(NewFlags(apOptions...))
 	return derApp(tagAPReq, derSeq(derCtx(0, derInt(5)), derCtx(1, derInt(MsgAPReq)), derCtx(2, opts), derCtx(3, tb), derCtx(4, edb))), nil
 }
 
@@ -159,15 +150,20 @@ func DecodeKDCRep(b []byte, key types.EncryptionKey, usage uint32, nonce int) (*
 	}
 	var f messages.KDCRepFields
 	var err error
+	var ok bool
 	switch {
 	case len(b) > 0 && b[0] == 0x6b:
-		var r messages.ASRep
-		err = safeUnmarshal(func() error { return r.Unmarshal(b) })
-		f = r.KDCRepFields
+		if f, ok = fastKDCRep(b, tagASRep, MsgASRep); !ok { // canonical DER; anything else goes to gofork
+			var r messages.ASRep
+			err = safeUnmarshal(func() error { return r.Unmarshal(b) })
+			f = r.KDCRepFields
+		}
 	case len(b) > 0 && b[0] == 0x6d:
-		var r messages.TGSRep
-		err = safeUnmarshal(func() error { return r.Unmarshal(b) })
-		f = r.KDCRepFields
+		if f, ok = fastKDCRep(b, tagTGSRep, MsgTGSRep); !ok {
+			var r messages.TGSRep
+			err = safeUnmarshal(func() error { return r.Unmarshal(b) })
+			f = r.KDCRepFields
+		}
 	default:
 		return nil, fmt.Errorf("not a KDC reply")
 	}
@@ -178,9 +174,11 @@ func DecodeKDCRep(b []byte, key types.EncryptionKey, usage uint32, nonce int) (*
 	if err != nil {
 		return nil, fmt.Errorf("KDC reply does not decrypt with the expected key: %w", err)
 	}
-	var part messages.EncKDCRepPart
-	if err := safeUnmarshal(func() error { return part.Unmarshal(plain) }); err != nil {
-		return nil, fmt.Errorf("decode EncKDCRepPart: %w", err)
+	part, ok := fastEncKDCRepPart(plain) // canonical DER; anything else goes to gofork
+	if !ok {
+		if err := safeUnmarshal(func() error { return part.Unmarshal(plain) }); err != nil {
+			return nil, fmt.Errorf("decode EncKDCRepPart: %w", err)
+		}
 	}
 	if part.Nonce != nonce {
 		return nil, fmt.Errorf("KDC reply nonce %d does not match request nonce %d", part.Nonce, nonce)
@@ -221,16 +219,13 @@ func (r ASRequest) Marshal() ([]byte, int, error) {
 	if !r.RTime.IsZero() {
 		body.RTime = KerberosTime(r.RTime)
 	}
-	bb, err := body.Marshal()
+	bb, err := marshalKDCReqBody(body)
 	if err != nil {
 		return nil, 0, err
 	}
 	parts := [][]byte{derCtx(1, derInt(5)), derCtx(2, derInt(MsgASReq))}
 	if len(r.PAData) > 0 {
-		pab, err := asn1.Marshal(types.PADataSequence(r.PAData))
-		if err != nil {
-			return nil, 0, err
-		}
+		pab := MarshalPAData(r.PAData)
 		parts = append(parts, derCtx(3, pab))
 	}
 	parts = append(parts, derCtx(4, bb))
@@ -241,7 +236,7 @@ func (r ASRequest) Marshal() ([]byte, int, error) {
 // (RFC 4120 §5.2.7.2, key usage 1).
 func NewPAEncTimestamp(key types.EncryptionKey, kvno int, now time.Time) (types.PAData, error) {
 	now = now.UTC()
-	b, err := asn1.Marshal(types.PAEncTSEnc{PATimestamp: now.Truncate(time.Second), PAUSec: now.Nanosecond() / 1000})
+	b, err := marshalPAEncTSEnc(types.PAEncTSEnc{PATimestamp: now.Truncate(time.Second), PAUSec: now.Nanosecond() / 1000})
 	if err != nil {
 		return types.PAData{}, err
 	}
@@ -249,11 +244,7 @@ func NewPAEncTimestamp(key types.EncryptionKey, kvno int, now time.Time) (types.
 	if err != nil {
 		return types.PAData{}, err
 	}
-	edb, err := ed.Marshal()
-	if err != nil {
-		return types.PAData{}, err
-	}
-	return types.PAData{PADataType: PAEncTimestamp, PADataValue: edb}, nil
+	return types.PAData{PADataType: PAEncTimestamp, PADataValue: MarshalEncryptedData(ed)}, nil
 }
 
 // ETypeInfo2 extracts PA-ETYPE-INFO2 from a KRB-ERROR's METHOD-DATA e-data (RFC 4120 §5.2.7.5).

@@ -51,6 +51,22 @@ func ParseKDCReq(b []byte) (*KDCReq, error) {
 	default:
 		return nil, fmt.Errorf("not a KDC request (first byte 0x%02x)", b[0])
 	}
+	if pvno, msgType, r, ok := fastKDCReq(b, tag); ok {
+		// The same checks, in the same order, as after the gofork decode below.
+		if pvno != 5 {
+			return nil, Errorf(KDC_ERR_BAD_PVNO, "BAD_PVNO", "pvno %d", pvno)
+		}
+		if msgType != tag {
+			return nil, Errorf(KRB_AP_ERR_MSG_TYPE, "MSG_TYPE", "msg-type %d in application tag %d", msgType, tag)
+		}
+		return r, nil
+	}
+	return parseKDCReqGofork(b, tag)
+}
+
+// parseKDCReqGofork is ParseKDCReq with gofork: the path for every request the
+// fast decoder leaves alone (additional tickets, non-canonical encodings, errors).
+func parseKDCReqGofork(b []byte, tag int) (*KDCReq, error) {
 	var raw rawKDCReq
 	err := safeUnmarshal(func() error {
 		rest, err := asn1.UnmarshalWithParams(b, &raw, fmt.Sprintf("application,explicit,tag:%d", tag))

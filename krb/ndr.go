@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -63,7 +64,15 @@ func (w *ndrWriter) flush() {
 // ustr writes an RPC_UNICODE_STRING (MS-DTYP 2.3.10): Length, MaximumLength
 // (bytes, no terminator) and a pointer to a conformant varying WCHAR array.
 func (w *ndrWriter) ustr(s string) {
-	u := utf16.Encode([]rune(s))
+	var u []uint16
+	if isASCII(s) {
+		u = make([]uint16, len(s))
+		for i := 0; i < len(s); i++ {
+			u[i] = uint16(s[i])
+		}
+	} else {
+		u = utf16.Encode([]rune(s))
+	}
 	if len(u) > 0x7fff {
 		w.err = fmt.Errorf("string of %d UTF-16 units is too long for RPC_UNICODE_STRING", len(u))
 		return
@@ -94,17 +103,19 @@ func (w *ndrWriter) sid(s sid) {
 // version 1: common header, private header, the unique pointer to the
 // structure, the structure and its deferred data, padded to 8.
 func ndrSerialize(body func(w *ndrWriter)) ([]byte, error) {
-	w := &ndrWriter{ref: 0x00020000}
+	// The 16 header bytes are reserved in front; being a multiple of 8 they
+	// leave every alignment of the stream unchanged.
+	w := &ndrWriter{ref: 0x00020000, b: make([]byte, 16, 512)}
 	w.ptr(func() { body(w) })
 	w.flush()
 	w.align(8)
 	if w.err != nil {
 		return nil, w.err
 	}
-	h := []byte{1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc} // version 1, little-endian, header length 8, filler
-	h = binary.LittleEndian.AppendUint32(h, uint32(len(w.b)))
-	h = binary.LittleEndian.AppendUint32(h, 0)
-	return append(h, w.b...), nil
+	copy(w.b, []byte{1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc}) // version 1, little-endian, header length 8, filler
+	binary.LittleEndian.PutUint32(w.b[8:], uint32(len(w.b)-16))
+	binary.LittleEndian.PutUint32(w.b[12:], 0)
+	return w.b, nil
 }
 
 // ndrReader reads an NDR stream with bounds checks. Errors are sticky: after
@@ -199,7 +210,14 @@ func (r *ndrReader) ustr(h ustrHdr) string {
 	if r.err == nil && (off != 0 || n > maxCount) {
 		r.fail("bad string bounds (max %d offset %d count %d)", maxCount, off, n)
 	}
-	u := make([]uint16, r.count(n, 2))
+	m := r.count(n, 2)
+	if r.err == nil && m > 0 && r.off%2 == 0 { // the units in one read, ASCII without a detour
+		if s, ok := asciiUTF16LE(r.b[r.off : r.off+2*m]); ok {
+			r.off += 2 * m
+			return s
+		}
+	}
+	u := make([]uint16, m)
 	for i := range u {
 		u[i] = r.u16()
 	}
@@ -237,7 +255,7 @@ func parseSID(s string) (sid, error) {
 	if len(parts) < 3 || len(parts) > 18 || parts[0] != "S" || parts[1] != "1" {
 		return sid{}, fmt.Errorf("bad SID %q", s)
 	}
-	var out sid
+	out := sid{subs: make([]uint32, 0, len(parts)-3)}
 	var err error
 	if h, ok := strings.CutPrefix(parts[2], "0x"); ok {
 		out.auth, err = strconv.ParseUint(h, 16, 48)
@@ -258,16 +276,23 @@ func parseSID(s string) (sid, error) {
 }
 
 func (s sid) String() string {
-	var b strings.Builder
+	b := make([]byte, 0, 8+11*len(s.subs)+16)
+	b = append(b, "S-1-"...)
 	if s.auth < 1<<32 {
-		fmt.Fprintf(&b, "S-1-%d", s.auth)
-	} else {
-		fmt.Fprintf(&b, "S-1-0x%012X", s.auth)
+		b = strconv.AppendUint(b, s.auth, 10)
+	} else { // "0x%012X"
+		h := strconv.AppendUint(nil, s.auth, 16)
+		b = append(b, "0x"...)
+		for i := len(h); i < 12; i++ {
+			b = append(b, '0')
+		}
+		b = append(b, bytes.ToUpper(h)...)
 	}
 	for _, v := range s.subs {
-		fmt.Fprintf(&b, "-%d", v)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(v), 10)
 	}
-	return b.String()
+	return string(b)
 }
 
 // binary is the SID structure of MS-DTYP 2.4.2.2: revision, count, the 48-bit
@@ -287,7 +312,8 @@ func parseBinarySID(b []byte) (sid, int, error) {
 	if len(b) < 8 || b[0] != 1 || b[1] > 15 || len(b) < 8+4*int(b[1]) {
 		return sid{}, 0, errors.New("malformed SID")
 	}
-	s := sid{auth: binary.BigEndian.Uint64(append([]byte{0, 0}, b[2:8]...)), subs: make([]uint32, b[1])}
+	auth := uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(binary.BigEndian.Uint32(b[4:8]))
+	s := sid{auth: auth, subs: make([]uint32, b[1])}
 	for i := range s.subs {
 		s.subs[i] = binary.LittleEndian.Uint32(b[8+4*i:])
 	}
@@ -303,8 +329,39 @@ func binarySIDString(b []byte) (string, error) {
 	return s.String(), nil
 }
 
+// asciiUTF16LE decodes UTF-16LE that is pure ASCII (every unit below 0x80)
+// with one allocation; ok is false otherwise (the caller decodes in full).
+func asciiUTF16LE(b []byte) (string, bool) {
+	for i := 0; i+1 < len(b); i += 2 {
+		if b[i] >= 0x80 || b[i+1] != 0 {
+			return "", false
+		}
+	}
+	out := make([]byte, len(b)/2)
+	for i := range out {
+		out[i] = b[2*i]
+	}
+	return string(out), true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // utf16le encodes s as UTF-16LE without a terminator.
 func utf16le(s string) []byte {
+	if isASCII(s) {
+		b := make([]byte, 2*len(s))
+		for i := 0; i < len(s); i++ {
+			b[2*i] = s[i]
+		}
+		return b
+	}
 	var b []byte
 	for _, c := range utf16.Encode([]rune(s)) {
 		b = binary.LittleEndian.AppendUint16(b, c)
@@ -316,6 +373,9 @@ func utf16le(s string) []byte {
 func fromUTF16LE(b []byte) (string, error) {
 	if len(b)%2 != 0 {
 		return "", errors.New("odd UTF-16 length")
+	}
+	if s, ok := asciiUTF16LE(b); ok {
+		return s, nil
 	}
 	u := make([]uint16, len(b)/2)
 	for i := range u {

@@ -296,7 +296,11 @@ func isSignature(typ uint32) bool {
 // marshalPAC writes PACTYPE and PAC_INFO_BUFFERs (MS-PAC 2.3, 2.4), each buffer
 // at an 8-aligned offset, and returns the buffer offsets.
 func marshalPAC(bufs []PACBuffer) ([]byte, []int) {
-	out := make([]byte, 8+16*len(bufs)) // cBuffers, Version 0, Buffers
+	size := 8 + 16*len(bufs)
+	for _, b := range bufs {
+		size += (len(b.Data) + 7) &^ 7
+	}
+	out := make([]byte, 8+16*len(bufs), size) // cBuffers, Version 0, Buffers
 	binary.LittleEndian.PutUint32(out, uint32(len(bufs)))
 	offs := make([]int, len(bufs))
 	for i, b := range bufs {
@@ -347,9 +351,18 @@ func ParsePAC(b []byte) (*PAC, error) {
 		}
 	}
 	p := &PAC{raw: bytes.Clone(b), Buffers: make([]PACBuffer, n)}
-	seen := make(map[uint32]bool)
+	// One copy holds every buffer's data; each Data is capped at its own end,
+	// so the buffers stay as independent of each other and of raw as separate copies.
+	total := 0
+	for _, s := range spans {
+		total += s[1] - s[0]
+	}
+	data := make([]byte, 0, total)
+	seen := make(map[uint32]bool, n)
 	for i, s := range spans {
-		buf := PACBuffer{kinds[i], bytes.Clone(b[s[0]:s[1]])}
+		at := len(data)
+		data = append(data, b[s[0]:s[1]]...)
+		buf := PACBuffer{kinds[i], data[at:len(data):len(data)]}
 		p.Buffers[i] = buf
 		if seen[buf.Type] {
 			if isSignature(buf.Type) {
@@ -457,11 +470,7 @@ func TicketSignatureInput(etp messages.EncTicketPart) ([]byte, error) {
 		if !hit {
 			continue
 		}
-		b, err := asn1.Marshal(inner)
-		if err != nil {
-			return nil, fmt.Errorf("marshal AD-IF-RELEVANT: %w", err)
-		}
-		ad[i].ADData, found = b, true
+		ad[i].ADData, found = MarshalAuthorizationData(inner), true
 	}
 	if !found {
 		return nil, ErrNoPAC
@@ -496,10 +505,7 @@ func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKe
 // PACAuthorizationData wraps a PAC for a ticket: AD-IF-RELEVANT (1) holding
 // AD-WIN2K-PAC (128) (MS-PAC 4, RFC 4120 5.2.6.1).
 func PACAuthorizationData(pac []byte) (types.AuthorizationData, error) {
-	inner, err := asn1.Marshal(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pac}})
-	if err != nil {
-		return nil, fmt.Errorf("marshal AD-WIN2K-PAC: %w", err)
-	}
+	inner := MarshalAuthorizationData(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pac}})
 	return types.AuthorizationData{{ADType: adtype.ADIfRelevant, ADData: inner}}, nil
 }
 
@@ -522,9 +528,7 @@ func SetPAC(ad types.AuthorizationData, pac []byte) (types.AuthorizationData, er
 				if len(kept) == 0 {
 					continue
 				}
-				if e.ADData, err = asn1.Marshal(kept); err != nil {
-					return nil, fmt.Errorf("marshal AD-IF-RELEVANT: %w", err)
-				}
+				e.ADData = MarshalAuthorizationData(kept)
 			}
 		}
 		out = append(out, e)
@@ -552,6 +556,9 @@ func FindPAC(ad types.AuthorizationData) ([]byte, bool) {
 // decodeAD decodes AuthorizationData (the content of AD-IF-RELEVANT); ok is
 // false, and ad nil, unless b is exactly one well-formed value.
 func decodeAD(b []byte) (types.AuthorizationData, bool) {
+	if ad, ok := fastAuthorizationData(b); ok {
+		return ad, true
+	}
 	var ad types.AuthorizationData
 	var rest []byte
 	err := safeUnmarshal(func() (err error) { rest, err = asn1.Unmarshal(b, &ad); return err })
@@ -742,7 +749,7 @@ func encodeUPNDNSInfo(in PACInfo) ([]byte, error) {
 		}
 		usid = s.binary()
 	}
-	b := make([]byte, 12)
+	b := make([]byte, 12, 128)
 	field := func(at int, data []byte) {
 		for len(b)%8 != 0 {
 			b = append(b, 0)

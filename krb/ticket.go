@@ -3,8 +3,6 @@ package krb
 import (
 	"fmt"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -31,11 +29,11 @@ const (
 // MarshalEncTicketPart encodes an EncTicketPart ([APPLICATION 3], RFC 4120 §5.3);
 // gokrb5 has no such method.
 func MarshalEncTicketPart(etp messages.EncTicketPart) ([]byte, error) {
-	b, err := asn1.Marshal(etp)
+	b, err := encodeEncTicketPart(&etp)
 	if err != nil {
 		return nil, fmt.Errorf("marshal EncTicketPart: %w", err)
 	}
-	return asn1tools.AddASNAppTag(b, tagEncTicketPart), nil
+	return b, nil
 }
 
 // SealTicket encrypts etp with the service key (key usage 2) into a Ticket.
@@ -63,9 +61,11 @@ func OpenTicket(t messages.Ticket, key types.EncryptionKey) (messages.EncTicketP
 		}
 		return messages.EncTicketPart{}, err
 	}
-	var etp messages.EncTicketPart
-	if err := safeUnmarshal(func() error { return etp.Unmarshal(plain) }); err != nil {
-		return messages.EncTicketPart{}, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "BAD_ENCODING", "ticket EncTicketPart: %v", err)
+	etp, ok := fastEncTicketPart(plain) // canonical DER; anything else goes to gofork
+	if !ok {
+		if err := safeUnmarshal(func() error { return etp.Unmarshal(plain) }); err != nil {
+			return messages.EncTicketPart{}, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "BAD_ENCODING", "ticket EncTicketPart: %v", err)
+		}
 	}
 	etp.Flags = CopyFlags(etp.Flags)
 	return etp, nil
@@ -80,8 +80,9 @@ func CleanTicket(t messages.Ticket) messages.Ticket {
 
 // MarshalTicket encodes a ticket after cleaning it.
 func MarshalTicket(t messages.Ticket) ([]byte, error) {
-	c := CleanTicket(t)
-	return c.Marshal()
+	e := derEnc{b: make([]byte, 0, 128+len(t.EncPart.Cipher))}
+	e.ticket(&t) // DecryptedEncPart is never written: the same bytes as CleanTicket(t).Marshal()
+	return e.result()
 }
 
 // UnmarshalTicket decodes a Ticket, never panicking.
@@ -98,15 +99,17 @@ func UnmarshalTicket(b []byte) (messages.Ticket, error) {
 // EncASRepPart [APPLICATION 25] or EncTGSRepPart [APPLICATION 26] (RFC 4120
 // §5.4.2; gokrb5 always writes 25).
 func MarshalEncKDCRepPart(p messages.EncKDCRepPart, tgs bool) ([]byte, error) {
-	b, err := asn1.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("marshal EncKDCRepPart: %w", err)
-	}
 	tag := tagEncASRepPart
 	if tgs {
 		tag = tagEncTGSRepPart
 	}
-	return asn1tools.AddASNAppTag(b, tag), nil
+	e := derEnc{b: make([]byte, 0, 256)}
+	e.encKDCRepPart(&p, tag)
+	b, err := e.result()
+	if err != nil {
+		return nil, fmt.Errorf("marshal EncKDCRepPart: %w", err)
+	}
+	return b, nil
 }
 
 // safeUnmarshal runs a gokrb5/gofork decoder and turns its panics into errors.
