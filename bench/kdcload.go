@@ -103,6 +103,54 @@ func Run(ctx context.Context, conc, ops int, max time.Duration, op func(ctx cont
 	return res
 }
 
+// RunRate calls op at a fixed total rate (open loop, spread over conc
+// workers) for dur and measures latency: comparing tails at the same offered
+// load, below both servers' capacity, instead of at each one's saturation.
+func RunRate(ctx context.Context, conc int, rate float64, dur time.Duration, op func(ctx context.Context, worker, i int) error) Result {
+	interval := time.Duration(float64(conc) / rate * float64(time.Second))
+	n := int(rate * dur.Seconds() / float64(conc))
+	var mu sync.Mutex
+	res := Result{}
+	var all []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			offset := interval * time.Duration(w) / time.Duration(conc)
+			var lat []time.Duration
+			for k := 0; k < n && ctx.Err() == nil; k++ {
+				if d := time.Until(start.Add(offset + time.Duration(k)*interval)); d > 0 {
+					time.Sleep(d)
+				}
+				t0 := time.Now()
+				err := op(ctx, w, k)
+				lat = append(lat, time.Since(t0))
+				if err != nil {
+					mu.Lock()
+					res.Errors++
+					if res.FirstErr == nil {
+						res.FirstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Ops = len(all)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if n := len(all); n > 0 {
+		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
+	}
+	return res
+}
+
 // KDCTarget sends requests to one KDC.
 type KDCTarget struct {
 	Addr  string
@@ -110,8 +158,15 @@ type KDCTarget struct {
 	UDP   bool
 }
 
-// exchange sends one request and returns the reply.
-func (t KDCTarget) exchange(ctx context.Context, req []byte) ([]byte, error) {
+// udpClient is one worker's connected UDP socket and reply buffer, reused for
+// every request so the generator spends its CPU on Kerberos, not on sockets.
+type udpClient struct {
+	c   net.Conn
+	buf []byte
+}
+
+// exchange sends one request and returns the reply (over u when non-nil).
+func (t KDCTarget) exchange(ctx context.Context, u *udpClient, req []byte) ([]byte, error) {
 	if !t.UDP {
 		rep, err := krb.SendTCP(ctx, nil, t.Addr, req)
 		if err != nil {
@@ -122,21 +177,23 @@ func (t KDCTarget) exchange(ctx context.Context, req []byte) ([]byte, error) {
 		}
 		return rep, nil
 	}
-	c, err := net.Dial("udp", t.Addr)
+	if u == nil {
+		c, err := net.Dial("udp", t.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		u = &udpClient{c: c, buf: make([]byte, 8192)}
+	}
+	u.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := u.c.Write(req); err != nil {
+		return nil, err
+	}
+	n, err := u.c.Read(u.buf)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(req); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, krb.MaxMessage)
-	n, err := c.Read(buf)
-	if err != nil {
-		return nil, err
-	}
-	rep := buf[:n]
+	rep := u.buf[:n]
 	if e := krb.AsKRBError(rep); e != nil {
 		if e.Code == krb.KRB_ERR_RESPONSE_TOO_BIG {
 			return krb.SendTCP(ctx, nil, t.Addr, req)
@@ -146,9 +203,29 @@ func (t KDCTarget) exchange(ctx context.Context, req []byte) ([]byte, error) {
 	return rep, nil
 }
 
+// clients makes one UDP socket per worker (nil for TCP).
+func (t KDCTarget) clients(n int) ([]*udpClient, func(), error) {
+	us := make([]*udpClient, n)
+	if !t.UDP {
+		return us, func() {}, nil
+	}
+	for i := range us {
+		c, err := net.Dial("udp", t.Addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		us[i] = &udpClient{c: c, buf: make([]byte, 8192)}
+	}
+	return us, func() {
+		for _, u := range us {
+			u.c.Close()
+		}
+	}, nil
+}
+
 // AS sends one AS-REQ with PA-ENC-TIMESTAMP (aes256) and checks the reply
 // decrypts: the "AS-REQ with pre-auth" of the benchmark.
-func (t KDCTarget) AS(ctx context.Context, u User) (*krb.KDCReply, error) {
+func (t KDCTarget) AS(ctx context.Context, uc *udpClient, u User) (*krb.KDCReply, error) {
 	pa, err := krb.NewPAEncTimestamp(u.Key, 0, time.Now())
 	if err != nil {
 		return nil, err
@@ -159,7 +236,7 @@ func (t KDCTarget) AS(ctx context.Context, u User) (*krb.KDCReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := t.exchange(ctx, b)
+	rep, err := t.exchange(ctx, uc, b)
 	if err != nil {
 		return nil, err
 	}
@@ -167,14 +244,14 @@ func (t KDCTarget) AS(ctx context.Context, u User) (*krb.KDCReply, error) {
 }
 
 // TGS sends one TGS-REQ with a TGT and checks the reply decrypts.
-func (t KDCTarget) TGS(ctx context.Context, tgt krb.Credential, spn string) (*krb.KDCReply, error) {
+func (t KDCTarget) TGS(ctx context.Context, uc *udpClient, tgt krb.Credential, spn string) (*krb.KDCReply, error) {
 	r := krb.TGSRequest{Realm: t.Realm, Client: tgt.Info.PName, ClientRealm: tgt.Info.PRealm, TGT: tgt.Ticket, SessionKey: tgt.Info.Key,
 		Service: krb.ParsePrincipalName(spn), Options: []int{krb.FlagForwardable}}
 	b, nonce, key, usage, err := r.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	rep, err := t.exchange(ctx, b)
+	rep, err := t.exchange(ctx, uc, b)
 	if err != nil {
 		return nil, err
 	}
@@ -183,24 +260,34 @@ func (t KDCTarget) TGS(ctx context.Context, tgt krb.Credential, spn string) (*kr
 
 // LoadAS measures AS-REQs spread over the users.
 func LoadAS(ctx context.Context, t KDCTarget, users []User, conc, ops int, max time.Duration) Result {
+	us, done, err := t.clients(conc)
+	if err != nil {
+		return Result{Errors: 1, FirstErr: err}
+	}
+	defer done()
 	return Run(ctx, conc, ops, max, func(ctx context.Context, w, i int) error {
-		_, err := t.AS(ctx, users[i%len(users)])
+		_, err := t.AS(ctx, us[w], users[i%len(users)])
 		return err
 	})
 }
 
 // LoadTGS measures TGS-REQs, alternating two SPNs; each worker logs on once.
 func LoadTGS(ctx context.Context, t KDCTarget, users []User, spns []string, conc, ops int, max time.Duration) (Result, error) {
+	us, done, err := t.clients(conc)
+	if err != nil {
+		return Result{}, err
+	}
+	defer done()
 	tgts := make([]krb.Credential, conc)
 	for w := range tgts {
-		rep, err := t.AS(ctx, users[w%len(users)])
+		rep, err := t.AS(ctx, us[w], users[w%len(users)])
 		if err != nil {
 			return Result{}, fmt.Errorf("TGT for %s: %w", users[w%len(users)].Name, err)
 		}
 		tgts[w] = rep.Credential()
 	}
 	return Run(ctx, conc, ops, max, func(ctx context.Context, w, i int) error {
-		_, err := t.TGS(ctx, tgts[w], spns[i%len(spns)])
+		_, err := t.TGS(ctx, us[w], tgts[w], spns[i%len(spns)])
 		return err
 	}), nil
 }

@@ -77,11 +77,7 @@ func OpenFile(path string) (*JSONWriter, error) {
 
 // Emit implements Sink.
 func (j *JSONWriter) Emit(e Event) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return
-	}
-	b = append(b, '\n')
+	b := append(e.AppendJSON(make([]byte, 0, 512)), '\n')
 	j.mu.Lock()
 	j.w.Write(b)
 	j.mu.Unlock()

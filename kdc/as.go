@@ -125,9 +125,8 @@ func (x *exchange) as() []byte {
 	}
 	replyKey, _ := client.Key(replyEType)
 	var padata types.PADataSequence
-	if info, err := asn1.Marshal(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}); err == nil {
-		padata = types.PADataSequence{{PADataType: krb.PAETypeInfo2, PADataValue: info}}
-	}
+	info := krb.MarshalETypeInfo2(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}) // = asn1.Marshal, which cannot fail here
+	padata = types.PADataSequence{{PADataType: krb.PAETypeInfo2, PADataValue: info}}
 	rep, ke := x.reply(tkt, spec, replyKey, krb.UsageASRepEncPart, client.KVNO, padata)
 	if ke != nil {
 		return failWith(ke)
@@ -143,9 +142,11 @@ func (x *exchange) as() []byte {
 
 // checkTimestamp verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2, key usage 1).
 func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error {
-	var ed types.EncryptedData
-	if err := ed.Unmarshal(v); err != nil {
-		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(krb.StatusWrongPassword)
+	ed, fast := krb.FastEncryptedData(v)
+	if !fast {
+		if err := ed.Unmarshal(v); err != nil {
+			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(krb.StatusWrongPassword)
+		}
 	}
 	key, ok := client.Key(ed.EType)
 	if !ok {
@@ -155,9 +156,11 @@ func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error 
 	if err != nil {
 		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(krb.StatusWrongPassword)
 	}
-	var ts types.PAEncTSEnc
-	if err := ts.Unmarshal(plain); err != nil {
-		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(krb.StatusWrongPassword)
+	ts, fast := krb.FastPAEncTSEnc(plain)
+	if !fast {
+		if err := ts.Unmarshal(plain); err != nil {
+			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(krb.StatusWrongPassword)
+		}
 	}
 	skew := x.view.Lab.Policy.MaxSkew.D()
 	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {

@@ -167,7 +167,9 @@ func TestS4U2SelfForwardableRule(t *testing.T) {
 // ticket works, except for a sensitive user.
 func TestRBCD(t *testing.T) {
 	ctx := context.Background()
-	f := newS4U(t, func(l *directory.Lab, a *directory.Account) { a.Delegation = directory.Delegation{Mode: directory.DelegNone} })
+	f := newS4U(t, func(l *directory.Lab, a *directory.Account) {
+		a.Delegation = directory.Delegation{Mode: directory.DelegNone}
+	})
 	self, err := f.kc.S4U2Self(ctx, f.svc, "bob")
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +196,10 @@ func TestRBCD(t *testing.T) {
 	if mech != "rbcd" {
 		t.Fatalf("4769 mechanism %q", mech)
 	}
-	directory.Modify(f.tk.store, "bob", func(l *directory.Lab, a *directory.Account) error { a.Groups = append(a.Groups, "Protected Users"); return nil })
+	directory.Modify(f.tk.store, "bob", func(l *directory.Lab, a *directory.Account) error {
+		a.Groups = append(a.Groups, "Protected Users")
+		return nil
+	})
 	self, _ = f.kc.S4U2Self(ctx, f.svc, "bob")
 	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
 	wantBadOption(t, err, "Protected Users")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -125,41 +126,47 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 }
 
 // ServePacket answers Kerberos over UDP (RFC 4120 §7.2.1) until ctx ends.
+// A fixed pool of workers reads the socket (concurrent ReadFrom on one socket
+// is safe): no goroutine and no stack growth per datagram.
 func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer stop()
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	buf := make([]byte, krb.MaxMessage)
-	for {
-		n, addr, err := pc.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		req := append([]byte(nil), buf[:n]...)
-		sem <- struct{}{}
-		wg.Add(1)
+	workers := 2 * runtime.GOMAXPROCS(0)
+	errs := make(chan error, workers)
+	for range workers {
 		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			rep := s.Handle(req, addr.String())
-			if rep == nil {
-				return
+			buf := make([]byte, krb.MaxMessage)
+			for {
+				n, addr, err := pc.ReadFrom(buf)
+				if err != nil {
+					var ne net.Error
+					if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+						continue
+					}
+					errs <- err
+					return
+				}
+				rep := s.Handle(buf[:n:n], addr.String())
+				if rep == nil {
+					continue
+				}
+				if len(rep) > maxUDPReply {
+					rep = s.errorReply(nil, krb.Errorf(krb.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", "reply of %d bytes: use TCP", len(rep)))
+				}
+				pc.WriteTo(rep, addr)
 			}
-			if len(rep) > maxUDPReply {
-				rep = s.errorReply(nil, krb.Errorf(krb.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", "reply of %d bytes: use TCP", len(rep)))
-			}
-			pc.WriteTo(rep, addr)
 		}()
 	}
+	var first error
+	for range workers {
+		if err := <-errs; first == nil {
+			first = err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return first
 }
 
 // Handle answers one request. It never panics: a panic below is reported as an

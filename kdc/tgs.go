@@ -88,9 +88,11 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 	if !ok {
 		return nil, krb.Errorf(krb.KDC_ERR_PADATA_TYPE_NOSUPP, "NO_PA_TGS_REQ", "TGS-REQ without PA-TGS-REQ")
 	}
-	var ap messages.APReq
-	if err := safe(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
-		return nil, krb.Errorf(krb.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
+	ap, fast := krb.FastAPReq(pa.PADataValue)
+	if !fast {
+		if err := safe(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
+			return nil, krb.Errorf(krb.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
+		}
 	}
 	tkt := krb.CleanTicket(ap.Ticket)
 	krbtgt := x.view.Krbtgt()
@@ -116,9 +118,11 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 	if err != nil {
 		return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
 	}
-	var auth types.Authenticator
-	if err := safe(func() error { return auth.Unmarshal(plain) }); err != nil {
-		return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
+	auth, fast := krb.FastAuthenticator(plain)
+	if !fast {
+		if err := safe(func() error { return auth.Unmarshal(plain) }); err != nil {
+			return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
+		}
 	}
 	if !krb.SameName(auth.CName, etp.CName) || !strings.EqualFold(auth.CRealm, etp.CRealm) {
 		return st, krb.Errorf(krb.KRB_AP_ERR_BADMATCH, "BADMATCH", "authenticator names %s, TGT names %s",

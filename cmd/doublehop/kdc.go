@@ -27,6 +27,7 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	tuneGC()
 	store, err := directory.Open(*state, nil)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	tuneGC()
 	var seed *directory.Lab
 	if *labFile != "" {
 		b, err := os.ReadFile(*labFile)

@@ -34,6 +34,7 @@ func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	tuneGC()
 	if *kt == "" {
 		*kt = filepath.Join(*state, lab.KeytabsDir, "web.keytab")
 	}
