@@ -11,6 +11,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/krb"
 	"github.com/doublehop/doublehop/lab"
+	"github.com/doublehop/doublehop/scenarios"
 	"gopkg.in/yaml.v3"
 )
 
@@ -204,38 +205,5 @@ func applySetup(l *directory.Lab, setup []string) (*directory.Lab, error) {
 	return directory.Parse(b)
 }
 
-// SplitArgs splits a command line the way a shell would for the catalog's
-// commands: spaces separate, single and double quotes group.
-func SplitArgs(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	in, quote := false, rune(0)
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unbalanced quote in %q", s)
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out, nil
-}
+// SplitArgs splits a command line the way the scenario files do.
+func SplitArgs(s string) ([]string, error) { return scenarios.SplitArgs(s) }

@@ -34,7 +34,7 @@ func (a action) userOr(def string) string {
 var adminVerbs = map[string]bool{"setspn": true, "account": true, "delegation": true, "policy": true}
 
 func parseAction(line string) (string, action, error) {
-	args, err := splitArgs(line)
+	args, err := SplitArgs(line)
 	if err != nil {
 		return "", action{}, err
 	}
@@ -99,8 +99,9 @@ func parseAction(line string) (string, action, error) {
 	return verb, a, nil
 }
 
-// splitArgs splits a command line with shell-like quoting ('…' and "…").
-func splitArgs(s string) ([]string, error) {
+// SplitArgs splits a command line with shell-like quoting ('…' and "…"), as
+// scenario files write admin commands.
+func SplitArgs(s string) ([]string, error) {
 	var out []string
 	var cur strings.Builder
 	inArg := false

@@ -89,7 +89,7 @@ func (e *Engine) Run(ctx context.Context, s *Scenario) (*Report, error) {
 		fmt.Fprintf(e.opt.Out, "%s\n", indent(strings.TrimSpace(s.Story), "   "))
 	}
 	for _, c := range s.Setup {
-		args, err := splitArgs(c)
+		args, err := SplitArgs(c)
 		if err != nil {
 			return rep, err
 		}

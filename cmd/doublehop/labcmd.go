@@ -718,33 +718,7 @@ func labEvents(ctx context.Context, f *labFlags, args []string, stdout io.Writer
 	if *since > 0 {
 		filter.Since = time.Now().Add(-*since)
 	}
-	printed := 0
-	for {
-		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		evs, err := l.Events(rctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-		sel := filter.Apply(evs)
-		for _, e := range sel[min(printed, len(sel)):] {
-			if *asJSON {
-				b, _ := json.Marshal(e)
-				fmt.Fprintln(stdout, string(b))
-			} else {
-				fmt.Fprintln(stdout, e.String())
-			}
-		}
-		printed = len(sel)
-		if !*follow {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+	return printEvents(ctx, stdout, filter, *asJSON, *follow, time.Second, l.Events)
 }
 
 func labExplain(ctx context.Context, f *labFlags, args []string, stdout io.Writer) error {

@@ -249,29 +249,39 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		f.Since = time.Now().Add(-*since)
 	}
 	dir := filepath.Join(*state, lab.EventsDir)
+	return printEvents(ctx, stdout, f, *asJSON, *follow, 500*time.Millisecond, func(context.Context) ([]events.Event, error) {
+		return events.ReadDir(dir)
+	})
+}
+
+// printEvents prints the timeline (read by read) through f, once or, with
+// follow, again every interval with only what is new.
+func printEvents(ctx context.Context, w io.Writer, f events.Filter, asJSON, follow bool, every time.Duration, read func(context.Context) ([]events.Event, error)) error {
 	printed := 0
 	for {
-		evs, err := events.ReadDir(dir)
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		evs, err := read(rctx)
+		cancel()
 		if err != nil {
 			return err
 		}
 		sel := f.Apply(evs)
 		for _, e := range sel[min(printed, len(sel)):] {
-			if *asJSON {
+			if asJSON {
 				b, _ := json.Marshal(e)
-				fmt.Fprintln(stdout, string(b))
+				fmt.Fprintln(w, string(b))
 			} else {
-				fmt.Fprintln(stdout, e.String())
+				fmt.Fprintln(w, e.String())
 			}
 		}
 		printed = len(sel)
-		if !*follow {
+		if !follow {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
