@@ -151,3 +151,38 @@ func TestETypesPolicy(t *testing.T) {
 		t.Fatalf("rc4 allowed: %v", got)
 	}
 }
+
+// A UPN may not take over another account's name (krbtgt least of all), and
+// the lab needs exactly one krbtgt with a usable key.
+func TestValidateRejectsNameTakeover(t *testing.T) {
+	l := Default()
+	l.Account("alice").UPN = "krbtgt@lab.local"
+	if err := l.Validate(); err == nil {
+		t.Fatal("a UPN naming krbtgt was accepted")
+	}
+	l = Default()
+	l.Account("alice").UPN = "bob@lab.local"
+	if err := l.Validate(); err == nil {
+		t.Fatal("a UPN naming bob was accepted")
+	}
+	l = Default()
+	l.Account("krbtgt").Enctypes = []string{"rc4"}
+	if err := l.Validate(); err == nil {
+		t.Fatal("a krbtgt without usable keys was accepted")
+	}
+	l = Default()
+	l.Account("alice").UPN = "alice.smith@lab.local"
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := ViewOf(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := v.Account("alice.smith"); !ok || e.Name != "alice" {
+		t.Fatal("UPN lookup")
+	}
+	if v.Krbtgt().Name != "krbtgt" {
+		t.Fatal("krbtgt by type")
+	}
+}

@@ -218,7 +218,7 @@ func (l *Lab) Validate() error {
 		return fmt.Errorf("lab file: realm is required")
 	}
 	seen := map[string]bool{}
-	hasKrbtgt := false
+	krbtgts := 0
 	for _, a := range l.Accounts {
 		k := strings.ToLower(a.Name)
 		if a.Name == "" || seen[k] {
@@ -228,7 +228,10 @@ func (l *Lab) Validate() error {
 		switch a.Type {
 		case TypeUser, TypeService, TypeComputer:
 		case TypeKrbtgt:
-			hasKrbtgt = true
+			krbtgts++
+			if len(a.ETypes(l.Policy.AllowRC4)) == 0 {
+				return fmt.Errorf("lab file: the krbtgt account has no usable enctype (enctypes %v, allow_rc4 %v)", a.Enctypes, l.Policy.AllowRC4)
+			}
 		default:
 			return fmt.Errorf("lab file: account %s: unknown type %q", a.Name, a.Type)
 		}
@@ -249,8 +252,21 @@ func (l *Lab) Validate() error {
 			}
 		}
 	}
-	if !hasKrbtgt {
-		return fmt.Errorf("lab file: a krbtgt account is required")
+	if krbtgts != 1 {
+		return fmt.Errorf("lab file: exactly one krbtgt account is required, found %d", krbtgts)
+	}
+	// A UPN prefix must not name another account: AD refuses duplicate
+	// logon names, and here it would let one account answer for another.
+	upns := map[string]string{}
+	for _, a := range l.Accounts {
+		if a.UPN == "" {
+			continue
+		}
+		p := strings.ToLower(strings.SplitN(a.UPN, "@", 2)[0])
+		if (seen[p] && !strings.EqualFold(p, a.Name)) || upns[p] != "" {
+			return fmt.Errorf("lab file: account %s: UPN %s collides with another account's logon name", a.Name, a.UPN)
+		}
+		upns[p] = a.Name
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"github.com/doublehop/doublehop/krb"
 	"os"
 	"path/filepath"
 	"sync"
@@ -159,38 +160,9 @@ func (s *Store) write(l *Lab) error {
 	return WriteFileAtomic(s.path, b, 0o600)
 }
 
-// WriteFileAtomic writes data to path via a temp file and rename.
+// WriteFileAtomic writes data to path via a temp file, fsync and rename.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return krb.WriteFileAtomic(path, data, mode)
 }
 
 func statFile(path string) (fileStamp, error) {

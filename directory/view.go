@@ -25,7 +25,9 @@ func (e *Entry) Key(etype int32) (types.EncryptionKey, bool) {
 // View is an immutable, indexed snapshot of the lab; the KDC takes one per request.
 type View struct {
 	Lab     *Lab
-	byName  map[string]*Entry
+	byName  map[string]*Entry // sAMAccountName
+	byUPN   map[string]*Entry // UPN prefix, consulted only after a sAMAccountName miss (AD's order)
+	krbtgt  *Entry
 	bySPN   map[string][]*Entry
 	groups  map[string]uint32
 	Version uint64
@@ -56,7 +58,7 @@ var wellKnownGroups = map[string]uint32{
 }
 
 func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
-	v := &View{Lab: l, byName: map[string]*Entry{}, bySPN: map[string][]*Entry{}, groups: map[string]uint32{}, Version: version}
+	v := &View{Lab: l, byName: map[string]*Entry{}, byUPN: map[string]*Entry{}, bySPN: map[string][]*Entry{}, groups: map[string]uint32{}, Version: version}
 	for n, r := range wellKnownGroups {
 		v.groups[n] = r
 	}
@@ -76,12 +78,18 @@ func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
 		}
 		v.byName[strings.ToLower(a.Name)] = e
 		if a.UPN != "" {
-			v.byName[strings.ToLower(strings.Split(a.UPN, "@")[0])] = e
+			v.byUPN[strings.ToLower(strings.Split(a.UPN, "@")[0])] = e
+		}
+		if a.Type == TypeKrbtgt {
+			v.krbtgt = e
 		}
 		for _, s := range a.SPNs {
 			k := normSPN(s)
 			v.bySPN[k] = append(v.bySPN[k], e)
 		}
+	}
+	if v.krbtgt == nil || len(v.krbtgt.ETypes) == 0 {
+		return nil, fmt.Errorf("the krbtgt account has no usable key")
 	}
 	return v, nil
 }
@@ -89,17 +97,18 @@ func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
 // normSPN lower-cases an SPN for lookups; AD compares SPNs case-insensitively.
 func normSPN(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// Account finds an account by sAMAccountName (or UPN prefix), case-insensitively.
+// Account finds an account by sAMAccountName, then by UPN prefix, case-insensitively.
 func (v *View) Account(name string) (*Entry, bool) {
-	e, ok := v.byName[strings.ToLower(name)]
+	n := strings.ToLower(name)
+	if e, ok := v.byName[n]; ok {
+		return e, true
+	}
+	e, ok := v.byUPN[n]
 	return e, ok
 }
 
-// Krbtgt returns the krbtgt account.
-func (v *View) Krbtgt() *Entry {
-	e, _ := v.byName["krbtgt"]
-	return e
-}
+// Krbtgt returns the realm's krbtgt account (the one of type krbtgt).
+func (v *View) Krbtgt() *Entry { return v.krbtgt }
 
 // GroupRID resolves a group name.
 func (v *View) GroupRID(name string) (uint32, bool) {

@@ -88,8 +88,8 @@ func (x *exchange) as() []byte {
 	if client.InGroup("Protected Users") && end.After(x.now.Add(4*60*60e9)) {
 		end = x.now.Add(4 * 60 * 60e9) // Protected Users: 4-hour TGT lifetime
 	}
-	if !b.Till.IsZero() && b.Till.Before(end) {
-		end = b.Till
+	if till := requestedTill(b.Till); !till.IsZero() && till.Before(end) {
+		end = till
 	}
 	if !end.After(x.now) {
 		return failWith(krb.Errorf(krb.KDC_ERR_NEVER_VALID, "NEVER_VALID", "requested end time %s is not in the future", b.Till.UTC()))
@@ -111,14 +111,12 @@ func (x *exchange) as() []byte {
 	if err != nil {
 		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "PAC", "%v", err))
 	}
-	spec := ticketSpec{client: types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}, clientRealm: x.realm(),
-		service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now, endTime: end, renewTill: renewTill, sessionKey: sk,
-		caddr: b.Addresses, pac: pac}
+	cname := b.CName // echo the name as asked (RFC 4120 §3.1.5 without canonicalize)
 	if b.CName.NameType == krb.NTEnterprise || krb.HasFlag(b.KDCOptions, krb.OptCanonicalize) {
-		spec.client = types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}
-	} else {
-		spec.client = b.CName // echo the name as asked (RFC 4120 §3.1.5 without canonicalize)
+		cname = types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}
 	}
+	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
+		endTime: end, renewTill: renewTill, sessionKey: sk, caddr: b.Addresses, pac: pac}
 	tkt, ke := x.seal(spec)
 	if ke != nil {
 		return failWith(ke)
@@ -144,7 +142,7 @@ func (x *exchange) as() []byte {
 func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error {
 	ed, fast := krb.FastEncryptedData(v)
 	if !fast {
-		if err := ed.Unmarshal(v); err != nil {
+		if err := krb.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
 			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(krb.StatusWrongPassword)
 		}
 	}
@@ -158,7 +156,7 @@ func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error 
 	}
 	ts, fast := krb.FastPAEncTSEnc(plain)
 	if !fast {
-		if err := ts.Unmarshal(plain); err != nil {
+		if err := krb.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
 			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(krb.StatusWrongPassword)
 		}
 	}
@@ -193,4 +191,24 @@ func (x *exchange) refuse(ev *events.Event, e *krb.Error) []byte {
 	fail(ev, e)
 	x.emit(*ev)
 	return x.s.errorReply(x, e)
+}
+
+// requestedTill reads KDC-REQ-BODY till: the zero time and 19700101000000Z
+// both mean "as long as the KDC allows" (RFC 4120 §5.4.1).
+func requestedTill(t time.Time) time.Time {
+	if t.Unix() == 0 {
+		return time.Time{}
+	}
+	return t
+}
+
+// isRenewal reports a TGS-REQ that only renews its ticket: the one case in
+// which an expired TGT may be presented (RFC 4120 §3.3.3.1). S4U requests with
+// the RENEW bit set are not renewals.
+func (x *exchange) isRenewal() bool {
+	if !krb.HasFlag(x.req.Body.KDCOptions, krb.OptRenew) || krb.HasFlag(x.req.Body.KDCOptions, krb.OptCNameInAddlTkt) {
+		return false
+	}
+	_, s4u := x.req.PA(krb.PAForUser)
+	return !s4u
 }

@@ -39,6 +39,9 @@ func (s *Server) errorReply(x *exchange, e *krb.Error) []byte {
 // KDC_ERR_PREAUTH_REQUIRED, RFC 4120 §5.2.7.5).
 func (s *Server) errorReplyData(x *exchange, e *krb.Error, edata []byte) []byte {
 	now := time.Now().UTC()
+	if x != nil {
+		now = x.now.UTC() // the KDC's clock, kdc_clock_offset included: clients correct their skew from stime
+	}
 	realm := ""
 	var sname types.PrincipalName
 	k := messages.KRBError{PVNO: 5, MsgType: krb.MsgError, STime: now.Truncate(time.Second), Susec: now.Nanosecond() / 1000,
@@ -219,5 +222,3 @@ func clientName(pn types.PrincipalName) (string, error) {
 }
 
 type asnFlags = asn1.BitString
-
-var errPanic = fmt.Errorf("malformed input")

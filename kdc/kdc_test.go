@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 )
 
 type testKDC struct {
-	addr  string
-	store *directory.Store
-	ev    *events.Memory
-	k     *Server
+	addr   string
+	store  *directory.Store
+	ev     *events.Memory
+	k      *Server
+	offset atomic.Int64 // moves the KDC's clock (nanoseconds)
 }
 
 func startKDC(t testing.TB) *testKDC {
@@ -35,7 +37,9 @@ func startKDC(t testing.TB) *testKDC {
 		t.Fatal(err)
 	}
 	ev := events.NewMemory(0)
-	k := New(Config{Directory: store, Events: ev})
+	tk := &testKDC{store: store, ev: ev}
+	k := New(Config{Directory: store, Events: ev, Now: func() time.Time { return time.Now().Add(time.Duration(tk.offset.Load())) }})
+	tk.k = k
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +52,8 @@ func startKDC(t testing.TB) *testKDC {
 	go k.Serve(ctx, ln)
 	go k.ServePacket(ctx, pc)
 	t.Cleanup(cancel)
-	return &testKDC{addr: ln.Addr().String(), store: store, ev: ev, k: k}
+	tk.addr = ln.Addr().String()
+	return tk
 }
 
 func (tk *testKDC) gokrbConfig(t testing.TB) *config.Config {

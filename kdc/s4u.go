@@ -93,10 +93,13 @@ func (x *exchange) s4u2proxy(st *tgsState, ev events.Event) []byte {
 	}
 	svc2 := res.Entry
 	ev.Account = svc2.Name
+	if svc2.Disabled {
+		return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVICE_DISABLED", "account %s is disabled", svc2.Name))
+	}
 	name, _ := clientName(evidence.CName)
 	user, ok := x.view.Account(name)
-	if !ok {
-		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "S4U_USER_UNKNOWN", "evidence client %s is unknown", name))
+	if !ok || user.Disabled {
+		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "S4U_USER_UNKNOWN", "evidence client %s is unknown or disabled", name).WithStatus(krb.StatusNoSuchUser))
 	}
 	var pacOpts bool
 	if pa, ok := x.req.PA(krb.PAPACOptions); ok {

@@ -3,10 +3,12 @@ package kdc
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // The MS-SFU 3.2.5.2 decision table, checked directly.
@@ -238,4 +240,42 @@ func TestBronzeBitRefused(t *testing.T) {
 	if ke := err.(*krb.Error); ke.Text == "" {
 		t.Fatal("no e-text")
 	}
+}
+
+// An expired TGT with the RENEW option is not a pass for S4U (review finding):
+// only a plain renewal may present an expired TGT.
+func TestExpiredTGTWithRenewIsNotS4U(t *testing.T) {
+	f := newS4U(t, nil)
+	ctx := context.Background()
+	f.tk.offset.Store(int64(11 * time.Hour)) // the KDC is now past the TGT's end time
+	pa, err := krb.NewPAForUser(types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, "LAB.LOCAL", f.svc.Info.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.kc.TGS(ctx, krb.TGSRequest{Client: f.svc.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.svc.Ticket, SessionKey: f.svc.Info.Key,
+		Service: f.svc.Info.PName, Options: []int{krb.OptRenew}, PAData: []types.PAData{pa}, Now: time.Now().Add(11 * time.Hour)})
+	if c, _ := krb.CodeOf(err); c != krb.KRB_AP_ERR_TKT_EXPIRED {
+		t.Fatalf("want KRB_AP_ERR_TKT_EXPIRED, got %v", err)
+	}
+}
+
+// till in the past is KDC_ERR_NEVER_VALID; till = 1970 means "the maximum" (RFC 4120 §5.4.1).
+func TestTill(t *testing.T) {
+	f := newS4U(t, nil)
+	ctx := context.Background()
+	req := krb.TGSRequest{Client: f.bob.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.bob.Ticket, SessionKey: f.bob.Info.Key,
+		Service: krb.ParsePrincipalName("HTTP/web.lab.local"), Till: time.Now().Add(-time.Hour)}
+	if _, err := f.kc.TGS(ctx, req); !isCodeErr(err, krb.KDC_ERR_NEVER_VALID) {
+		t.Fatalf("till in the past: %v", err)
+	}
+	req.Till = time.Unix(0, 0)
+	rep, err := f.kc.TGS(ctx, req)
+	if err != nil || rep.Part.EndTime.Before(time.Now().Add(time.Hour)) {
+		t.Fatalf("till 1970 should mean the maximum: %v %v", err, rep)
+	}
+}
+
+func isCodeErr(err error, c krb.Code) bool {
+	got, ok := krb.CodeOf(err)
+	return ok && got == c
 }

@@ -80,11 +80,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Temporary failures (EMFILE, timeouts): back off and keep serving, as net/http does.
+			s.log.Warn("kdc: accept", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
 		}
 		select {
 		case s.conns <- struct{}{}:
@@ -109,8 +115,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		req, err := krb.ReadFrame(c, krb.MaxMessage)
 		if err != nil {
-			if c, ok := krb.CodeOf(err); ok && c == krb.KRB_ERR_FIELD_TOOLONG {
-				s.log.Warn("oversized kerberos tcp request", "remote", c)
+			if code, ok := krb.CodeOf(err); ok && code == krb.KRB_ERR_FIELD_TOOLONG {
+				s.log.Warn("oversized kerberos tcp request", "remote", c.RemoteAddr())
 			}
 			return
 		}

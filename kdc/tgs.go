@@ -42,7 +42,7 @@ func (x *exchange) tgs() []byte {
 	if krb.HasFlag(b.KDCOptions, krb.OptCNameInAddlTkt) {
 		return x.s4u2proxy(st, ev)
 	}
-	if krb.HasFlag(b.KDCOptions, krb.OptRenew) || krb.HasFlag(b.KDCOptions, krb.OptValidate) {
+	if x.isRenewal() || krb.HasFlag(b.KDCOptions, krb.OptValidate) {
 		return x.renew(st, ev)
 	}
 	res, ok := x.view.ResolveService(b.SName)
@@ -90,7 +90,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 	}
 	ap, fast := krb.FastAPReq(pa.PADataValue)
 	if !fast {
-		if err := safe(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
+		if err := krb.SafeUnmarshal(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
 			return nil, krb.Errorf(krb.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
 		}
 	}
@@ -111,7 +111,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 		return nil, err.(*krb.Error)
 	}
 	st := &tgsState{tgt: etp}
-	if x.now.Sub(etp.EndTime) > 0 && !krb.HasFlag(x.req.Body.KDCOptions, krb.OptRenew) {
+	if x.now.Sub(etp.EndTime) > 0 && !x.isRenewal() {
 		return st, krb.Errorf(krb.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
 	}
 	plain, err := krb.Decrypt(ap.EncryptedAuthenticator, etp.Key, krb.UsageTGSReqAuthenticator)
@@ -120,7 +120,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 	}
 	auth, fast := krb.FastAuthenticator(plain)
 	if !fast {
-		if err := safe(func() error { return auth.Unmarshal(plain) }); err != nil {
+		if err := krb.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
 			return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
 		}
 	}
@@ -214,8 +214,11 @@ func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types
 	if max := x.now.Add(x.view.Lab.Policy.TicketLifetime.D()); end.After(max) {
 		end = max
 	}
-	if !b.Till.IsZero() && b.Till.Before(end) {
-		end = b.Till
+	if till := requestedTill(b.Till); !till.IsZero() && till.Before(end) {
+		end = till
+	}
+	if !end.After(x.now) {
+		return ticketOut{}, krb.Errorf(krb.KDC_ERR_NEVER_VALID, "NEVER_VALID", "the ticket would end at %s, before now", end.UTC().Format(time.RFC3339))
 	}
 	if pac != nil && svc.Type != directory.TypeKrbtgt {
 		// MS-KILE 3.3.5.6.4.7/8: PAC_ATTRIBUTES_INFO and PAC_REQUESTOR belong in TGTs only.
@@ -285,13 +288,4 @@ func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
 	}
 	ev.Message = "A Kerberos service ticket was renewed"
 	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
-}
-
-func safe(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = errPanic
-		}
-	}()
-	return f()
 }

@@ -50,7 +50,7 @@ func NewAcceptor(cfg AcceptorConfig) *Acceptor {
 type SecContext struct {
 	Client         types.PrincipalName
 	ClientRealm    string
-	Service        string // ticket sname, e.g. HTTP/web.lab.local
+	Service        string // ticket sname, e.g. HTTP/web.lab.local (clear text: which key decrypted it is what counts)
 	ServiceRealm   string
 	EType          int32
 	KVNO           int
@@ -241,7 +241,7 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 	if now.Sub(etp.EndTime) > skew {
 		return fail(Errorf(KRB_AP_ERR_TKT_EXPIRED, "TKT_EXPIRED", "ticket expired at %s", etp.EndTime.UTC().Format(time.RFC3339)))
 	}
-	if a.replay.Seen(client, ae.Service, auth.CTime, ap.EncryptedAuthenticator.Cipher, now) {
+	if a.replay.Seen(client, auth.CTime, ap.EncryptedAuthenticator.Cipher, now) {
 		return fail(Errorf(KRB_AP_ERR_REPEAT, "REPLAY", "authenticator from %s at %s.%06d was already used", client, auth.CTime.UTC().Format(time.RFC3339), auth.Cusec))
 	}
 	ctx := &SecContext{
@@ -264,7 +264,13 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 			if err != nil || len(creds) == 0 {
 				return fail(Errorf(KRB_AP_ERR_BAD_INTEGRITY, "KRB_CRED", "delegated credential unusable: %v", err))
 			}
-			ctx.Delegated = &creds[0]
+			d := creds[0]
+			// RFC 4121 §4.1.1: the forwarded credential is the client's own TGT.
+			if !SameName(d.Info.PName, etp.CName) || !equalFold(d.Info.PRealm, etp.CRealm) ||
+				len(d.Info.SName.NameString) != 2 || !equalFold(d.Info.SName.NameString[0], "krbtgt") {
+				return fail(Errorf(KRB_AP_ERR_BADMATCH, "KRB_CRED_CLIENT", "the delegated credential is %s, not %s's TGT", d, client))
+			}
+			ctx.Delegated = &d
 		}
 	}
 	if p, ok := FindPAC(etp.AuthorizationData); ok {

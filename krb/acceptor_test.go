@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -72,5 +73,49 @@ func TestReplayCacheKeysOnAuthenticator(t *testing.T) {
 		if _, err := a.Accept(tok); err != nil {
 			t.Fatalf("authenticator %d with the same ctime: %v", i, err)
 		}
+	}
+}
+
+// The replay cache ignores the ticket's clear-text sname: rewriting it does
+// not make a captured AP-REQ new (the acceptor decrypts with the account key
+// whatever the sname says).
+func TestReplayWithRewrittenSName(t *testing.T) {
+	kt, cred := testService(t)
+	a := NewAcceptor(AcceptorConfig{Keytab: kt, Realm: "LAB.LOCAL"})
+	tok, _, err := InitiatorToken(cred, InitiatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Accept(tok); err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Replace(tok, []byte("web.lab.local"), []byte("WEB.lab.local"), 1)
+	if bytes.Equal(forged, tok) {
+		t.Fatal("the sname was not found in the token")
+	}
+	_, err = a.Accept(forged)
+	var ae *AcceptError
+	if !errors.As(err, &ae) || ae.Code != KRB_AP_ERR_REPEAT {
+		t.Fatalf("replay with a rewritten sname: want KRB_AP_ERR_REPEAT, got %v", err)
+	}
+}
+
+// A forwarded TGT must be the authenticated client's own TGT.
+func TestDelegatedCredentialMustBeTheClients(t *testing.T) {
+	kt, cred := testService(t)
+	a := NewAcceptor(AcceptorConfig{Keytab: kt, Realm: "LAB.LOCAL"})
+	tgtKey, _ := NewSessionKey(ETypeAES256SHA1)
+	other := Credential{Ticket: cred.Ticket, Info: KrbCredInfo{Key: tgtKey, PRealm: "LAB.LOCAL",
+		PName: types.PrincipalName{NameType: NTPrincipal, NameString: []string{"alice"}}, SRealm: "LAB.LOCAL",
+		SName: types.PrincipalName{NameType: NTSrvInst, NameString: []string{"krbtgt", "LAB.LOCAL"}}}}
+	kc, err := MarshalKRBCred([]Credential{other}, cred.Info.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := InitiatorToken(cred, InitiatorOptions{Deleg: kc})
+	_, err = a.Accept(tok)
+	var ae *AcceptError
+	if !errors.As(err, &ae) || ae.Code != KRB_AP_ERR_BADMATCH || ae.Reason != "KRB_CRED_CLIENT" {
+		t.Fatalf("alice's TGT in bob's context: %v", err)
 	}
 }

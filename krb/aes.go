@@ -350,5 +350,3 @@ func ctsDecrypt(c cipher.Block, dst, ct []byte) {
 	c.Decrypt(p[:], cprev[:])
 	subtle.XORBytes(dst[(nb-2)*aesBlock:(nb-1)*aesBlock], p[:], iv[:])
 }
-
-func newAESBlock(key []byte) (cipher.Block, error) { return aes.NewCipher(key) }

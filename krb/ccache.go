@@ -578,11 +578,13 @@ func (c *CCache) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return ccWriteFileAtomic(p, c.Marshal())
+	return WriteFileAtomic(p, c.Marshal(), 0o600)
 }
 
-// ccWriteFileAtomic is shared with SaveKeytab.
-func ccWriteFileAtomic(path string, data []byte) (err error) {
+// WriteFileAtomic replaces path with data via a temp file in the same
+// directory, fsync, rename and a directory fsync, so a crash leaves the old or
+// the new file, never a torn one. Used for caches, keytabs and the directory.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
 	if err != nil {
@@ -595,7 +597,7 @@ func ccWriteFileAtomic(path string, data []byte) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if err = f.Chmod(0o600); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if _, err = f.Write(data); err != nil {

@@ -159,7 +159,7 @@ func VerifyChecksum(key types.EncryptionKey, usage uint32, data []byte, c types.
 	if err != nil {
 		return Errorf(KDC_ERR_SUMTYPE_NOSUPP, "SUMTYPE_NOSUPP", "checksum type %d", c.CksumType)
 	}
-	if et.GetETypeID() != key.KeyType && !(c.CksumType == -138 && key.KeyType != 0) {
+	if et.GetETypeID() != key.KeyType {
 		return Errorf(KRB_AP_ERR_INAPP_CKSUM, "INAPP_CKSUM", "checksum type %d does not match key etype %d", c.CksumType, key.KeyType)
 	}
 	if (c.CksumType == cksumSHA1AES128 || c.CksumType == cksumSHA1AES256) && fastAES(key.KeyValue, key.KeyType) {

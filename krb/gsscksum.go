@@ -25,7 +25,8 @@ type GSSChecksum struct {
 	Deleg    []byte // KRB-CRED with the forwarded TGT, present when Flags&GSSDeleg
 }
 
-// Marshal encodes the checksum; Deleg is written only with the DELEG flag.
+// Marshal encodes the checksum; Deleg is written only with the DELEG flag and
+// must fit the 16-bit Dlgth (InitiatorToken refuses larger ones).
 func (g GSSChecksum) Marshal() []byte {
 	b := make([]byte, 24, 28+len(g.Deleg))
 	binary.LittleEndian.PutUint32(b[0:], 16)

@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -24,6 +25,9 @@ func InitiatorToken(cred Credential, o InitiatorOptions) ([]byte, types.Authenti
 		now = time.Now()
 	}
 	g := GSSChecksum{Flags: o.Flags}
+	if len(o.Deleg) > 0xffff {
+		return nil, types.Authenticator{}, fmt.Errorf("delegated credential of %d bytes does not fit the GSS checksum (RFC 4121 §4.1.1 Dlgth)", len(o.Deleg))
+	}
 	if len(o.Deleg) > 0 {
 		g.Flags |= GSSDeleg
 		g.Deleg = o.Deleg

@@ -221,7 +221,7 @@ func SaveKeytab(path string, entries []KeytabEntry) error {
 	if err := ktValidate(entries); err != nil {
 		return err
 	}
-	return ccWriteFileAtomic(p, MarshalKeytab(entries))
+	return WriteFileAtomic(p, MarshalKeytab(entries), 0o600)
 }
 
 // ktFilePath accepts FILE: and WRFILE: (MIT's writable alias) prefixes.

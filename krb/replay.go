@@ -20,9 +20,11 @@ type ReplayCache struct {
 	lastGC  time.Time
 }
 
+// The key never uses the ticket's clear-text sname: it is not authenticated,
+// and rewriting it must not make a replay look new.
 type replayKey struct {
-	client, service string
-	digest          [sha256.Size]byte
+	client string
+	digest [sha256.Size]byte
 }
 
 // NewReplayCache makes a cache for the given skew holding at most max entries.
@@ -36,8 +38,8 @@ func NewReplayCache(skew time.Duration, max int) *ReplayCache {
 // Seen records the authenticator and reports whether it had been seen before.
 // When the cache is full of live entries, Seen reports true: refusing is safer
 // than forgetting (MIT behaves the same way when its rcache cannot store).
-func (r *ReplayCache) Seen(client, service string, ctime time.Time, authCipher []byte, now time.Time) bool {
-	k := replayKey{client, service, sha256.Sum256(authCipher)}
+func (r *ReplayCache) Seen(client string, ctime time.Time, authCipher []byte, now time.Time) bool {
+	k := replayKey{client, sha256.Sum256(authCipher)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if exp, ok := r.entries[k]; ok && now.Before(exp) {

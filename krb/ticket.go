@@ -112,7 +112,10 @@ func MarshalEncKDCRepPart(p messages.EncKDCRepPart, tgs bool) ([]byte, error) {
 	return b, nil
 }
 
-// safeUnmarshal runs a gokrb5/gofork decoder and turns its panics into errors.
+// SafeUnmarshal runs a gokrb5/gofork decoder and turns its panics into
+// errors (gokrb5 §5.1: several decoders panic on hostile input).
+func SafeUnmarshal(f func() error) error { return safeUnmarshal(f) }
+
 func safeUnmarshal(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
