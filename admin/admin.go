@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,7 +258,10 @@ func runDelegation(s *directory.Store, rest []string, stdout io.Writer) error {
 		err := directory.Modify(s, name, func(l *directory.Lab, a *directory.Account) error {
 			switch mode {
 			case directory.DelegNone, directory.DelegUnconstrained:
-				a.Delegation = directory.Delegation{Mode: mode, ProtocolTransition: pt}
+				if len(to) > 0 || pt {
+					return fmt.Errorf("--to and --protocol-transition apply to constrained delegation only: %w", ErrUsage)
+				}
+				a.Delegation = directory.Delegation{Mode: mode}
 			case directory.DelegConstrained:
 				a.Delegation = directory.Delegation{Mode: mode, ProtocolTransition: pt, AllowedTo: to}
 			default:
@@ -298,7 +302,9 @@ func runDelegation(s *directory.Store, rest []string, stdout io.Writer) error {
 				if l.Account(x) == nil {
 					return fmt.Errorf("no account %s", x)
 				}
-				a.AllowedToActOnBehalfOf = append(a.AllowedToActOnBehalfOf, x)
+				if !slices.ContainsFunc(a.AllowedToActOnBehalfOf, func(y string) bool { return strings.EqualFold(x, y) }) {
+					a.AllowedToActOnBehalfOf = append(a.AllowedToActOnBehalfOf, x)
+				}
 			}
 			return nil
 		})

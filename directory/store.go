@@ -62,6 +62,15 @@ func Open(stateDir string, seed *Lab) (*Store, error) {
 	return s, nil
 }
 
+// OpenExisting opens the directory of an existing lab and fails when stateDir
+// holds none (admin commands must not create a new lab on a mistyped path).
+func OpenExisting(stateDir string) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(stateDir, FileName)); err != nil {
+		return nil, fmt.Errorf("no lab in %s (start one with: doublehop up --state %s): %w", stateDir, stateDir, err)
+	}
+	return Open(stateDir, nil)
+}
+
 // Path is the directory file.
 func (s *Store) Path() string { return s.path }
 

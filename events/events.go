@@ -6,6 +6,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -85,11 +86,11 @@ func (e Event) Severity() string {
 // String renders one timeline line for people.
 func (e Event) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-14s %-4s %5d %s", e.Time.UTC().Format("15:04:05.000"), e.Host, e.Severity(), e.ID, e.Message)
+	fmt.Fprintf(&b, "%s %-14s %-4s %5d %s", e.Time.UTC().Format("15:04:05.000"), e.Host, e.Severity(), e.ID, printable(e.Message))
 	var kv []string
 	add := func(k, v string) {
 		if v != "" {
-			kv = append(kv, k+"="+v)
+			kv = append(kv, k+"="+printable(v))
 		}
 	}
 	add("client", e.Client)
@@ -146,4 +147,17 @@ func ETypeName(e int32) string {
 		return "des3-cbc-sha1"
 	}
 	return fmt.Sprintf("etype-%d", e)
+}
+
+// printable escapes control characters: fields can carry what a client sent
+// (a SQL login name), and a newline or a terminal escape must not forge a
+// timeline line.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }

@@ -80,11 +80,32 @@ func flow(evs []events.Event, last int) []events.Event {
 	return evs[start : last+1]
 }
 
+// fixedLater reports a later success of the same kind for the same party:
+// the same host and the same principal or login (a success for Bob does not
+// fix Alice's failure), or for KDC and workstation failures a later ticket for
+// the same client.
 func fixedLater(evs []events.Event, last int) bool {
 	f := evs[last]
+	who := func(e events.Event) string {
+		if e.Login != "" && !strings.Contains(e.Login, "ANONYMOUS") {
+			return strings.ToLower(e.Login)
+		}
+		return strings.ToLower(e.Client)
+	}
 	for _, e := range evs[last+1:] {
-		if e.Outcome == events.Success && e.Host == f.Host && (e.ID == events.SQLLoginSuccess || e.ID == events.LogonSuccess) {
-			return true
+		if e.Outcome != events.Success {
+			continue
+		}
+		switch f.Tier {
+		case "kdc", "client":
+			if (e.ID == events.TGTRequested || e.ID == events.ServiceTicket || e.ID == events.LogonSuccess) &&
+				f.Client != "" && strings.EqualFold(e.Client, f.Client) && (f.Service == "" || strings.EqualFold(e.Service, f.Service) || e.ID == events.LogonSuccess) {
+				return true
+			}
+		default:
+			if e.Host == f.Host && (e.ID == events.SQLLoginSuccess || e.ID == events.LogonSuccess) && (who(f) == "" || who(e) == who(f)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -151,11 +172,20 @@ func staleKeytab(in Input, fail events.Event) (Diagnosis, bool) {
 	if !ok {
 		return Diagnosis{}, false
 	}
-	tier := "web"
+	// Which side is stale? A ticket older than the account's current kvno was
+	// cached before the reset; a ticket at the current kvno means the keytab is old.
+	if in.View != nil {
+		if a, ok := in.View.Account(web.Account); ok && web.KVNO != 0 && web.KVNO < a.KVNO {
+			return Diagnosis{ID: "stale-ticket", Hop: "ws01 → web", Evidence: []events.Event{web},
+				Summary: fmt.Sprintf("the client presented a ticket for %s at key version %d, cached before %s's password reset (now kvno %d)", web.Service, web.KVNO, web.Account, a.KVNO),
+				Why:     "Tickets stay in the client's cache until they expire; one issued before the reset is encrypted with the old key, which the site no longer holds (RFC 4120 §3.2.3).",
+				Fix:     []string{"doublehop client kdestroy; doublehop client kinit   (klist purge on Windows)"}}, true
+		}
+	}
 	return Diagnosis{ID: "stale-keytab", Hop: "ws01 → web", Evidence: []events.Event{web},
 		Summary: fmt.Sprintf("the ticket for %s uses %s's key version %d, but the site's keytab holds an older key", web.Service, web.Account, web.KVNO),
 		Why:     "Resetting an account's password creates a new key and bumps msDS-KeyVersionNumber; the KDC encrypts new tickets with it. A keytab exported before the reset holds the old key, so the service cannot decrypt: KRB_AP_ERR_MODIFIED (RFC 4120 §3.2.3; MIT would say KRB_AP_ERR_BADKEYVER).",
-		Fix:     []string{fmt.Sprintf("doublehop keytab -o STATE/keytabs/%s.keytab %s   (re-export the keytab after the password change)", tier, web.Account)}}, true
+		Fix:     []string{fmt.Sprintf("doublehop keytab -o STATE/keytabs/web.keytab %s   (re-export the keytab after the password change)", web.Account)}}, true
 }
 
 func keytabUnreadable(in Input, fail events.Event) (Diagnosis, bool) {

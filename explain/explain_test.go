@@ -50,3 +50,25 @@ func TestMissingHTTPSPN(t *testing.T) {
 		t.Fatalf("guessed %q from the web event alone", d.ID)
 	}
 }
+
+// A success for Bob does not fix Alice's failure; a later logon of the same
+// client does fix a wrong password.
+func TestFixedOnlyForTheSameParty(t *testing.T) {
+	now := time.Now()
+	alice := events.Event{Time: now, Host: "sql.lab.local", Tier: "sql", ID: events.SQLLoginFailed, Outcome: events.Failure,
+		Login: `LAB\alice`, AuthScheme: "KERBEROS", State: 12}
+	bob := events.Event{Time: now.Add(time.Second), Host: "sql.lab.local", Tier: "sql", ID: events.SQLLoginSuccess, Outcome: events.Success, Login: `LAB\bob`}
+	if d := Explain(Input{Events: []events.Event{alice, bob}}); d.ID != "sql-login-denied" {
+		t.Fatalf("bob's success hid alice's denial: %q", d.ID)
+	}
+	wrong := events.Event{Time: now, Host: "dc.lab.local", Tier: "kdc", ID: events.PreauthFailed, Outcome: events.Failure,
+		Client: "bob@LAB.LOCAL", Service: "krbtgt/LAB.LOCAL", CodeName: "KDC_ERR_PREAUTH_FAILED"}
+	right := events.Event{Time: now.Add(time.Second), Host: "dc.lab.local", Tier: "kdc", ID: events.TGTRequested, Outcome: events.Success,
+		Client: "bob@LAB.LOCAL", Service: "krbtgt/LAB.LOCAL"}
+	if d := Explain(Input{Events: []events.Event{wrong}}); d.ID != "wrong-password" {
+		t.Fatalf("wrong password: %q", d.ID)
+	}
+	if d := Explain(Input{Events: []events.Event{wrong, right}}); d.ID != OK {
+		t.Fatalf("a later good logon should clear it: %q", d.ID)
+	}
+}

@@ -60,6 +60,14 @@ func (r *ReplayCache) Seen(client string, ctime time.Time, authCipher []byte, no
 	return false
 }
 
+// SetSkew changes the retention window (the domain's skew policy changed);
+// entries already stored keep their expiry.
+func (r *ReplayCache) SetSkew(d time.Duration) {
+	r.mu.Lock()
+	r.skew = d
+	r.mu.Unlock()
+}
+
 // Len reports the number of remembered authenticators.
 func (r *ReplayCache) Len() int {
 	r.mu.Lock()

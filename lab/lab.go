@@ -331,7 +331,7 @@ func (l *Lab) writeFiles(v *directory.View) error {
 	var hosts strings.Builder
 	hosts.WriteString("# lab host names for clients of the embedded lab (hosts-file format)\n")
 	for _, h := range v.Lab.Hosts {
-		fmt.Fprintf(&hosts, "%s %s %s\n", l.Dialer.Resolve(h.Name + ":0")[:strings.LastIndexByte(l.Dialer.Resolve(h.Name+":0"), ':')], h.Name, h.Short)
+		fmt.Fprintf(&hosts, "%s %s %s\n", l.host, h.Name, h.Short)
 	}
 	if err := directory.WriteFileAtomic(filepath.Join(l.StateDir, HostsFile), []byte(hosts.String()), 0o644); err != nil {
 		return err

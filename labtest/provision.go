@@ -147,12 +147,14 @@ func settingsFor(l *directory.Lab, role string) ([]byte, error) {
 	switch role {
 	case RoleWeb:
 		doc = struct {
-			Web directory.WebConfig `yaml:"web"`
-		}{l.Web}
+			Web    directory.WebConfig `yaml:"web"`
+			Policy tierPolicy          `yaml:"policy"`
+		}{l.Web, tierPolicy{l.Policy.MaxSkew}}
 	case RoleSQL:
 		doc = struct {
-			SQL directory.SQLConfig `yaml:"sql"`
-		}{l.SQL}
+			SQL    directory.SQLConfig `yaml:"sql"`
+			Policy tierPolicy          `yaml:"policy"`
+		}{l.SQL, tierPolicy{l.Policy.MaxSkew}}
 	default:
 		return nil, fmt.Errorf("no settings for role %s", role)
 	}
@@ -164,6 +166,11 @@ func settingsFor(l *directory.Lab, role string) ([]byte, error) {
 	}
 	enc.Close()
 	return b.Bytes(), nil
+}
+
+// tierPolicy is the part of the domain policy a tier needs (no secrets).
+type tierPolicy struct {
+	MaxSkew directory.Duration `yaml:"max_skew"`
 }
 
 // hostKrb5Conf is krb5.conf for this host: the KDC at its published loopback

@@ -136,8 +136,8 @@ func (e *Engine) step(ctx context.Context, st Step) StepResult {
 	default: // admin commands
 		o.Output, o.Err = e.T.Admin(ctx, append([]string{verb}, args.pos...))
 	}
-	// Give the tiers' event writes a moment to land (they are synchronous, but
-	// file appends from several goroutines may still be in flight).
+	// Tiers write their events before they answer, but a container lab's
+	// events arrive through docker logs, a little later: give them a moment.
 	time.Sleep(20 * time.Millisecond)
 	all, err := e.T.Events(ctx)
 	if err == nil {
@@ -243,7 +243,8 @@ func (e *Engine) browse(ctx context.Context, a action, o *Outcome) {
 func (e *Engine) formBrowse(ctx context.Context, target string, a action, o *Outcome) {
 	_, d := e.T.KDC()
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }} // one flow per step: the JSON GET below
 	u, _ := url.Parse(target)
 	login := *u
 	login.Path = "/login"
@@ -251,7 +252,10 @@ func (e *Engine) formBrowse(ctx context.Context, target string, a action, o *Out
 	if pw == "" {
 		pw = a.userOr("bob") + "-web"
 	}
-	r, err := hc.PostForm(login.String(), url.Values{"user": {a.userOr("bob")}, "password": {pw}})
+	form := url.Values{"user": {a.userOr("bob")}, "password": {pw}}.Encode()
+	preq, _ := http.NewRequestWithContext(ctx, "POST", login.String(), strings.NewReader(form))
+	preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r, err := hc.Do(preq)
 	if err != nil {
 		o.Err = err
 		return

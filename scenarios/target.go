@@ -42,11 +42,12 @@ type Target interface {
 // StateTarget drives an embedded lab through its state directory: the same
 // files a person uses (lab.env, hosts, directory.yaml, keytabs, events).
 type StateTarget struct {
-	Dir    string
-	env    map[string]string
-	dialer *labnet.Dialer
-	store  *directory.Store
-	tmp    string
+	Dir       string
+	env       map[string]string
+	dialer    *labnet.Dialer
+	store     *directory.Store
+	tmp       string
+	clientLog *events.JSONWriter // ws01's event log, shared by every workstation of this target
 }
 
 // OpenState reads a running lab's state directory (written by `doublehop up`).
@@ -73,11 +74,18 @@ func OpenState(dir string) (*StateTarget, error) {
 	if t.tmp, err = os.MkdirTemp("", "doublehop-scenario-"); err != nil {
 		return nil, err
 	}
+	if t.clientLog, err = events.OpenFile(filepath.Join(dir, lab.EventsDir, "client.jsonl")); err != nil {
+		os.RemoveAll(t.tmp)
+		return nil, err
+	}
 	return t, nil
 }
 
-// Close removes the workstations' caches.
-func (t *StateTarget) Close() error { return os.RemoveAll(t.tmp) }
+// Close removes the workstations' caches and closes the client event log.
+func (t *StateTarget) Close() error {
+	t.clientLog.Close()
+	return os.RemoveAll(t.tmp)
+}
 
 // Admin implements Target.
 func (t *StateTarget) Admin(ctx context.Context, args []string) (string, error) {
@@ -92,11 +100,7 @@ func (t *StateTarget) Client(user string, offset time.Duration) (*client.Client,
 	if err := client.FromKrb5Conf(filepath.Join(t.Dir, lab.Krb5ConfFile), &cfg); err != nil {
 		return nil, err
 	}
-	w, err := events.OpenFile(filepath.Join(t.Dir, lab.EventsDir, "client.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	cfg.Events = w // one small file handle per workstation; closed with the process
+	cfg.Events = t.clientLog
 	return client.New(cfg), nil
 }
 

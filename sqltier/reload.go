@@ -5,17 +5,20 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/doublehop/doublehop/krb"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"gopkg.in/yaml.v3"
 )
 
-// Update changes a running server's login table, data or keys; nil fields stay.
+// Update changes a running server's login table, data, keys or clock-skew
+// policy; nil / zero fields stay.
 type Update struct {
-	Logins []Login
-	Data   []Order
-	Keytab *keytab.Keytab
+	Logins  []Login
+	Data    []Order
+	Keytab  *keytab.Keytab
+	MaxSkew time.Duration
 }
 
 // live is the part of the configuration that changes at run time (ALTER
@@ -24,6 +27,8 @@ type live struct {
 	logins   map[string]Login
 	data     []Order
 	acceptor *krb.Acceptor
+	keytab   *keytab.Keytab
+	skew     time.Duration
 }
 
 func (s *Server) newLive(prev *live, u Update) *live {
@@ -40,12 +45,18 @@ func (s *Server) newLive(prev *live, u Update) *live {
 	if u.Data != nil {
 		l.data = u.Data
 	}
-	if u.Keytab != nil || l.acceptor == nil {
-		kt := u.Keytab
-		if kt == nil {
-			kt = s.cfg.Keytab
+	if l.keytab == nil {
+		l.keytab, l.skew = s.cfg.Keytab, s.cfg.MaxSkew
+	}
+	if u.Keytab != nil || u.MaxSkew > 0 || l.acceptor == nil {
+		if u.Keytab != nil {
+			l.keytab = u.Keytab
 		}
-		l.acceptor = krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now, Replay: s.replay})
+		if u.MaxSkew > 0 {
+			l.skew = u.MaxSkew
+			s.replay.SetSkew(u.MaxSkew)
+		}
+		l.acceptor = krb.NewAcceptor(krb.AcceptorConfig{Keytab: l.keytab, Realm: s.cfg.Realm, MaxSkew: l.skew, Now: s.cfg.Now, Replay: s.replay})
 	}
 	return l
 }
@@ -97,8 +108,8 @@ func (w *fileWatch) refresh() *Update {
 	if w.settings != "" {
 		if st := stamp(w.settings); st != w.sStamp {
 			w.sStamp = st
-			if logins, data, ok := readSettings(w.settings, w.netbios); ok {
-				u.Logins, u.Data, changed = logins, data, true
+			if logins, data, skew, ok := readSettings(w.settings, w.netbios); ok {
+				u.Logins, u.Data, u.MaxSkew, changed = logins, data, skew, true
 			}
 		}
 	}
@@ -118,15 +129,16 @@ func (w *fileWatch) refresh() *Update {
 	return &u
 }
 
-// readSettings parses the `sql:` section of a lab file.
-func readSettings(path, netbios string) ([]Login, []Order, bool) {
+// readSettings parses the `sql:` section of a lab file (and the domain's
+// skew policy). An absent logins list keeps the server's table (nil).
+func readSettings(path, netbios string) ([]Login, []Order, time.Duration, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	var doc struct {
 		SQL struct {
-			Logins []struct {
+			Logins *[]struct {
 				Login  string `yaml:"login"`
 				Access string `yaml:"access"`
 			} `yaml:"logins"`
@@ -137,20 +149,26 @@ func readSettings(path, netbios string) ([]Login, []Order, bool) {
 				Amount string `yaml:"amount"`
 			} `yaml:"orders"`
 		} `yaml:"sql"`
+		Policy struct {
+			MaxSkew string `yaml:"max_skew"`
+		} `yaml:"policy"`
 	}
 	if yaml.Unmarshal(b, &doc) != nil {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
-	logins := []Login{}
-	for _, l := range doc.SQL.Logins {
-		a := Grant
-		switch strings.ToLower(l.Access) {
-		case "deny":
-			a = Deny
-		case "disabled":
-			a = Disabled
+	var logins []Login
+	if doc.SQL.Logins != nil {
+		logins = []Login{}
+		for _, l := range *doc.SQL.Logins {
+			a := Grant
+			switch strings.ToLower(l.Access) {
+			case "deny":
+				a = Deny
+			case "disabled":
+				a = Disabled
+			}
+			logins = append(logins, Login{Name: l.Login, Access: a})
 		}
-		logins = append(logins, Login{Name: l.Login, Access: a})
 	}
 	var data []Order
 	for _, o := range doc.SQL.Orders {
@@ -159,5 +177,6 @@ func readSettings(path, netbios string) ([]Login, []Order, bool) {
 	if data == nil {
 		data = DefaultData(netbios)
 	}
-	return logins, data, true
+	skew, _ := time.ParseDuration(doc.Policy.MaxSkew)
+	return logins, data, skew, true
 }

@@ -129,7 +129,12 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*krb.SecCont
 		s.challenge(w, r, nil, "the Negotiate token was not valid base64")
 		return nil, false
 	}
-	acc := krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now, Replay: s.replay})
+	skew := s.cfg.MaxSkew
+	if st := s.settings.get(); st.MaxSkew > 0 {
+		skew = st.MaxSkew // the lab's policy, live
+	}
+	s.replay.SetSkew(skew)
+	acc := krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: skew, Now: s.cfg.Now, Replay: s.replay})
 	ctx, err := acc.Accept(raw)
 	if err != nil {
 		var ae *krb.AcceptError
@@ -239,6 +244,9 @@ func (s *Server) formUser(r *http.Request) (string, bool) {
 	fmt.Sscan(exp, &e)
 	if s.cfg.Now().Unix() > e {
 		return "", false
+	}
+	if _, ok := s.settings.get().FormUsers[user]; !ok {
+		return "", false // the user was removed from the site's logins
 	}
 	return user, true
 }

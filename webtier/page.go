@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,7 +93,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 	spn := s.cfg.SQLSPN
 	if spn == "" {
-		spn = "MSSQLSvc/" + st.SQLHost + ":" + itoa(st.SQLPort)
+		spn = "MSSQLSvc/" + st.SQLHost + ":" + strconv.Itoa(st.SQLPort)
 	}
 	p := Page{User: id.windows(s.cfg.NetBIOS), Principal: id.principal, AuthenticatedBy: id.via, Impersonate: st.Impersonate,
 		SQLSPN: spn, Server: s.cfg.Host, Time: s.cfg.Now().UTC()}
@@ -134,17 +135,6 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 
 func wantsJSON(r *http.Request) bool {
 	return r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // serveLogin is the site's own form login (GET shows it, POST checks the

@@ -10,12 +10,14 @@ import (
 
 // Settings are the site's configuration, the seed's web.config: read from the
 // `web:` section of a YAML file (the lab's directory file in the embedded lab)
-// and re-read when the file changes, as IIS re-reads web.config.
+// and re-read when the file changes, as IIS re-reads web.config. The domain's
+// clock-skew policy comes from the file's `policy:` section when present.
 type Settings struct {
 	Impersonate bool              `yaml:"impersonate"`
 	SQLHost     string            `yaml:"sql_dsn_host"`
 	SQLPort     int               `yaml:"sql_port"`
 	FormUsers   map[string]string `yaml:"form_users"` // the site's own (non-Kerberos) logins, for protocol transition
+	MaxSkew     time.Duration     `yaml:"-"`
 }
 
 // DefaultSettings is the lab's working end state.
@@ -50,9 +52,13 @@ func (f *settingsFile) get() Settings {
 		return f.cur
 	}
 	var doc struct {
-		Web *Settings `yaml:"web"`
+		Web    *Settings `yaml:"web"`
+		Policy struct {
+			MaxSkew string `yaml:"max_skew"`
+		} `yaml:"policy"`
 	}
 	s := DefaultSettings()
+	s.FormUsers = nil // an explicit list replaces the defaults, it is not merged into them
 	doc.Web = &s
 	if yaml.Unmarshal(b, &doc) == nil {
 		if s.SQLHost == "" {
@@ -61,8 +67,11 @@ func (f *settingsFile) get() Settings {
 		if s.SQLPort == 0 {
 			s.SQLPort = 1433
 		}
-		if len(s.FormUsers) == 0 {
+		if s.FormUsers == nil {
 			s.FormUsers = DefaultSettings().FormUsers
+		}
+		if d, err := time.ParseDuration(doc.Policy.MaxSkew); err == nil && d > 0 {
+			s.MaxSkew = d
 		}
 		f.cur, f.mod, f.size = s, fi.ModTime(), fi.Size()
 	}

@@ -111,7 +111,7 @@ func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *kr
 	cfg.Parameters["doublehop-cred"] = handle
 	conn := mssql.NewConnectorConfig(cfg)
 	if s.cfg.Dialer != nil {
-		conn.Dialer = s.cfg.Dialer.(mssql.Dialer)
+		conn.Dialer = s.cfg.Dialer
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()

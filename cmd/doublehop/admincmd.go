@@ -29,7 +29,7 @@ func runAdmin(verb string, args []string, stdout io.Writer) error {
 	if (len(rest) > 0 && admin.IsHelp(rest)) || (len(rest) == 0 && verb != "policy") {
 		return admin.Run(nil, []string{verb, "--help"}, stdout)
 	}
-	s, err := directory.Open(state, nil)
+	s, err := directory.OpenExisting(state)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func cmdKeytab(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	s, err := directory.Open(*state, nil)
+	s, err := directory.OpenExisting(*state)
 	if err != nil {
 		return err
 	}
@@ -97,4 +97,4 @@ func cmdKeytab(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func openStore(state string) (*directory.Store, error) { return directory.Open(state, nil) }
+func openStore(state string) (*directory.Store, error) { return directory.OpenExisting(state) }

@@ -44,6 +44,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) > 0 {
 		what = pos[0]
 	}
+	switch what {
+	case "all", "kdc", "flow", "startup":
+	default:
+		return fmt.Errorf("bench %q: want kdc, flow, startup or all: %w", what, errUsage)
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return err

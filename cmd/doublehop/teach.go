@@ -248,6 +248,9 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *since > 0 {
 		f.Since = time.Now().Add(-*since)
 	}
+	if _, err := directory.OpenExisting(*state); err != nil {
+		return err
+	}
 	dir := filepath.Join(*state, lab.EventsDir)
 	return printEvents(ctx, stdout, f, *asJSON, *follow, 500*time.Millisecond, func(context.Context) ([]events.Event, error) {
 		return events.ReadDir(dir)
@@ -294,6 +297,10 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	s, err := directory.OpenExisting(*state)
+	if err != nil {
+		return err
+	}
 	evs, err := events.ReadDir(filepath.Join(*state, lab.EventsDir))
 	if err != nil {
 		return err
@@ -301,10 +308,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *since > 0 {
 		evs = events.Filter{Since: time.Now().Add(-*since)}.Apply(evs)
 	}
-	in := explain.Input{Events: evs}
-	if s, err := directory.Open(*state, nil); err == nil {
-		in.View = s.View()
-	}
+	in := explain.Input{Events: evs, View: s.View()}
 	d := explain.Explain(in)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
