@@ -83,7 +83,7 @@ Usage: doublehop <command> [flags]
 Quick start:
   doublehop up --state .lab          the whole lab in one process on loopback
   . .lab/lab.env                     then MIT kinit/klist/kvno, curl --negotiate, tsql work against it
-  doublehop client --state .lab kinit bob && doublehop client --state .lab get http://web.lab.local/
+  doublehop client kinit bob && doublehop client get -v "$DOUBLEHOP_WEB_URL"   (after sourcing lab.env)
 
 Commands:
 `)
