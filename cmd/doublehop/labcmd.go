@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -744,35 +743,15 @@ func labExplain(ctx context.Context, f *labFlags, args []string, stdout io.Write
 	if v, err := l.View(ctx); err == nil {
 		in.View = v
 	}
-	d := explain.Explain(in)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
-	}
-	fmt.Fprintf(stdout, "[%s] %s\n", d.ID, d.Summary)
-	if d.Hop != "" {
-		fmt.Fprintf(stdout, "  hop: %s\n", d.Hop)
-	}
-	if d.Why != "" {
-		fmt.Fprintf(stdout, "  why: %s\n", d.Why)
-	}
-	for _, fx := range d.Fix {
-		fmt.Fprintf(stdout, "  fix: %s\n", fx)
+	return printDiagnosis(stdout, explain.Explain(in), *asJSON, func(fx string) string {
 		verb, _, _ := strings.Cut(strings.TrimPrefix(fx, "doublehop "), " ")
 		for _, v := range admin.Verbs {
 			if v.Name == verb && strings.HasPrefix(fx, "doublehop ") {
-				fmt.Fprintf(stdout, "       in this lab: %s lab %s --name %s\n", self(), strings.TrimPrefix(fx, "doublehop "), *f.name)
+				return fmt.Sprintf("in this lab: %s lab %s --name %s", self(), strings.TrimPrefix(fx, "doublehop "), *f.name)
 			}
 		}
-	}
-	if len(d.Evidence) > 0 {
-		fmt.Fprintln(stdout, "  evidence:")
-		for _, e := range d.Evidence {
-			fmt.Fprintf(stdout, "    %s\n", e.String())
-		}
-	}
-	return nil
+		return ""
+	})
 }
 
 func labImage(ctx context.Context, f *labFlags, args []string, stdout io.Writer) error {

@@ -309,26 +309,36 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		evs = events.Filter{Since: time.Now().Add(-*since)}.Apply(evs)
 	}
 	in := explain.Input{Events: evs, View: s.View()}
-	d := explain.Explain(in)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	return printDiagnosis(stdout, explain.Explain(in), *asJSON, nil)
+}
+
+// printDiagnosis prints explain's answer; hint, when set, adds a line after
+// each fix (the container lab shows how to run it there).
+func printDiagnosis(w io.Writer, d explain.Diagnosis, asJSON bool, hint func(fix string) string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(d)
 	}
-	fmt.Fprintf(stdout, "[%s] %s\n", d.ID, d.Summary)
+	fmt.Fprintf(w, "[%s] %s\n", d.ID, d.Summary)
 	if d.Hop != "" {
-		fmt.Fprintf(stdout, "  hop: %s\n", d.Hop)
+		fmt.Fprintf(w, "  hop: %s\n", d.Hop)
 	}
 	if d.Why != "" {
-		fmt.Fprintf(stdout, "  why: %s\n", d.Why)
+		fmt.Fprintf(w, "  why: %s\n", d.Why)
 	}
 	for _, f := range d.Fix {
-		fmt.Fprintf(stdout, "  fix: %s\n", f)
+		fmt.Fprintf(w, "  fix: %s\n", f)
+		if hint != nil {
+			if h := hint(f); h != "" {
+				fmt.Fprintf(w, "       %s\n", h)
+			}
+		}
 	}
 	if len(d.Evidence) > 0 {
-		fmt.Fprintln(stdout, "  evidence:")
+		fmt.Fprintln(w, "  evidence:")
 		for _, e := range d.Evidence {
-			fmt.Fprintf(stdout, "    %s\n", e.String())
+			fmt.Fprintf(w, "    %s\n", e.String())
 		}
 	}
 	return nil
