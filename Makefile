@@ -38,7 +38,8 @@ FUZZ_TARGETS := \
 	./kdc:FuzzHandle ./krb:FuzzAccept ./webtier:FuzzNegotiateHeader \
 	./krb:FuzzParsePAC ./krb:FuzzFindPAC ./krb:FuzzParseCCache ./krb:FuzzParseKeytab \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
-	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens
+	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
+	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./krb:FuzzParseKDCReqMatchesGofork
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
