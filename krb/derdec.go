@@ -306,15 +306,10 @@ func (d *dec) paData(c []byte) types.PADataSequence {
 // returning pvno and msg-type unchecked. Requests with additional tickets
 // (S4U2Proxy, user-to-user) are left to gofork.
 func fastKDCReq(b []byte, app int) (pvno, msgType int, r *KDCReq, ok bool) {
-	c, ok := only(b, 0x60|byte(app))
+	d, ok := appSeq(b, app)
 	if !ok {
 		return 0, 0, nil, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return 0, 0, nil, false
-	}
-	d := dec{b: seq}
 	pvno = d.int(d.need(1, 0x02))
 	msgType = d.int(d.need(2, 0x02))
 	r = &KDCReq{}
@@ -393,15 +388,10 @@ func fastKDCReqBody(c []byte, k *messages.KDCReqBody) bool {
 // messages.EncTicketPart.Unmarshal does.
 func fastEncTicketPart(b []byte) (messages.EncTicketPart, bool) {
 	var t messages.EncTicketPart
-	c, ok := only(b, 0x60|tagEncTicketPart)
+	d, ok := appSeq(b, tagEncTicketPart)
 	if !ok {
 		return t, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return t, false
-	}
-	d := dec{b: seq}
 	t.Flags = d.bits(d.need(0, 0x03))
 	t.Key = d.encryptionKey(d.need(1, 0x30))
 	t.CRealm = string(d.need(2, 0x1b))
@@ -445,15 +435,10 @@ func fastAuthorizationData(b []byte) (types.AuthorizationData, bool) {
 // does when nothing follows enc-part (so DecryptedEncPart stays empty).
 func fastTicket(b []byte) (messages.Ticket, bool) {
 	var t messages.Ticket
-	c, ok := only(b, 0x60|tagTicket)
+	d, ok := appSeq(b, tagTicket)
 	if !ok {
 		return t, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return t, false
-	}
-	d := dec{b: seq}
 	t.TktVNO = d.int(d.need(0, 0x02))
 	t.Realm = string(d.need(1, 0x1b))
 	t.SName = d.principalName(d.need(2, 0x30))
@@ -468,15 +453,10 @@ func fastTicket(b []byte) (messages.Ticket, bool) {
 // ([APPLICATION 13], msg-type 13) as messages.ASRep/TGSRep.Unmarshal do.
 func fastKDCRep(b []byte, app, msgType int) (messages.KDCRepFields, bool) {
 	var f messages.KDCRepFields
-	c, ok := only(b, 0x60|byte(app))
+	d, ok := appSeq(b, app)
 	if !ok {
 		return f, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return f, false
-	}
-	d := dec{b: seq}
 	f.PVNO = d.int(d.need(0, 0x02))
 	f.MsgType = d.int(d.need(1, 0x02))
 	if v, ok := d.opt(2, 0x30); ok {
@@ -567,15 +547,10 @@ func fastEncKDCRepPart(b []byte) (messages.EncKDCRepPart, bool) {
 // FastAPReq decodes an AP-REQ as messages.APReq.Unmarshal does.
 func FastAPReq(b []byte) (messages.APReq, bool) {
 	var a messages.APReq
-	c, ok := only(b, 0x60|tagAPReq)
+	d, ok := appSeq(b, tagAPReq)
 	if !ok {
 		return a, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return a, false
-	}
-	d := dec{b: seq}
 	a.PVNO = d.int(d.need(0, 0x02))
 	a.MsgType = d.int(d.need(1, 0x02))
 	a.APOptions = d.bits(d.need(2, 0x03))
@@ -601,15 +576,10 @@ func FastAPReq(b []byte) (messages.APReq, bool) {
 // types.Authenticator.Unmarshal does.
 func FastAuthenticator(b []byte) (types.Authenticator, bool) {
 	var a types.Authenticator
-	c, ok := only(b, 0x60|tagAuthenticator)
+	d, ok := appSeq(b, tagAuthenticator)
 	if !ok {
 		return a, false
 	}
-	seq, ok := only(c, 0x30)
-	if !ok {
-		return a, false
-	}
-	d := dec{b: seq}
 	a.AVNO = d.int(d.need(0, 0x02))
 	a.CRealm = string(d.need(1, 0x1b))
 	a.CName = d.principalName(d.need(2, 0x30))
@@ -667,4 +637,18 @@ func FastPAEncTSEnc(b []byte) (types.PAEncTSEnc, bool) {
 		return types.PAEncTSEnc{}, false
 	}
 	return ts, true
+}
+
+// appSeq opens [APPLICATION tag] SEQUENCE { ... }, the shape of every
+// Kerberos message (RFC 4120 §5.10), and returns a decoder over its fields.
+func appSeq(b []byte, tag int) (dec, bool) {
+	c, ok := only(b, 0x60|byte(tag))
+	if !ok {
+		return dec{}, false
+	}
+	seq, ok := only(c, 0x30)
+	if !ok {
+		return dec{}, false
+	}
+	return dec{b: seq}, true
 }
