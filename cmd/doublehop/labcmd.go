@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -503,12 +502,7 @@ func labClient(ctx context.Context, f *labFlags, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	io.WriteString(stdout, r.Stdout)
-	io.WriteString(stderr, r.Stderr)
-	if r.ExitCode != 0 {
-		return exitError(r.ExitCode)
-	}
-	return nil
+	return relay(r, stdout, stderr)
 }
 
 // splitLabFlags takes --name/--dir/--timeout out of args that otherwise go
@@ -601,12 +595,7 @@ func labExec(ctx context.Context, f *labFlags, verb string, args []string, stdou
 	if err != nil {
 		return err
 	}
-	io.WriteString(stdout, r.Stdout)
-	io.WriteString(stderr, r.Stderr)
-	if r.ExitCode != 0 {
-		return exitError(r.ExitCode)
-	}
-	return nil
+	return relay(r, stdout, stderr)
 }
 
 func labScenario(ctx context.Context, f *labFlags, args []string, stdout, stderr io.Writer) error {
@@ -645,51 +634,15 @@ func labScenario(ctx context.Context, f *labFlags, args []string, stdout, stderr
 		fmt.Fprintf(stdout, "lab %q is back to its starting state (directory, keytabs and settings copied into dc, web, sql)\n", *f.name)
 		return nil
 	}
-	var list []*scenarios.Scenario
-	if *all || (len(pos) == 2 && pos[1] == "all") {
-		if list, err = scenarios.Catalog(); err != nil {
-			return err
-		}
-	} else {
-		if len(pos) != 2 {
-			return fmt.Errorf("run wants a scenario id or --all: %w", errUsage)
-		}
-		s, err := scenarios.Find(pos[1])
-		if err != nil {
-			return err
-		}
-		list = []*scenarios.Scenario{s}
+	list, err := pickScenarios(*all, pos)
+	if err != nil {
+		return err
 	}
-	opt := scenarios.Options{Out: stdout}
-	if *f.quiet {
-		opt.Out = io.Discard
-	}
-	if *step {
-		in := bufio.NewReader(os.Stdin)
-		opt.Pause = func(next scenarios.Step) bool {
-			fmt.Fprintf(stdout, "\n[next: %s] Enter to run, q to stop: ", next.Do)
-			line, _ := in.ReadString('\n')
-			return !strings.HasPrefix(strings.TrimSpace(line), "q")
-		}
-	}
-	failed := 0
-	for _, s := range list {
-		start := time.Now()
-		rep, err := scenarios.NewEngine(l, opt).Run(ctx, s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.ID, err)
-		}
-		status := "PASS"
-		if !rep.OK() {
-			status, failed = "FAIL", failed+1
-		}
-		if *f.quiet || len(list) > 1 {
-			fmt.Fprintf(stdout, "%-4s %-22s %s (%s, containers of lab %s)\n", status, s.ID, s.Title, time.Since(start).Round(time.Millisecond), *f.name)
-		}
-	}
-	if failed > 0 {
-		fmt.Fprintf(stdout, "%d of %d scenarios failed\n", failed, len(list))
-		return exitError(1)
+	where := ", containers of lab " + *f.name
+	if err := runEach(ctx, list, *step, *f.quiet, stdout, where, func() (scenarios.Target, func(), error) {
+		return l, func() {}, nil
+	}); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "The lab is left in the scenario's final state; %s lab scenario reset --name %s puts it back.\n", self(), *f.name)
 	return nil
@@ -938,4 +891,14 @@ func sub(a, b uint64) uint64 {
 		return a - b
 	}
 	return 0
+}
+
+// relay copies a container command's output and passes its exit status on.
+func relay(r labtest.ExecResult, stdout, stderr io.Writer) error {
+	io.WriteString(stdout, r.Stdout)
+	io.WriteString(stderr, r.Stderr)
+	if r.ExitCode != 0 {
+		return exitError(r.ExitCode)
+	}
+	return nil
 }

@@ -86,20 +86,9 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, "the lab is back to its default working state (keytabs re-exported)")
 		return nil
 	case "run":
-		var list []*scenarios.Scenario
-		if *all {
-			if list, err = scenarios.Catalog(); err != nil {
-				return err
-			}
-		} else {
-			if len(pos) != 2 {
-				return fmt.Errorf("run wants a scenario id or --all: %w", errUsage)
-			}
-			s, err := scenarios.Find(pos[1])
-			if err != nil {
-				return err
-			}
-			list = []*scenarios.Scenario{s}
+		list, err := pickScenarios(*all, pos)
+		if err != nil {
+			return err
 		}
 		return runScenarios(ctx, list, *state, *step, *quiet, stdout)
 	}
@@ -114,14 +103,50 @@ func orDefault(s string) string {
 	return s
 }
 
+// pickScenarios is the list `run ID` or `run --all` (also `run all`) names.
+func pickScenarios(all bool, pos []string) ([]*scenarios.Scenario, error) {
+	if all || (len(pos) == 2 && pos[1] == "all") {
+		return scenarios.Catalog()
+	}
+	if len(pos) != 2 {
+		return nil, fmt.Errorf("run wants a scenario id or --all: %w", errUsage)
+	}
+	s, err := scenarios.Find(pos[1])
+	if err != nil {
+		return nil, err
+	}
+	return []*scenarios.Scenario{s}, nil
+}
+
 // runScenarios runs against a live lab at state when one answers there,
 // otherwise each scenario gets a fresh embedded lab.
 func runScenarios(ctx context.Context, list []*scenarios.Scenario, state string, step, quiet bool, stdout io.Writer) error {
-	out := stdout
+	live := state != "" && labRunning(state)
+	return runEach(ctx, list, step, quiet, stdout, "", func() (scenarios.Target, func(), error) {
+		if live {
+			t, err := scenarios.OpenState(state)
+			if err != nil {
+				return nil, nil, err
+			}
+			return t, func() { t.Close() }, nil
+		}
+		t, stop, err := freshLab(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, func() { t.Close(); stop() }, nil
+	})
+}
+
+// runEach runs every scenario of list on the target open gives it, printing
+// one PASS/FAIL line each (always with -q or more than one); where names the
+// lab in that line. Exit status 1 when any fails.
+func runEach(ctx context.Context, list []*scenarios.Scenario, step, quiet bool, stdout io.Writer, where string,
+	open func() (scenarios.Target, func(), error)) error {
+	opt := scenarios.Options{Out: stdout}
 	if quiet {
-		out = io.Discard
+		opt.Out = io.Discard
 	}
-	opt := scenarios.Options{Out: out}
 	if step {
 		in := bufio.NewReader(os.Stdin)
 		opt.Pause = func(next scenarios.Step) bool {
@@ -130,25 +155,15 @@ func runScenarios(ctx context.Context, list []*scenarios.Scenario, state string,
 			return !strings.HasPrefix(strings.TrimSpace(line), "q")
 		}
 	}
-	live := state != "" && labRunning(state)
 	failed := 0
 	for _, s := range list {
-		var t *scenarios.StateTarget
-		var stop func()
-		var err error
-		if live {
-			t, err = scenarios.OpenState(state)
-			stop = func() {}
-		} else {
-			t, stop, err = freshLab(ctx)
-		}
+		t, done, err := open()
 		if err != nil {
 			return err
 		}
 		start := time.Now()
 		rep, err := scenarios.NewEngine(t, opt).Run(ctx, s)
-		t.Close()
-		stop()
+		done()
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.ID, err)
 		}
@@ -157,7 +172,7 @@ func runScenarios(ctx context.Context, list []*scenarios.Scenario, state string,
 			status, failed = "FAIL", failed+1
 		}
 		if quiet || len(list) > 1 {
-			fmt.Fprintf(stdout, "%-4s %-22s %s (%s)\n", status, s.ID, s.Title, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(stdout, "%-4s %-22s %s (%s%s)\n", status, s.ID, s.Title, time.Since(start).Round(time.Millisecond), where)
 		}
 	}
 	if failed > 0 {
