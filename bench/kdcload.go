@@ -8,7 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,15 +61,15 @@ func Run(ctx context.Context, conc, ops int, max time.Duration, op func(ctx cont
 	ctx, cancel := context.WithTimeout(ctx, max)
 	defer cancel()
 	var next atomic.Int64
-	lat := make([][]time.Duration, conc)
-	var mu sync.Mutex
-	res := Result{}
+	var t tally
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			var lat []time.Duration
+			defer func() { t.merge(lat) }()
 			for ctx.Err() == nil {
 				i := int(next.Add(1))
 				if i > ops {
@@ -77,30 +77,13 @@ func Run(ctx context.Context, conc, ops int, max time.Duration, op func(ctx cont
 				}
 				t0 := time.Now()
 				err := op(ctx, w, i)
-				lat[w] = append(lat[w], time.Since(t0))
-				if err != nil {
-					mu.Lock()
-					res.Errors++
-					if res.FirstErr == nil {
-						res.FirstErr = err
-					}
-					mu.Unlock()
-				}
+				lat = append(lat, time.Since(t0))
+				t.fail(err)
 			}
 		}(w)
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	res.Ops = len(all)
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	if n := len(all); n > 0 {
-		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
-	}
-	return res
+	return t.result(time.Since(start))
 }
 
 // RunRate calls op at a fixed total rate (open loop, spread over conc
@@ -109,9 +92,7 @@ func Run(ctx context.Context, conc, ops int, max time.Duration, op func(ctx cont
 func RunRate(ctx context.Context, conc int, rate float64, dur time.Duration, op func(ctx context.Context, worker, i int) error) Result {
 	interval := time.Duration(float64(conc) / rate * float64(time.Second))
 	n := int(rate * dur.Seconds() / float64(conc))
-	var mu sync.Mutex
-	res := Result{}
-	var all []time.Duration
+	var t tally
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < conc; w++ {
@@ -127,28 +108,48 @@ func RunRate(ctx context.Context, conc int, rate float64, dur time.Duration, op 
 				t0 := time.Now()
 				err := op(ctx, w, k)
 				lat = append(lat, time.Since(t0))
-				if err != nil {
-					mu.Lock()
-					res.Errors++
-					if res.FirstErr == nil {
-						res.FirstErr = err
-					}
-					mu.Unlock()
-				}
+				t.fail(err)
 			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
+			t.merge(lat)
 		}(w)
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.Ops = len(all)
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	if n := len(all); n > 0 {
-		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
+	return t.result(time.Since(start))
+}
+
+// tally gathers the workers' latencies and errors into one Result.
+type tally struct {
+	mu  sync.Mutex
+	res Result
+	all []time.Duration
+}
+
+func (t *tally) fail(err error) {
+	if err == nil {
+		return
 	}
-	return res
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.res.Errors++
+	if t.res.FirstErr == nil {
+		t.res.FirstErr = err
+	}
+}
+
+func (t *tally) merge(lat []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.all = append(t.all, lat...)
+}
+
+func (t *tally) result(elapsed time.Duration) Result {
+	r, all := t.res, t.all
+	r.Elapsed, r.Ops = elapsed, len(all)
+	slices.Sort(all)
+	if n := len(all); n > 0 {
+		r.P50, r.P99 = all[n/2], all[min(n-1, n*99/100)]
+	}
+	return r
 }
 
 // KDCTarget sends requests to one KDC.

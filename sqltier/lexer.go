@@ -63,6 +63,26 @@ type lexError struct {
 	text   string
 }
 
+// quoted reads a 'string', [identifier] or "identifier" body from i (just past
+// the opener) to closeCh, where a doubled closeCh stands for one; end is just
+// past the closer. Unclosed is error 105, as SQL Server says it.
+func quoted(sql string, i int, closeCh byte) (val string, end int, err *lexError) {
+	var b strings.Builder
+	for i < len(sql) {
+		if sql[i] == closeCh {
+			if i+1 < len(sql) && sql[i+1] == closeCh {
+				b.WriteByte(closeCh)
+				i += 2
+				continue
+			}
+			return b.String(), i + 1, nil
+		}
+		b.WriteByte(sql[i])
+		i++
+	}
+	return "", i, &lexError{105, "Unclosed quotation mark after the character string '" + b.String() + "'."}
+}
+
 func lex(sql string) ([]token, *lexError) {
 	var out []token
 	i := 0
@@ -101,57 +121,24 @@ func lex(sql string) ([]token, *lexError) {
 				kind = tkNString
 				i++
 			}
-			i++
-			var b strings.Builder
-			closed := false
-			for i < n {
-				if sql[i] == '\'' {
-					if i+1 < n && sql[i+1] == '\'' {
-						b.WriteByte('\'')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(sql[i])
-				i++
+			val, end, err := quoted(sql, i+1, '\'')
+			if err != nil {
+				return nil, err
 			}
-			if !closed {
-				return nil, &lexError{105, "Unclosed quotation mark after the character string '" + b.String() + "'."}
-			}
-			out = append(out, token{kind: kind, text: sql[start:i], val: b.String(), pos: start})
+			i = end
+			out = append(out, token{kind: kind, text: sql[start:i], val: val, pos: start})
 		case c == '[' || c == '"':
 			closeCh := byte(']')
 			if c == '"' {
 				closeCh = '"'
 			}
 			start := i
-			i++
-			var b strings.Builder
-			closed := false
-			for i < n {
-				if sql[i] == closeCh {
-					if i+1 < n && sql[i+1] == closeCh {
-						b.WriteByte(closeCh)
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(sql[i])
-				i++
+			val, end, err := quoted(sql, i+1, closeCh)
+			if err != nil {
+				return nil, err
 			}
-			if !closed {
-				if c == '[' {
-					return nil, &lexError{105, "Unclosed quotation mark after the character string '" + b.String() + "'."}
-				}
-				return nil, &lexError{105, "Unclosed quotation mark after the character string '" + b.String() + "'."}
-			}
-			out = append(out, token{kind: tkQuoted, text: sql[start:i], val: b.String(), pos: start})
+			i = end
+			out = append(out, token{kind: tkQuoted, text: sql[start:i], val: val, pos: start})
 		case c >= '0' && c <= '9' || c == '.' && i+1 < n && sql[i+1] >= '0' && sql[i+1] <= '9':
 			start := i
 			for i < n && (sql[i] >= '0' && sql[i] <= '9' || sql[i] == '.') {
