@@ -59,7 +59,11 @@ func TestCLIEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "all.keytab")); err != nil {
 		t.Fatal(err)
 	}
-	must("PASS", "scenario", "run", "kcd", "-q")
+	must("PASS", "scenario", "run", "kcd", "-q")                              // a fresh embedded lab
+	must("PASS", "scenario", "run", "wrong-password", "-q", "--state", state) // the running lab
+	if out, code := cli(t, "scenario", "run", "nosuch"); code == 0 || !strings.Contains(out, `no scenario "nosuch"`) {
+		t.Fatalf("scenario run nosuch: exit %d\n%s", code, out)
+	}
 	must("seed-part1", "scenario", "list")
 	if out, code := cli(t, "nonsense"); code != 2 || !strings.Contains(out, "unknown command") {
 		t.Fatalf("unknown command: %d %s", code, out)
