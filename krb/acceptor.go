@@ -199,7 +199,7 @@ func (a *Acceptor) unwrap(token []byte) (Mech, bool, []byte, error) {
 // verify checks the AP-REQ (RFC 4120 §3.2.3) and builds the context.
 func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *AcceptError) {
 	var ap messages.APReq
-	if err := safeUnmarshal(func() error { return ap.Unmarshal(b) }); err != nil {
+	if err := SafeUnmarshal(func() error { return ap.Unmarshal(b) }); err != nil {
 		return nil, newAcceptError(Errorf(KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "AP-REQ: %v", err))
 	}
 	tkt := CleanTicket(ap.Ticket)
@@ -217,7 +217,7 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		return fail(Errorf(KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the ticket session key"))
 	}
 	var auth types.Authenticator
-	if err := safeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
+	if err := SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
 		return fail(Errorf(KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err))
 	}
 	client := PrincipalString(etp.CName, etp.CRealm)

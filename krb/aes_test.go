@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"encoding/hex"
-	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 
@@ -277,28 +275,6 @@ func BenchmarkGokrb5Encrypt1K(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		crypto.GetEncryptedData(plain, key, 2, 0)
-	}
-}
-
-func TestSIDStringFormat(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	for i := 0; i < 2000; i++ {
-		s := sid{auth: r.Uint64() >> (16 + r.IntN(48))}
-		for j := r.IntN(16); j > 0; j-- {
-			s.subs = append(s.subs, r.Uint32()>>r.IntN(32))
-		}
-		var want strings.Builder
-		if s.auth < 1<<32 {
-			fmt.Fprintf(&want, "S-1-%d", s.auth)
-		} else {
-			fmt.Fprintf(&want, "S-1-0x%012X", s.auth)
-		}
-		for _, v := range s.subs {
-			fmt.Fprintf(&want, "-%d", v)
-		}
-		if s.String() != want.String() {
-			t.Fatalf("%q, want %q", s.String(), want.String())
-		}
 	}
 }
 

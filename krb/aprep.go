@@ -37,7 +37,7 @@ func MarshalAPRep(ctime time.Time, cusec int, seq int64, sessionKey types.Encryp
 // VerifyAPRep decrypts an AP-REP and checks it echoes ctime/cusec (RFC 4120 §3.2.5).
 func VerifyAPRep(b []byte, sessionKey types.EncryptionKey, ctime time.Time, cusec int) error {
 	t, _, err := readTLV(b)
-	if err != nil || t.class != 1 || t.tag != tagAPRep {
+	if err != nil || t.Class != 1 || t.Tag != tagAPRep {
 		return fmt.Errorf("not an AP-REP")
 	}
 	var m struct {
@@ -45,7 +45,7 @@ func VerifyAPRep(b []byte, sessionKey types.EncryptionKey, ctime time.Time, cuse
 		MsgType int                 `asn1:"explicit,tag:1"`
 		EncPart types.EncryptedData `asn1:"explicit,tag:2"`
 	}
-	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(t.content, &m); return e }); err != nil {
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(t.Content, &m); return e }); err != nil {
 		return fmt.Errorf("AP-REP: %w", err)
 	}
 	plain, err := Decrypt(m.EncPart, sessionKey, UsageAPRepEncPart)
@@ -53,7 +53,7 @@ func VerifyAPRep(b []byte, sessionKey types.EncryptionKey, ctime time.Time, cuse
 		return Errorf(KRB_AP_ERR_MUT_FAIL, "MUT_FAIL", "AP-REP does not decrypt with the session key")
 	}
 	var p EncAPRepPart
-	if err := safeUnmarshal(func() error {
+	if err := SafeUnmarshal(func() error {
 		_, e := asn1.UnmarshalWithParams(plain, &p, fmt.Sprintf("application,explicit,tag:%d", tagEncAPRepPart))
 		return e
 	}); err != nil {

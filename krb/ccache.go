@@ -9,9 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,74 +18,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
-
-// Principal is a principal as the ccache and keytab formats store it.
-type Principal struct {
-	NameType   int32
-	Components []string
-	Realm      string
-}
-
-// NewPrincipal builds a Principal from a gokrb5 name and realm.
-func NewPrincipal(pn types.PrincipalName, realm string) Principal {
-	return Principal{NameType: pn.NameType, Components: append([]string(nil), pn.NameString...), Realm: realm}
-}
-
-// Name returns the gokrb5 form of the name (without the realm).
-func (p Principal) Name() types.PrincipalName {
-	return types.PrincipalName{NameType: p.NameType, NameString: append([]string(nil), p.Components...)}
-}
-
-// String renders "HTTP/web.lab.local@LAB.LOCAL", escaping '/', '@' and '\'
-// inside components as krb5_unparse_name does.
-func (p Principal) String() string {
-	var b strings.Builder
-	for i, c := range p.Components {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		ccEscape(&b, c, "/@\\")
-	}
-	b.WriteByte('@')
-	ccEscape(&b, p.Realm, "@\\")
-	return b.String()
-}
-
-func ccEscape(b *strings.Builder, s, special string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case strings.IndexByte(special, c) >= 0:
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == 0:
-			b.WriteString(`\0`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
-
-// Equal compares exactly: name type ignored (as krb5_principal_compare does),
-// components and realm byte for byte.
-func (p Principal) Equal(o Principal) bool {
-	return p.Realm == o.Realm && ccSameComponents(p.Components, o.Components)
-}
-
-func ccSameComponents(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // CCacheCredential is one ccache entry (ccache_file_format.rst, "Credential
 // format"). It is named apart from Credential (the KRB-CRED form in
@@ -211,106 +141,6 @@ func BitStringFromFlags(f uint32) asn1.BitString {
 // MaxCCacheSize bounds LoadCCache; a real cache is a few KiB per ticket.
 const MaxCCacheSize = 16 << 20
 
-// ccReader reads the ccache/keytab integer encodings with a sticky error.
-type ccReader struct {
-	b     []byte
-	order binary.ByteOrder
-	err   error
-}
-
-func (r *ccReader) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-}
-
-func (r *ccReader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b) {
-		r.fail(fmt.Errorf("truncated: need %d bytes, %d left", n, len(r.b)))
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *ccReader) u8() uint8 {
-	if b := r.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *ccReader) u16() uint16 {
-	if b := r.take(2); b != nil {
-		return r.order.Uint16(b)
-	}
-	return 0
-}
-
-func (r *ccReader) u32() uint32 {
-	if b := r.take(4); b != nil {
-		return r.order.Uint32(b)
-	}
-	return 0
-}
-
-// data32 reads a 32-bit length and that many bytes, copied.
-func (r *ccReader) data32() []byte {
-	n := r.u32()
-	if r.err != nil {
-		return nil
-	}
-	if uint64(n) > uint64(len(r.b)) {
-		r.fail(fmt.Errorf("length %d exceeds the %d bytes left", n, len(r.b)))
-		return nil
-	}
-	if n == 0 {
-		return nil
-	}
-	return append([]byte(nil), r.take(int(n))...)
-}
-
-// count reads a 32-bit element count and checks that count elements of at
-// least minSize bytes each can still fit in the input.
-func (r *ccReader) count(what string, minSize int) int {
-	n := r.u32()
-	if r.err != nil {
-		return 0
-	}
-	if uint64(n)*uint64(minSize) > uint64(len(r.b)) {
-		r.fail(fmt.Errorf("%s count %d exceeds the input", what, n))
-		return 0
-	}
-	return int(n)
-}
-
-// ccTime maps a 32-bit krb5_timestamp to time; 0 stays the zero time. MIT
-// treats timestamps as unsigned since 1.17 (y2038).
-func ccTime(v uint32) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(int64(v), 0).UTC()
-}
-
-func ccTimestamp(t time.Time) uint32 {
-	if t.IsZero() {
-		return 0
-	}
-	s := t.Unix()
-	switch {
-	case s <= 0:
-		return 0
-	case s > 0xffffffff:
-		return 0xffffffff
-	}
-	return uint32(s)
-}
-
 // ParseCCache decodes a FILE ccache of format version 1 to 4. Versions 1 and
 // 2 use the writer's native byte order; this reads them as little-endian
 // (every platform the lab runs on). It never panics.
@@ -320,21 +150,21 @@ func ParseCCache(b []byte) (*CCache, error) {
 	}
 	c := &CCache{Version: 0x0500 | int(b[1])}
 	v := int(b[1])
-	r := &ccReader{b: b[2:], order: binary.BigEndian}
+	r := &ccReader{B: b[2:], Order: binary.BigEndian}
 	if v <= 2 {
-		r.order = binary.LittleEndian
+		r.Order = binary.LittleEndian
 	}
 	if v == 4 {
 		// Header: 16-bit total length, then tag/length/value fields; unknown
 		// tags are ignored.
-		hdr := &ccReader{b: r.take(int(r.u16())), order: r.order}
-		if r.err != nil {
-			return nil, fmt.Errorf("ccache: header: %w", r.err)
+		hdr := &ccReader{B: r.Take(int(r.U16())), Order: r.Order}
+		if r.Err != nil {
+			return nil, fmt.Errorf("ccache: header: %w", r.Err)
 		}
-		for len(hdr.b) > 0 && hdr.err == nil {
-			tag := hdr.u16()
-			val := hdr.take(int(hdr.u16()))
-			if hdr.err == nil && tag == 1 {
+		for len(hdr.B) > 0 && hdr.Err == nil {
+			tag := hdr.U16()
+			val := hdr.Take(int(hdr.U16()))
+			if hdr.Err == nil && tag == 1 {
 				if len(val) != 8 {
 					return nil, fmt.Errorf("ccache: header DeltaTime length %d, want 8", len(val))
 				}
@@ -343,19 +173,19 @@ func ParseCCache(b []byte) (*CCache, error) {
 				c.KDCOffset = ccClampOffset(time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond)
 			}
 		}
-		if hdr.err != nil {
-			return nil, fmt.Errorf("ccache: header: %w", hdr.err)
+		if hdr.Err != nil {
+			return nil, fmt.Errorf("ccache: header: %w", hdr.Err)
 		}
 	}
 	c.Default = ccReadPrincipal(r, v)
-	if r.err != nil {
-		return nil, fmt.Errorf("ccache: default principal: %w", r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("ccache: default principal: %w", r.Err)
 	}
 	// No count or end marker: credentials run to the end of the file.
-	for len(r.b) > 0 {
+	for len(r.B) > 0 {
 		cred := ccReadCredential(r, v)
-		if r.err != nil {
-			return nil, fmt.Errorf("ccache: credential %d: %w", len(c.Credentials)+1, r.err)
+		if r.Err != nil {
+			return nil, fmt.Errorf("ccache: credential %d: %w", len(c.Credentials)+1, r.Err)
 		}
 		c.Credentials = append(c.Credentials, cred)
 	}
@@ -367,22 +197,22 @@ func ParseCCache(b []byte) (*CCache, error) {
 func ccReadPrincipal(r *ccReader, v int) Principal {
 	var p Principal
 	if v != 1 {
-		p.NameType = int32(r.u32())
+		p.NameType = int32(r.U32())
 	}
-	n := r.count("component", 4)
-	if r.err != nil {
+	n := r.Count("component", 4)
+	if r.Err != nil {
 		return p
 	}
 	if v == 1 {
 		if n == 0 {
-			r.fail(errors.New("version 1 principal without a realm"))
+			r.Fail(errors.New("version 1 principal without a realm"))
 			return p
 		}
 		n--
 	}
-	p.Realm = string(r.data32())
-	for i := 0; i < n && r.err == nil; i++ {
-		p.Components = append(p.Components, string(r.data32()))
+	p.Realm = string(r.Data32())
+	for i := 0; i < n && r.Err == nil; i++ {
+		p.Components = append(p.Components, string(r.Data32()))
 	}
 	return p
 }
@@ -392,31 +222,31 @@ func ccReadCredential(r *ccReader, v int) CCacheCredential {
 	c.Client = ccReadPrincipal(r, v)
 	c.Server = ccReadPrincipal(r, v)
 	// keyblock: enctype (twice in v3), data
-	c.Key.KeyType = int32(int16(r.u16()))
+	c.Key.KeyType = int32(int16(r.U16()))
 	if v == 3 {
-		c.Key.KeyType = int32(int16(r.u16()))
+		c.Key.KeyType = int32(int16(r.U16()))
 	}
-	c.Key.KeyValue = r.data32()
-	c.AuthTime = ccTime(r.u32())
-	c.StartTime = ccTime(r.u32())
-	c.EndTime = ccTime(r.u32())
-	c.RenewTill = ccTime(r.u32())
-	c.IsSKey = r.u8() != 0
-	c.Flags = r.u32()
-	n := r.count("address", 6)
-	for i := 0; i < n && r.err == nil; i++ {
-		a := types.HostAddress{AddrType: int32(int16(r.u16()))}
-		a.Address = r.data32()
+	c.Key.KeyValue = r.Data32()
+	c.AuthTime = ccTime(r.U32())
+	c.StartTime = ccTime(r.U32())
+	c.EndTime = ccTime(r.U32())
+	c.RenewTill = ccTime(r.U32())
+	c.IsSKey = r.U8() != 0
+	c.Flags = r.U32()
+	n := r.Count("address", 6)
+	for i := 0; i < n && r.Err == nil; i++ {
+		a := types.HostAddress{AddrType: int32(int16(r.U16()))}
+		a.Address = r.Data32()
 		c.Addresses = append(c.Addresses, a)
 	}
-	n = r.count("authdata", 6)
-	for i := 0; i < n && r.err == nil; i++ {
-		a := types.AuthorizationDataEntry{ADType: int32(int16(r.u16()))}
-		a.ADData = r.data32()
+	n = r.Count("authdata", 6)
+	for i := 0; i < n && r.Err == nil; i++ {
+		a := types.AuthorizationDataEntry{ADType: int32(int16(r.U16()))}
+		a.ADData = r.Data32()
 		c.AuthData = append(c.AuthData, a)
 	}
-	c.Ticket = r.data32()
-	c.SecondTicket = r.data32()
+	c.Ticket = r.Data32()
+	c.SecondTicket = r.Data32()
 	return c
 }
 
@@ -433,23 +263,12 @@ func ccClampOffset(d time.Duration) time.Duration {
 	return d
 }
 
-// ccWriter appends the version 4 (big-endian) encodings.
-type ccWriter struct{ b []byte }
-
-func (w *ccWriter) u8(v uint8)   { w.b = append(w.b, v) }
-func (w *ccWriter) u16(v uint16) { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *ccWriter) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
-func (w *ccWriter) data32(d []byte) {
-	w.u32(uint32(len(d)))
-	w.b = append(w.b, d...)
-}
-
-func (w *ccWriter) principal(p Principal) {
-	w.u32(uint32(p.NameType))
-	w.u32(uint32(len(p.Components)))
-	w.data32([]byte(p.Realm))
+func ccWritePrincipal(w *ccWriter, p Principal) {
+	w.U32(uint32(p.NameType))
+	w.U32(uint32(len(p.Components)))
+	w.Data32([]byte(p.Realm))
 	for _, c := range p.Components {
-		w.data32([]byte(c))
+		w.Data32([]byte(c))
 	}
 }
 
@@ -457,78 +276,47 @@ func (w *ccWriter) principal(p Principal) {
 // writes. The header carries the DeltaTime field only when KDCOffset != 0.
 func (c *CCache) Marshal() []byte {
 	w := &ccWriter{}
-	w.u16(0x0504)
+	w.U16(0x0504)
 	if c.KDCOffset != 0 {
-		w.u16(12) // one field: tag 1, length 8, seconds + microseconds
-		w.u16(1)
-		w.u16(8)
+		w.U16(12) // one field: tag 1, length 8, seconds + microseconds
+		w.U16(1)
+		w.U16(8)
 		d := ccClampOffset(c.KDCOffset)
-		w.u32(uint32(int32(d / time.Second)))
-		w.u32(uint32(int32((d % time.Second) / time.Microsecond)))
+		w.U32(uint32(int32(d / time.Second)))
+		w.U32(uint32(int32((d % time.Second) / time.Microsecond)))
 	} else {
-		w.u16(0)
+		w.U16(0)
 	}
-	w.principal(c.Default)
+	ccWritePrincipal(w, c.Default)
 	for _, cr := range c.Credentials {
-		w.principal(cr.Client)
-		w.principal(cr.Server)
-		w.u16(uint16(cr.Key.KeyType))
-		w.data32(cr.Key.KeyValue)
-		w.u32(ccTimestamp(cr.AuthTime))
-		w.u32(ccTimestamp(cr.StartTime))
-		w.u32(ccTimestamp(cr.EndTime))
-		w.u32(ccTimestamp(cr.RenewTill))
+		ccWritePrincipal(w, cr.Client)
+		ccWritePrincipal(w, cr.Server)
+		w.U16(uint16(cr.Key.KeyType))
+		w.Data32(cr.Key.KeyValue)
+		w.U32(ccTimestamp(cr.AuthTime))
+		w.U32(ccTimestamp(cr.StartTime))
+		w.U32(ccTimestamp(cr.EndTime))
+		w.U32(ccTimestamp(cr.RenewTill))
 		if cr.IsSKey {
-			w.u8(1)
+			w.U8(1)
 		} else {
-			w.u8(0)
+			w.U8(0)
 		}
-		w.u32(cr.Flags)
-		w.u32(uint32(len(cr.Addresses)))
+		w.U32(cr.Flags)
+		w.U32(uint32(len(cr.Addresses)))
 		for _, a := range cr.Addresses {
-			w.u16(uint16(a.AddrType))
-			w.data32(a.Address)
+			w.U16(uint16(a.AddrType))
+			w.Data32(a.Address)
 		}
-		w.u32(uint32(len(cr.AuthData)))
+		w.U32(uint32(len(cr.AuthData)))
 		for _, a := range cr.AuthData {
-			w.u16(uint16(a.ADType))
-			w.data32(a.ADData)
+			w.U16(uint16(a.ADType))
+			w.Data32(a.ADData)
 		}
-		w.data32(cr.Ticket)
-		w.data32(cr.SecondTicket)
+		w.Data32(cr.Ticket)
+		w.Data32(cr.SecondTicket)
 	}
-	return w.b
-}
-
-// ccFilePath strips "FILE:" and refuses the cache types this codec cannot
-// handle (MIT krb5_cc_resolve: "TYPE:residual", no colon = FILE).
-func ccFilePath(name string) (string, error) {
-	if i := strings.IndexByte(name, ':'); i > 0 {
-		typ := name[:i]
-		if ccIsTypeName(typ) {
-			if strings.EqualFold(typ, "FILE") {
-				if name[i+1:] == "" {
-					return "", errors.New("ccache: empty FILE: path")
-				}
-				return name[i+1:], nil
-			}
-			return "", fmt.Errorf("ccache: %s: cache type %q is not supported, only FILE: (MIT: use KRB5CCNAME=FILE:/path)", name, typ)
-		}
-	}
-	if name == "" {
-		return "", errors.New("ccache: empty path")
-	}
-	return name, nil
-}
-
-func ccIsTypeName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '_')) {
-			return false
-		}
-	}
-	return len(s) > 0
+	return w.B
 }
 
 // LoadCCache reads a FILE ccache ("FILE:/path" or a plain path).
@@ -548,28 +336,6 @@ func LoadCCache(path string) (*CCache, error) {
 	return c, nil
 }
 
-// ccReadFile reads a regular file of at most max bytes.
-func ccReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s exceeds %d bytes", path, max)
-	}
-	return b, nil
-}
-
 // Save writes the cache atomically (temp file in the same dir, fsync,
 // rename) with mode 0600, so a concurrent reader such as klist sees either
 // the old or the new cache, never a torn one.
@@ -579,45 +345,6 @@ func (c *CCache) Save(path string) error {
 		return err
 	}
 	return WriteFileAtomic(p, c.Marshal(), 0o600)
-}
-
-// WriteFileAtomic replaces path with data via a temp file in the same
-// directory, fsync, rename and a directory fsync, so a crash leaves the old or
-// the new file, never a torn one. Used for caches, keytabs and the directory.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable; a failure here does not undo the write.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Add stores cred, replacing an existing entry with the same client and server.

@@ -2,9 +2,7 @@ package krb_test
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb"
 )
 
@@ -303,29 +302,6 @@ func TestPrincipalString(t *testing.T) {
 	}
 }
 
-// ccKlist runs MIT klist with a private, empty KRB5_CONFIG (or env).
-func ccKlist(t *testing.T, env []string, args ...string) string {
-	t.Helper()
-	kl, err := exec.LookPath("klist")
-	if err != nil {
-		t.Skip("MIT klist not on PATH")
-	}
-	if env == nil {
-		conf := filepath.Join(t.TempDir(), "krb5.conf")
-		if err := os.WriteFile(conf, []byte("[libdefaults]\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		env = []string{"KRB5_CONFIG=" + conf}
-	}
-	cmd := exec.Command(kl, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "LC_ALL=C"}, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("klist %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
-
 func TestCCacheMITKlistReadsOurs(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "cc")
 	c := ccSample(t)
@@ -333,7 +309,7 @@ func TestCCacheMITKlistReadsOurs(t *testing.T) {
 	if err := c.Save(p); err != nil {
 		t.Fatal(err)
 	}
-	out := ccKlist(t, nil, "-c", "FILE:"+p, "-e", "-f")
+	out := mitkdc.Klist(t, nil, "-c", "FILE:"+p, "-e", "-f")
 	for _, want := range []string{
 		"Default principal: bob@LAB.LOCAL",
 		"krbtgt/LAB.LOCAL@LAB.LOCAL",
@@ -356,38 +332,10 @@ func TestCCacheMITKlistReadsOurs(t *testing.T) {
 // ccMITRealm starts an MIT KDC with bob, HTTP and MSSQL principals.
 func ccMITRealm(t *testing.T) *mitkdc.KDC {
 	t.Helper()
-	if !mitkdc.Available() {
-		t.Skip("MIT KDC not installed")
-	}
-	for _, tool := range []string{"kinit", "kvno", "klist"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not on PATH", tool)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	k, err := mitkdc.Start(ctx, mitkdc.Options{Principals: []mitkdc.Principal{
-		{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true},
-		{Name: "HTTP/web.lab.local", OKAsDelegate: true},
-		{Name: "MSSQLSvc/sql.lab.local:1433"},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Stop() })
-	return k
-}
-
-func ccRun(t *testing.T, env []string, stdin, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "LC_ALL=C"}, env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
+	return mitkdc.ForTest(t,
+		mitkdc.Principal{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true},
+		mitkdc.Principal{Name: "HTTP/web.lab.local", OKAsDelegate: true},
+		mitkdc.Principal{Name: "MSSQLSvc/sql.lab.local:1433"})
 }
 
 func TestCCacheMITKinitInterop(t *testing.T) {
@@ -395,8 +343,8 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	dir := t.TempDir()
 	mitPath := filepath.Join(dir, "mit.cc")
 	env := append(k.Env(), "KRB5CCNAME=FILE:"+mitPath)
-	ccRun(t, env, "BobPassw0rd!\n", "kinit", "bob")
-	ccRun(t, env, "", "kvno", "HTTP/web.lab.local")
+	peer.Run(t, env, "BobPassw0rd!\n", "kinit", "bob")
+	peer.Run(t, env, "", "kvno", "HTTP/web.lab.local")
 
 	raw, err := os.ReadFile(mitPath)
 	if err != nil {
@@ -439,8 +387,8 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	if b := c.Marshal(); !bytes.Equal(b, raw) {
 		t.Logf("re-marshal is not byte-identical to MIT's file (%d vs %d bytes)", len(b), len(raw))
 	}
-	a := ccKlist(t, env, "-c", "FILE:"+mitPath, "-e", "-f")
-	b := ccKlist(t, env, "-c", "FILE:"+ourPath, "-e", "-f")
+	a := mitkdc.Klist(t, env, "-c", "FILE:"+mitPath, "-e", "-f")
+	b := mitkdc.Klist(t, env, "-c", "FILE:"+ourPath, "-e", "-f")
 	if strings.ReplaceAll(a, mitPath, "X") != strings.ReplaceAll(b, ourPath, "X") {
 		t.Fatalf("klist differs:\nMIT:\n%s\nours:\n%s", a, b)
 	}
@@ -448,7 +396,7 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	// MIT kvno uses our cache's TGT for a new TGS exchange and stores the
 	// ticket in it; we read MIT's addition back.
 	ourEnv := append(k.Env(), "KRB5CCNAME=FILE:"+ourPath)
-	ccRun(t, ourEnv, "", "kvno", "MSSQLSvc/sql.lab.local:1433")
+	peer.Run(t, ourEnv, "", "kvno", "MSSQLSvc/sql.lab.local:1433")
 	c2, err := krb.LoadCCache("FILE:" + ourPath)
 	if err != nil {
 		t.Fatal(err)

@@ -190,3 +190,15 @@ func StringToKey(password, salt string, etype int32) (types.EncryptionKey, error
 	}
 	return types.EncryptionKey{KeyType: etype, KeyValue: k}, nil
 }
+
+func etypeShort(e int32) string {
+	switch e {
+	case ETypeAES256SHA1:
+		return "aes256-cts"
+	case ETypeAES128SHA1:
+		return "aes128-cts"
+	case ETypeRC4HMAC:
+		return "rc4-hmac"
+	}
+	return fmt.Sprintf("etype %d", e)
+}

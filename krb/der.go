@@ -12,11 +12,11 @@ import (
 var errDER = errors.New("malformed DER")
 
 type tlv struct {
-	class       int // 0 universal, 1 application, 2 context, 3 private
-	constructed bool
-	tag         int
-	content     []byte
-	full        []byte
+	Class       int // 0 universal, 1 application, 2 context, 3 private
+	Constructed bool
+	Tag         int
+	Content     []byte
+	Full        []byte
 }
 
 // readTLV reads one element with a single-byte tag (tags ≤ 30) and a definite length.
@@ -51,7 +51,7 @@ func readTLV(b []byte) (tlv, []byte, error) {
 	if n > len(b)-hl {
 		return tlv{}, nil, errDER
 	}
-	t := tlv{class: int(id >> 6), constructed: id&0x20 != 0, tag: int(id & 0x1f), content: b[hl : hl+n], full: b[:hl+n]}
+	t := tlv{Class: int(id >> 6), Constructed: id&0x20 != 0, Tag: int(id & 0x1f), Content: b[hl : hl+n], Full: b[:hl+n]}
 	return t, b[hl+n:], nil
 }
 

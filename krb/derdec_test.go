@@ -45,7 +45,7 @@ func mutate(r *rand.Rand, b []byte) []byte {
 
 func goforkEncTicketPartDecode(b []byte) (messages.EncTicketPart, error) {
 	var t messages.EncTicketPart
-	err := safeUnmarshal(func() error { return t.Unmarshal(b) })
+	err := SafeUnmarshal(func() error { return t.Unmarshal(b) })
 	return t, err
 }
 
@@ -100,7 +100,7 @@ func TestFastAuthorizationDataMatchesGofork(t *testing.T) {
 			got, ok := fastAuthorizationData(in)
 			var want types.AuthorizationData
 			var rest []byte
-			err := safeUnmarshal(func() (err error) { rest, err = asn1.Unmarshal(in, &want); return err })
+			err := SafeUnmarshal(func() (err error) { rest, err = asn1.Unmarshal(in, &want); return err })
 			if j == 0 && !ok {
 				t.Fatalf("case %d: canonical AuthorizationData not taken: %x", i, in)
 			}
@@ -277,11 +277,11 @@ func BenchmarkParseKDCReqGofork(b *testing.B) {
 func goforkKDCRepDecode(b []byte) (messages.KDCRepFields, error) {
 	if len(b) > 0 && b[0] == 0x6d {
 		var r messages.TGSRep
-		err := safeUnmarshal(func() error { return r.Unmarshal(b) })
+		err := SafeUnmarshal(func() error { return r.Unmarshal(b) })
 		return r.KDCRepFields, err
 	}
 	var r messages.ASRep
-	err := safeUnmarshal(func() error { return r.Unmarshal(b) })
+	err := SafeUnmarshal(func() error { return r.Unmarshal(b) })
 	return r.KDCRepFields, err
 }
 
@@ -331,7 +331,7 @@ func TestFastKDCRepMatchesGofork(t *testing.T) {
 					fastPart++
 				}
 				var want messages.EncKDCRepPart
-				err := safeUnmarshal(func() error { return want.Unmarshal(pin) })
+				err := SafeUnmarshal(func() error { return want.Unmarshal(pin) })
 				if err != nil || !reflect.DeepEqual(got, want) {
 					t.Fatalf("EncKDCRepPart %d/%d: fast %+v, gofork %+v (%v)", i, j, got, want, err)
 				}
@@ -395,7 +395,7 @@ func checkFast[T any](t *testing.T, what string, r *rand.Rand, enc []byte, fast 
 		took = took || j == 0
 		var want T
 		var err error
-		if e := safeUnmarshal(func() error { want, err = slow(in); return nil }); e != nil {
+		if e := SafeUnmarshal(func() error { want, err = slow(in); return nil }); e != nil {
 			err = e
 		}
 		if err != nil || !reflect.DeepEqual(got, want) {

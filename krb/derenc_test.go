@@ -255,7 +255,7 @@ func TestDEREncodersMatchGofork(t *testing.T) {
 		if want := goforkEncTicketPart(t, etp); !bytes.Equal(got, want) {
 			t.Fatalf("EncTicketPart %d differs:\n ours   %x\n gofork %x\n%+v", i, got, want, etp)
 		}
-		if pac := etp.AuthorizationData; FindPACBool(pac) {
+		if ad := etp.AuthorizationData; FindPACBool(ad) {
 			in, err := TicketSignatureInput(etp)
 			if err != nil {
 				t.Fatal(err)

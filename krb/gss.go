@@ -80,16 +80,16 @@ func WrapKRB5(m Mech, tokID []byte, msg []byte) []byte {
 // token ID and the inner message.
 func unwrapKRB5(b []byte) (Mech, []byte, []byte, error) {
 	t, rest, err := readTLV(b)
-	if err != nil || len(rest) != 0 || t.class != 1 || t.tag != 0 {
+	if err != nil || len(rest) != 0 || t.Class != 1 || t.Tag != 0 {
 		return MechUnknown, nil, nil, errDER
 	}
-	o, inner, err := readTLV(t.content)
-	if err != nil || o.tag != 6 {
+	o, inner, err := readTLV(t.Content)
+	if err != nil || o.Tag != 6 {
 		return MechUnknown, nil, nil, errDER
 	}
-	m := mechOf(o.full)
+	m := mechOf(o.Full)
 	if m != MechKRB5 && m != MechMSKRB5 {
-		return m, nil, nil, fmt.Errorf("GSS token for mechanism %x", o.full)
+		return m, nil, nil, fmt.Errorf("GSS token for mechanism %x", o.Full)
 	}
 	if len(inner) < 2 {
 		return m, nil, nil, errDER
@@ -113,51 +113,51 @@ func parseSPNEGO(b []byte) (*NegTokenInit, error) {
 	if err != nil || len(rest) != 0 {
 		return nil, errDER
 	}
-	body := t.full
-	if t.class == 1 && t.tag == 0 {
-		o, in, err := readTLV(t.content)
-		if err != nil || !bytes.Equal(o.full, oidSPNEGO) {
+	body := t.Full
+	if t.Class == 1 && t.Tag == 0 {
+		o, in, err := readTLV(t.Content)
+		if err != nil || !bytes.Equal(o.Full, oidSPNEGO) {
 			return nil, errDER
 		}
 		body = in
 	}
 	choice, rest, err := readTLV(body)
-	if err != nil || len(rest) != 0 || choice.class != 2 || choice.tag != 0 {
+	if err != nil || len(rest) != 0 || choice.Class != 2 || choice.Tag != 0 {
 		return nil, errDER
 	}
-	seq, _, err := readTLV(choice.content)
-	if err != nil || seq.tag != 16 {
+	seq, _, err := readTLV(choice.Content)
+	if err != nil || seq.Tag != 16 {
 		return nil, errDER
 	}
 	n := &NegTokenInit{}
-	for p := seq.content; len(p) > 0; {
+	for p := seq.Content; len(p) > 0; {
 		var f tlv
 		f, p, err = readTLV(p)
-		if err != nil || f.class != 2 {
+		if err != nil || f.Class != 2 {
 			return nil, errDER
 		}
-		inner, _, err := readTLV(f.content)
+		inner, _, err := readTLV(f.Content)
 		if err != nil {
 			return nil, errDER
 		}
-		switch f.tag {
+		switch f.Tag {
 		case 0:
-			for q := inner.content; len(q) > 0; {
+			for q := inner.Content; len(q) > 0; {
 				var o tlv
 				o, q, err = readTLV(q)
-				if err != nil || o.tag != 6 {
+				if err != nil || o.Tag != 6 {
 					return nil, errDER
 				}
 				if len(n.MechTypes) < 16 {
-					n.MechTypes = append(n.MechTypes, o.full)
+					n.MechTypes = append(n.MechTypes, o.Full)
 				}
 			}
 		case 1:
-			n.ReqFlags = inner.content
+			n.ReqFlags = inner.Content
 		case 2:
-			n.MechToken = inner.content
+			n.MechToken = inner.Content
 		case 3:
-			n.MIC = inner.content
+			n.MIC = inner.Content
 		}
 	}
 	if len(n.MechTypes) == 0 {
@@ -196,33 +196,33 @@ type NegTokenResp struct {
 // ParseNegTokenResp decodes [1] NegTokenResp.
 func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 	choice, _, err := readTLV(b)
-	if err != nil || choice.class != 2 || choice.tag != 1 {
+	if err != nil || choice.Class != 2 || choice.Tag != 1 {
 		return nil, errDER
 	}
-	seq, _, err := readTLV(choice.content)
-	if err != nil || seq.tag != 16 {
+	seq, _, err := readTLV(choice.Content)
+	if err != nil || seq.Tag != 16 {
 		return nil, errDER
 	}
 	r := &NegTokenResp{State: -1}
-	for p := seq.content; len(p) > 0; {
+	for p := seq.Content; len(p) > 0; {
 		var f tlv
 		f, p, err = readTLV(p)
-		if err != nil || f.class != 2 {
+		if err != nil || f.Class != 2 {
 			return nil, errDER
 		}
-		inner, _, err := readTLV(f.content)
+		inner, _, err := readTLV(f.Content)
 		if err != nil {
 			return nil, errDER
 		}
-		switch f.tag {
+		switch f.Tag {
 		case 0:
-			if len(inner.content) == 1 {
-				r.State = int(inner.content[0])
+			if len(inner.Content) == 1 {
+				r.State = int(inner.Content[0])
 			}
 		case 1:
-			r.Mech = mechOf(inner.full)
+			r.Mech = mechOf(inner.Full)
 		case 2:
-			r.ResponseToken = inner.content
+			r.ResponseToken = inner.Content
 		}
 	}
 	return r, nil

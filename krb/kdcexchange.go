@@ -155,13 +155,13 @@ func DecodeKDCRep(b []byte, key types.EncryptionKey, usage uint32, nonce int) (*
 	case len(b) > 0 && b[0] == 0x6b:
 		if f, ok = fastKDCRep(b, tagASRep, MsgASRep); !ok { // canonical DER; anything else goes to gofork
 			var r messages.ASRep
-			err = safeUnmarshal(func() error { return r.Unmarshal(b) })
+			err = SafeUnmarshal(func() error { return r.Unmarshal(b) })
 			f = r.KDCRepFields
 		}
 	case len(b) > 0 && b[0] == 0x6d:
 		if f, ok = fastKDCRep(b, tagTGSRep, MsgTGSRep); !ok {
 			var r messages.TGSRep
-			err = safeUnmarshal(func() error { return r.Unmarshal(b) })
+			err = SafeUnmarshal(func() error { return r.Unmarshal(b) })
 			f = r.KDCRepFields
 		}
 	default:
@@ -176,7 +176,7 @@ func DecodeKDCRep(b []byte, key types.EncryptionKey, usage uint32, nonce int) (*
 	}
 	part, ok := fastEncKDCRepPart(plain) // canonical DER; anything else goes to gofork
 	if !ok {
-		if err := safeUnmarshal(func() error { return part.Unmarshal(plain) }); err != nil {
+		if err := SafeUnmarshal(func() error { return part.Unmarshal(plain) }); err != nil {
 			return nil, fmt.Errorf("decode EncKDCRepPart: %w", err)
 		}
 	}
@@ -250,7 +250,7 @@ func NewPAEncTimestamp(key types.EncryptionKey, kvno int, now time.Time) (types.
 // ETypeInfo2 extracts PA-ETYPE-INFO2 from a KRB-ERROR's METHOD-DATA e-data (RFC 4120 §5.2.7.5).
 func ETypeInfo2(edata []byte) (types.ETypeInfo2, bool) {
 	var md types.PADataSequence
-	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(edata, &md); return e }); err != nil {
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(edata, &md); return e }); err != nil {
 		return nil, false
 	}
 	for _, pa := range md {
@@ -264,7 +264,7 @@ func ETypeInfo2(edata []byte) (types.ETypeInfo2, bool) {
 // ETypeInfo2FromPA decodes a PA-ETYPE-INFO2 value.
 func ETypeInfo2FromPA(v []byte) (types.ETypeInfo2, bool) {
 	var info types.ETypeInfo2
-	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(v, &info); return e }); err != nil || len(info) == 0 {
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(v, &info); return e }); err != nil || len(info) == 0 {
 		return nil, false
 	}
 	return info, true
@@ -273,7 +273,7 @@ func ETypeInfo2FromPA(v []byte) (types.ETypeInfo2, bool) {
 // KDCRepPAData returns the clear-text padata of an AS-REP or TGS-REP.
 func KDCRepPAData(b []byte) (types.PADataSequence, error) {
 	var r messages.ASRep
-	if err := safeUnmarshal(func() error { return r.Unmarshal(b) }); err != nil {
+	if err := SafeUnmarshal(func() error { return r.Unmarshal(b) }); err != nil {
 		return nil, err
 	}
 	return r.PAData, nil

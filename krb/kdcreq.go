@@ -68,7 +68,7 @@ func ParseKDCReq(b []byte) (*KDCReq, error) {
 // fast decoder leaves alone (additional tickets, non-canonical encodings, errors).
 func parseKDCReqGofork(b []byte, tag int) (*KDCReq, error) {
 	var raw rawKDCReq
-	err := safeUnmarshal(func() error {
+	err := SafeUnmarshal(func() error {
 		rest, err := asn1.UnmarshalWithParams(b, &raw, fmt.Sprintf("application,explicit,tag:%d", tag))
 		if err == nil && len(rest) != 0 {
 			err = fmt.Errorf("%d trailing bytes", len(rest))
@@ -85,7 +85,7 @@ func parseKDCReqGofork(b []byte, tag int) (*KDCReq, error) {
 		return nil, Errorf(KRB_AP_ERR_MSG_TYPE, "MSG_TYPE", "msg-type %d in application tag %d", raw.MsgType, tag)
 	}
 	r := &KDCReq{MsgType: raw.MsgType, PAData: raw.PAData, RawBody: raw.ReqBody.Bytes}
-	if err := safeUnmarshal(func() error { return r.Body.Unmarshal(raw.ReqBody.Bytes) }); err != nil {
+	if err := SafeUnmarshal(func() error { return r.Body.Unmarshal(raw.ReqBody.Bytes) }); err != nil {
 		return nil, fmt.Errorf("decode KDC-REQ-BODY: %w", err)
 	}
 	for i := range r.Body.AdditionalTickets {

@@ -69,7 +69,7 @@ func ktValidate(entries []KeytabEntry) error {
 // their 16-bit length are truncated; SaveKeytab and GokrbKeytab reject them.
 func MarshalKeytab(entries []KeytabEntry) []byte {
 	w := &ccWriter{}
-	w.u16(0x0502)
+	w.U16(0x0502)
 	now := time.Now()
 	for _, e := range entries {
 		rec := &ccWriter{}
@@ -77,44 +77,27 @@ func MarshalKeytab(entries []KeytabEntry) []byte {
 		if len(comps) > 0xffff {
 			comps = comps[:0xffff]
 		}
-		rec.u16(uint16(len(comps)))
-		ktData16(rec, []byte(e.Principal.Realm))
+		rec.U16(uint16(len(comps)))
+		rec.Data16([]byte(e.Principal.Realm))
 		for _, c := range comps {
-			ktData16(rec, []byte(c))
+			rec.Data16([]byte(c))
 		}
-		rec.u32(uint32(e.Principal.NameType))
+		rec.U32(uint32(e.Principal.NameType))
 		ts := e.Timestamp
 		if ts.IsZero() || ts.Unix() <= 0 {
 			ts = now
 		}
-		rec.u32(ccTimestamp(ts))
-		rec.u8(uint8(e.KVNO))
-		rec.u16(uint16(e.Key.KeyType))
-		ktData16(rec, e.Key.KeyValue)
+		rec.U32(ccTimestamp(ts))
+		rec.U8(uint8(e.KVNO))
+		rec.U16(uint16(e.Key.KeyType))
+		rec.Data16(e.Key.KeyValue)
 		if e.KVNO > 0xff {
-			rec.u32(e.KVNO)
+			rec.U32(e.KVNO)
 		}
-		w.u32(uint32(len(rec.b)))
-		w.b = append(w.b, rec.b...)
+		w.U32(uint32(len(rec.B)))
+		w.B = append(w.B, rec.B...)
 	}
-	return w.b
-}
-
-func ktData16(w *ccWriter, d []byte) {
-	if len(d) > 0xffff {
-		d = d[:0xffff]
-	}
-	w.u16(uint16(len(d)))
-	w.b = append(w.b, d...)
-}
-
-// data16 reads a 16-bit length and that many bytes, copied.
-func (r *ccReader) data16() []byte {
-	n := int(r.u16())
-	if n == 0 {
-		return nil
-	}
-	return append([]byte(nil), r.take(n)...)
+	return w.B
 }
 
 // ParseKeytab decodes a version 0x0501 or 0x0502 keytab, skipping holes
@@ -129,25 +112,25 @@ func ParseKeytab(b []byte) ([]KeytabEntry, error) {
 	if v == 1 {
 		order = binary.LittleEndian
 	}
-	r := &ccReader{b: b[2:], order: order}
+	r := &ccReader{B: b[2:], Order: order}
 	var out []KeytabEntry
 	// kt_file.c stops at a zero length or when fewer than 4 bytes remain.
-	for len(r.b) >= 4 {
-		size := int32(r.u32())
+	for len(r.B) >= 4 {
+		size := int32(r.U32())
 		switch {
 		case size == 0:
 			return out, nil
 		case size < 0:
 			hole := -int64(size)
-			if hole > int64(len(r.b)) {
+			if hole > int64(len(r.B)) {
 				return nil, fmt.Errorf("keytab: hole of %d bytes past the end of the file", hole)
 			}
-			r.take(int(hole))
+			r.Take(int(hole))
 			continue
-		case int64(size) > int64(len(r.b)):
-			return nil, fmt.Errorf("keytab: entry %d: length %d exceeds the %d bytes left", len(out)+1, size, len(r.b))
+		case int64(size) > int64(len(r.B)):
+			return nil, fmt.Errorf("keytab: entry %d: length %d exceeds the %d bytes left", len(out)+1, size, len(r.B))
 		}
-		e, err := ktParseEntry(r.take(int(size)), order, v)
+		e, err := ktParseEntry(r.Take(int(size)), order, v)
 		if err != nil {
 			return nil, fmt.Errorf("keytab: entry %d: %w", len(out)+1, err)
 		}
@@ -157,38 +140,38 @@ func ParseKeytab(b []byte) ([]KeytabEntry, error) {
 }
 
 func ktParseEntry(b []byte, order binary.ByteOrder, v int) (KeytabEntry, error) {
-	r := &ccReader{b: b, order: order}
+	r := &ccReader{B: b, Order: order}
 	var e KeytabEntry
-	n := int(r.u16())
+	n := int(r.U16())
 	if v == 1 {
 		if n == 0 {
 			return e, errors.New("version 1 principal without a realm")
 		}
 		n--
 	}
-	if n*2 > len(r.b) {
+	if n*2 > len(r.B) {
 		return e, fmt.Errorf("component count %d exceeds the entry", n)
 	}
-	e.Principal.Realm = string(r.data16())
-	for i := 0; i < n && r.err == nil; i++ {
-		e.Principal.Components = append(e.Principal.Components, string(r.data16()))
+	e.Principal.Realm = string(r.Data16())
+	for i := 0; i < n && r.Err == nil; i++ {
+		e.Principal.Components = append(e.Principal.Components, string(r.Data16()))
 	}
 	if v != 1 {
-		e.Principal.NameType = int32(r.u32())
+		e.Principal.NameType = int32(r.U32())
 	} else {
 		e.Principal.NameType = NTUnknown // as kt_file.c sets for version 1
 	}
-	e.Timestamp = ccTime(r.u32())
-	e.KVNO = uint32(r.u8())
-	e.Key.KeyType = int32(int16(r.u16()))
-	e.Key.KeyValue = r.data16()
-	if r.err != nil {
-		return e, r.err
+	e.Timestamp = ccTime(r.U32())
+	e.KVNO = uint32(r.U8())
+	e.Key.KeyType = int32(int16(r.U16()))
+	e.Key.KeyValue = r.Data16()
+	if r.Err != nil {
+		return e, r.Err
 	}
 	// The 32-bit kvno extension: present when at least 4 bytes remain and
 	// non-zero (keytab_file_format.rst).
-	if len(r.b) >= 4 {
-		if k := r.u32(); k != 0 {
+	if len(r.B) >= 4 {
+		if k := r.U32(); k != 0 {
 			e.KVNO = k
 		}
 	}

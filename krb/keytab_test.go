@@ -13,6 +13,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb"
 )
 
@@ -169,7 +171,7 @@ func TestKeytabMITKlistReadsOurs(t *testing.T) {
 	if err := krb.SaveKeytab(p, ktSample()); err != nil {
 		t.Fatal(err)
 	}
-	out := ccKlist(t, nil, "-k", "-t", "-e", "-K", "FILE:"+p)
+	out := mitkdc.Klist(t, nil, "-k", "-t", "-e", "-K", "FILE:"+p)
 	t.Logf("klist -k:\n%s", out)
 	for _, re := range []string{
 		`(?m)^\s+3 11/25/26 12:00:00 HTTP/web\.lab\.local@LAB\.LOCAL \(aes256-cts-hmac-sha1-96\)  \(0x(11){32}\)$`,
@@ -185,7 +187,7 @@ func TestKeytabMITKlistReadsOurs(t *testing.T) {
 // TestKeytabMITInterop: a keytab from kadmin ktadd parses, survives our
 // re-marshal, and MIT kvno -k accepts our copy (it decrypts a real ticket).
 func TestKeytabMITInterop(t *testing.T) {
-	k := ccMITRealm(t)
+	k := mitkdc.ForTest(t, mitkdc.Principal{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true}, mitkdc.Principal{Name: "HTTP/web.lab.local", OKAsDelegate: true}, mitkdc.Principal{Name: "MSSQLSvc/sql.lab.local:1433"})
 	dir := t.TempDir()
 	mitKT := filepath.Join(dir, "mit.keytab")
 	if err := k.Keytab(mitKT, "HTTP/web.lab.local"); err != nil {
@@ -218,8 +220,8 @@ func TestKeytabMITInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(k.Env(), "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"))
-	ccRun(t, env, "BobPassw0rd!\n", "kinit", "bob")
-	out := ccRun(t, env, "", "kvno", "-k", ours, "HTTP/web.lab.local")
+	peer.Run(t, env, "BobPassw0rd!\n", "kinit", "bob")
+	out := peer.Run(t, env, "", "kvno", "-k", ours, "HTTP/web.lab.local")
 	if !strings.Contains(out, "keytab entry valid") {
 		t.Fatalf("kvno -k with our keytab: %s", out)
 	}

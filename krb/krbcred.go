@@ -85,39 +85,39 @@ func MarshalKRBCred(creds []Credential, key types.EncryptionKey) ([]byte, error)
 // krb5_rd_cred does); an etype-0 enc-part is taken as plaintext.
 func ParseKRBCred(b []byte, keys ...types.EncryptionKey) ([]Credential, error) {
 	app, _, err := readTLV(b)
-	if err != nil || app.class != 1 || app.tag != tagKRBCred {
+	if err != nil || app.Class != 1 || app.Tag != tagKRBCred {
 		return nil, fmt.Errorf("not a KRB-CRED")
 	}
-	seq, _, err := readTLV(app.content)
-	if err != nil || seq.tag != 16 {
+	seq, _, err := readTLV(app.Content)
+	if err != nil || seq.Tag != 16 {
 		return nil, errDER
 	}
 	var tickets []messages.Ticket
 	var ed types.EncryptedData
-	for p := seq.content; len(p) > 0; {
+	for p := seq.Content; len(p) > 0; {
 		var f tlv
-		if f, p, err = readTLV(p); err != nil || f.class != 2 {
+		if f, p, err = readTLV(p); err != nil || f.Class != 2 {
 			return nil, errDER
 		}
-		switch f.tag {
+		switch f.Tag {
 		case 2:
-			s, _, err := readTLV(f.content)
+			s, _, err := readTLV(f.Content)
 			if err != nil {
 				return nil, errDER
 			}
-			for q := s.content; len(q) > 0 && len(tickets) < 16; {
+			for q := s.Content; len(q) > 0 && len(tickets) < 16; {
 				var t tlv
 				if t, q, err = readTLV(q); err != nil {
 					return nil, errDER
 				}
-				tk, err := UnmarshalTicket(t.full)
+				tk, err := UnmarshalTicket(t.Full)
 				if err != nil {
 					return nil, fmt.Errorf("KRB-CRED ticket: %w", err)
 				}
 				tickets = append(tickets, tk)
 			}
 		case 3:
-			if err := safeUnmarshal(func() error { return ed.Unmarshal(f.content) }); err != nil {
+			if err := SafeUnmarshal(func() error { return ed.Unmarshal(f.Content) }); err != nil {
 				return nil, fmt.Errorf("KRB-CRED enc-part: %w", err)
 			}
 		}
@@ -139,7 +139,7 @@ func ParseKRBCred(b []byte, keys ...types.EncryptionKey) ([]Credential, error) {
 		}
 	}
 	var part encKrbCredPart
-	if err := safeUnmarshal(func() error {
+	if err := SafeUnmarshal(func() error {
 		_, e := asn1.UnmarshalWithParams(plain, &part, fmt.Sprintf("application,explicit,tag:%d", tagEncKrbCredPart))
 		return e
 	}); err != nil {

@@ -561,7 +561,7 @@ func decodeAD(b []byte) (types.AuthorizationData, bool) {
 	}
 	var ad types.AuthorizationData
 	var rest []byte
-	err := safeUnmarshal(func() (err error) { rest, err = asn1.Unmarshal(b, &ad); return err })
+	err := SafeUnmarshal(func() (err error) { rest, err = asn1.Unmarshal(b, &ad); return err })
 	if err != nil || len(rest) != 0 {
 		return nil, false
 	}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -368,6 +371,28 @@ func TestPACParsesWindowsPACs(t *testing.T) {
 			if p.Info.ClientName != "testuser1" || p.Info.UPN != "testuser1@test.gokrb5" || p.Info.DNSDomainName != "TEST.GOKRB5" {
 				t.Fatalf("AD PAC info %+v", p.Info)
 			}
+		}
+	}
+}
+
+func TestSIDStringFormat(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 2000; i++ {
+		s := sid{auth: r.Uint64() >> (16 + r.IntN(48))}
+		for j := r.IntN(16); j > 0; j-- {
+			s.subs = append(s.subs, r.Uint32()>>r.IntN(32))
+		}
+		var want strings.Builder
+		if s.auth < 1<<32 {
+			fmt.Fprintf(&want, "S-1-%d", s.auth)
+		} else {
+			fmt.Fprintf(&want, "S-1-0x%012X", s.auth)
+		}
+		for _, v := range s.subs {
+			fmt.Fprintf(&want, "-%d", v)
+		}
+		if s.String() != want.String() {
+			t.Fatalf("%q, want %q", s.String(), want.String())
 		}
 	}
 }

@@ -54,7 +54,7 @@ func NewPAForUser(user types.PrincipalName, realm string, tgtSessionKey types.En
 // ParsePAForUser decodes and verifies PA-FOR-USER against the TGT session key.
 func ParsePAForUser(b []byte, tgtSessionKey types.EncryptionKey) (ForUser, error) {
 	var p ForUser
-	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(b, &p); return e }); err != nil {
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(b, &p); return e }); err != nil {
 		return p, Errorf(KRB_ERR_GENERIC, "BAD_PA_FOR_USER", "PA-FOR-USER: %v", err)
 	}
 	if p.Cksum.CksumType != ChecksumHMACMD5 {
@@ -95,7 +95,7 @@ func NewPAPACOptions(bits ...int) (types.PAData, error) {
 // ParsePAPACOptions returns the option bits of PA-PAC-OPTIONS.
 func ParsePAPACOptions(b []byte) (asn1.BitString, error) {
 	var p paPACOptions
-	if err := safeUnmarshal(func() error { _, e := asn1.Unmarshal(b, &p); return e }); err != nil {
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(b, &p); return e }); err != nil {
 		return asn1.BitString{}, fmt.Errorf("PA-PAC-OPTIONS: %w", err)
 	}
 	return p.Flags, nil

@@ -63,7 +63,7 @@ func OpenTicket(t messages.Ticket, key types.EncryptionKey) (messages.EncTicketP
 	}
 	etp, ok := fastEncTicketPart(plain) // canonical DER; anything else goes to gofork
 	if !ok {
-		if err := safeUnmarshal(func() error { return etp.Unmarshal(plain) }); err != nil {
+		if err := SafeUnmarshal(func() error { return etp.Unmarshal(plain) }); err != nil {
 			return messages.EncTicketPart{}, Errorf(KRB_AP_ERR_BAD_INTEGRITY, "BAD_ENCODING", "ticket EncTicketPart: %v", err)
 		}
 	}
@@ -88,7 +88,7 @@ func MarshalTicket(t messages.Ticket) ([]byte, error) {
 // UnmarshalTicket decodes a Ticket, never panicking.
 func UnmarshalTicket(b []byte) (messages.Ticket, error) {
 	var t messages.Ticket
-	err := safeUnmarshal(func() error { return t.Unmarshal(b) })
+	err := SafeUnmarshal(func() error { return t.Unmarshal(b) })
 	if err != nil {
 		return messages.Ticket{}, err
 	}
@@ -114,25 +114,11 @@ func MarshalEncKDCRepPart(p messages.EncKDCRepPart, tgs bool) ([]byte, error) {
 
 // SafeUnmarshal runs a gokrb5/gofork decoder and turns its panics into
 // errors (gokrb5 §5.1: several decoders panic on hostile input).
-func SafeUnmarshal(f func() error) error { return safeUnmarshal(f) }
-
-func safeUnmarshal(f func() error) (err error) {
+func SafeUnmarshal(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed ASN.1: %v", r)
 		}
 	}()
 	return f()
-}
-
-func etypeShort(e int32) string {
-	switch e {
-	case ETypeAES256SHA1:
-		return "aes256-cts"
-	case ETypeAES128SHA1:
-		return "aes128-cts"
-	case ETypeRC4HMAC:
-		return "rc4-hmac"
-	}
-	return fmt.Sprintf("etype %d", e)
 }

@@ -1,0 +1,41 @@
+//go:build unix
+
+package mitkdc
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/doublehop/doublehop/internal/peer"
+)
+
+// ForTest starts a throw-away MIT realm for one test and stops it at cleanup.
+// Without MIT's KDC and clients the test skips, or fails under CI (package peer).
+func ForTest(t testing.TB, principals ...Principal) *KDC {
+	t.Helper()
+	peer.Need(t, binKDC, binUtil, binKadmin, "kinit", "kvno", "klist")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := Start(ctx, Options{Principals: principals})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Stop() })
+	return k
+}
+
+// Klist runs MIT klist with env, or with a private empty KRB5_CONFIG when env is nil.
+func Klist(t testing.TB, env []string, args ...string) string {
+	t.Helper()
+	if env == nil {
+		conf := filepath.Join(t.TempDir(), "krb5.conf")
+		if err := os.WriteFile(conf, []byte("[libdefaults]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env = []string{"KRB5_CONFIG=" + conf}
+	}
+	return peer.Run(t, env, "", "klist", args...)
+}
