@@ -35,11 +35,11 @@ test: vet
 # Fuzz every decoder for FUZZTIME each (default 10m, as the issue asks when run by hand).
 FUZZTIME ?= 10m
 FUZZ_TARGETS := \
-	./kdc:FuzzHandle ./krb:FuzzAccept ./webtier:FuzzNegotiateHeader \
-	./krb:FuzzParsePAC ./krb:FuzzFindPAC ./krb:FuzzParseCCache ./krb:FuzzParseKeytab \
+	./kdc:FuzzHandle ./krb/gss:FuzzAccept ./webtier:FuzzNegotiateHeader \
+	./krb/pac:FuzzParsePAC ./krb/pac:FuzzFindPAC ./krb/ccache:FuzzParseCCache ./krb/keytab:FuzzParseKeytab \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
-	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./krb:FuzzParseKDCReqMatchesGofork
+	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./krb/kmsg:FuzzParseKDCReqMatchesGofork
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \

@@ -14,7 +14,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/internal/mitkdc"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // CompareOptions configure the side-by-side KDC benchmark.
@@ -126,7 +126,7 @@ func CompareKDC(ctx context.Context, o CompareOptions) ([]Row, error) {
 			if err != nil {
 				return rows, err
 			}
-			var tgts []krb.Credential
+			var tgts []kmsg.Credential
 			if ex == "TGS-REQ" {
 				for w := 0; w < o.Conc; w++ {
 					rep, err := t.AS(ctx, us[w], users[w%len(users)])

@@ -13,7 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -29,7 +32,7 @@ func NewUsers(realm, prefix, password string, n int) ([]User, error) {
 	var out []User
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("%s%d", prefix, i)
-		k, err := krb.StringToKey(password, realm+name, krb.ETypeAES256SHA1)
+		k, err := kcrypto.StringToKey(password, realm+name, kcrypto.ETypeAES256SHA1)
 		if err != nil {
 			return nil, err
 		}
@@ -169,9 +172,9 @@ type udpClient struct {
 // exchange sends one request and returns the reply (over u when non-nil).
 func (t KDCTarget) exchange(ctx context.Context, u *udpClient, req []byte) ([]byte, error) {
 	if !t.UDP {
-		rep, err := krb.SendTCP(ctx, nil, t.Addr, req)
+		rep, err := kdcclient.SendTCP(ctx, nil, t.Addr, req)
 		if err != nil {
-			if _, ok := krb.CodeOf(err); ok {
+			if _, ok := kerr.CodeOf(err); ok {
 				return rep, err
 			}
 			return nil, err
@@ -195,9 +198,9 @@ func (t KDCTarget) exchange(ctx context.Context, u *udpClient, req []byte) ([]by
 		return nil, err
 	}
 	rep := u.buf[:n]
-	if e := krb.AsKRBError(rep); e != nil {
-		if e.Code == krb.KRB_ERR_RESPONSE_TOO_BIG {
-			return krb.SendTCP(ctx, nil, t.Addr, req)
+	if e := kmsg.AsKRBError(rep); e != nil {
+		if e.Code == kerr.KRB_ERR_RESPONSE_TOO_BIG {
+			return kdcclient.SendTCP(ctx, nil, t.Addr, req)
 		}
 		return rep, e
 	}
@@ -226,13 +229,13 @@ func (t KDCTarget) clients(n int) ([]*udpClient, func(), error) {
 
 // AS sends one AS-REQ with PA-ENC-TIMESTAMP (aes256) and checks the reply
 // decrypts: the "AS-REQ with pre-auth" of the benchmark.
-func (t KDCTarget) AS(ctx context.Context, uc *udpClient, u User) (*krb.KDCReply, error) {
-	pa, err := krb.NewPAEncTimestamp(u.Key, 0, time.Now())
+func (t KDCTarget) AS(ctx context.Context, uc *udpClient, u User) (*kmsg.KDCReply, error) {
+	pa, err := kmsg.NewPAEncTimestamp(u.Key, 0, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	req := krb.ASRequest{Realm: t.Realm, Client: types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{u.Name}},
-		Options: []int{krb.FlagForwardable}, ETypes: []int32{krb.ETypeAES256SHA1}, PAData: []types.PAData{pa}}
+	req := kmsg.ASRequest{Realm: t.Realm, Client: types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{u.Name}},
+		Options: []int{kmsg.FlagForwardable}, ETypes: []int32{kcrypto.ETypeAES256SHA1}, PAData: []types.PAData{pa}}
 	b, nonce, err := req.Marshal()
 	if err != nil {
 		return nil, err
@@ -241,13 +244,13 @@ func (t KDCTarget) AS(ctx context.Context, uc *udpClient, u User) (*krb.KDCReply
 	if err != nil {
 		return nil, err
 	}
-	return krb.DecodeKDCRep(rep, u.Key, krb.UsageASRepEncPart, nonce)
+	return kmsg.DecodeKDCRep(rep, u.Key, kcrypto.UsageASRepEncPart, nonce)
 }
 
 // TGS sends one TGS-REQ with a TGT and checks the reply decrypts.
-func (t KDCTarget) TGS(ctx context.Context, uc *udpClient, tgt krb.Credential, spn string) (*krb.KDCReply, error) {
-	r := krb.TGSRequest{Realm: t.Realm, Client: tgt.Info.PName, ClientRealm: tgt.Info.PRealm, TGT: tgt.Ticket, SessionKey: tgt.Info.Key,
-		Service: krb.ParsePrincipalName(spn), Options: []int{krb.FlagForwardable}}
+func (t KDCTarget) TGS(ctx context.Context, uc *udpClient, tgt kmsg.Credential, spn string) (*kmsg.KDCReply, error) {
+	r := kmsg.TGSRequest{Realm: t.Realm, Client: tgt.Info.PName, ClientRealm: tgt.Info.PRealm, TGT: tgt.Ticket, SessionKey: tgt.Info.Key,
+		Service: kmsg.ParsePrincipalName(spn), Options: []int{kmsg.FlagForwardable}}
 	b, nonce, key, usage, err := r.Marshal()
 	if err != nil {
 		return nil, err
@@ -256,7 +259,7 @@ func (t KDCTarget) TGS(ctx context.Context, uc *udpClient, tgt krb.Credential, s
 	if err != nil {
 		return nil, err
 	}
-	return krb.DecodeKDCRep(rep, key, usage, nonce)
+	return kmsg.DecodeKDCRep(rep, key, usage, nonce)
 }
 
 // LoadAS measures AS-REQs spread over the users.
@@ -279,7 +282,7 @@ func LoadTGS(ctx context.Context, t KDCTarget, users []User, spns []string, conc
 		return Result{}, err
 	}
 	defer done()
-	tgts := make([]krb.Credential, conc)
+	tgts := make([]kmsg.Credential, conc)
 	for w := range tgts {
 		rep, err := t.AS(ctx, us[w], users[w%len(users)])
 		if err != nil {

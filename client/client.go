@@ -17,7 +17,11 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/ccache"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -27,7 +31,7 @@ type Config struct {
 	Realm    string
 	KDC      string // host:port
 	CCache   string // credential cache path (KRB5CCNAME without FILE:)
-	Dialer   krb.Dialer
+	Dialer   kdcclient.Dialer
 	Now      func() time.Time // the workstation clock (skew scenarios move it)
 	Events   events.Sink
 	Host     string // ws01.lab.local
@@ -53,7 +57,7 @@ func FromKrb5Conf(path string, cfg *Config) error {
 		return fmt.Errorf("krb5.conf %s names no default realm or no KDC for it", path)
 	}
 	for _, e := range c.LibDefaults.DefaultTktEnctypeIDs {
-		if e == krb.ETypeRC4HMAC {
+		if e == kcrypto.ETypeRC4HMAC {
 			cfg.AllowRC4 = true
 		}
 	}
@@ -63,7 +67,7 @@ func FromKrb5Conf(path string, cfg *Config) error {
 // Client is Bob's workstation.
 type Client struct {
 	cfg Config
-	kdc *krb.KDCClient
+	kdc *kdcclient.KDCClient
 	ev  events.Sink
 }
 
@@ -73,7 +77,7 @@ func New(cfg Config) *Client {
 		cfg.Now = time.Now
 	}
 	if cfg.CCache == "" {
-		cfg.CCache = krb.DefaultCCachePath()
+		cfg.CCache = ccache.DefaultCCachePath()
 	}
 	cfg.CCache = strings.TrimPrefix(cfg.CCache, "FILE:")
 	if cfg.Host == "" {
@@ -86,16 +90,16 @@ func New(cfg Config) *Client {
 	// Events carry the real time, not the workstation's (possibly skewed)
 	// Kerberos clock, so the merged timeline stays in order.
 	return &Client{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "client", time.Now),
-		kdc: &krb.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}}
+		kdc: &kdcclient.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}}
 }
 
 // CCachePath is the cache the client uses.
 func (c *Client) CCachePath() string { return c.cfg.CCache }
 
 func (c *Client) etypes() []int32 {
-	e := []int32{krb.ETypeAES256SHA1, krb.ETypeAES128SHA1}
+	e := []int32{kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1}
 	if c.cfg.AllowRC4 {
-		e = append(e, krb.ETypeRC4HMAC)
+		e = append(e, kcrypto.ETypeRC4HMAC)
 	}
 	return e
 }
@@ -103,74 +107,74 @@ func (c *Client) etypes() []int32 {
 // Kinit logs user on with a password (RFC 4120 §3.1): an AS-REQ without
 // pre-authentication to learn the etype and salt (KDC_ERR_PREAUTH_REQUIRED with
 // PA-ETYPE-INFO2), then PA-ENC-TIMESTAMP; the TGT goes into a new cache.
-func (c *Client) Kinit(ctx context.Context, user, password string) (krb.Credential, error) {
-	cname := types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{user}}
-	opts := []int{krb.FlagForwardable, krb.FlagRenewable, krb.OptRenewableOK}
+func (c *Client) Kinit(ctx context.Context, user, password string) (kmsg.Credential, error) {
+	cname := types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{user}}
+	opts := []int{kmsg.FlagForwardable, kmsg.FlagRenewable, kmsg.OptRenewableOK}
 	now := c.cfg.Now()
-	req := krb.ASRequest{Realm: c.cfg.Realm, Client: cname, Options: opts, ETypes: c.etypes(), Till: now.Add(10 * time.Hour), RTime: now.Add(7 * 24 * time.Hour)}
+	req := kmsg.ASRequest{Realm: c.cfg.Realm, Client: cname, Options: opts, ETypes: c.etypes(), Till: now.Add(10 * time.Hour), RTime: now.Add(7 * 24 * time.Hour)}
 	b, nonce, err := req.Marshal()
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	rep, err := krb.SendTCP(ctx, c.cfg.Dialer, c.cfg.KDC, b)
+	rep, err := kdcclient.SendTCP(ctx, c.cfg.Dialer, c.cfg.KDC, b)
 	var info types.ETypeInfo2
 	switch {
 	case err == nil:
 		// DONT_REQ_PREAUTH: the KDC answered at once; its PA-ETYPE-INFO2 names the salt.
 		for _, pa := range mustASRepPA(rep) {
-			if pa.PADataType == krb.PAETypeInfo2 {
-				info, _ = krb.ETypeInfo2FromPA(pa.PADataValue)
+			if pa.PADataType == kmsg.PAETypeInfo2 {
+				info, _ = kmsg.ETypeInfo2FromPA(pa.PADataValue)
 			}
 		}
 		if len(info) == 0 {
-			return krb.Credential{}, fmt.Errorf("AS-REP without PA-ETYPE-INFO2")
+			return kmsg.Credential{}, fmt.Errorf("AS-REP without PA-ETYPE-INFO2")
 		}
-		key, err := krb.StringToKey(password, info[0].Salt, info[0].EType)
+		key, err := kcrypto.StringToKey(password, info[0].Salt, info[0].EType)
 		if err != nil {
-			return krb.Credential{}, err
+			return kmsg.Credential{}, err
 		}
-		r, err := krb.DecodeKDCRep(rep, key, krb.UsageASRepEncPart, nonce)
+		r, err := kmsg.DecodeKDCRep(rep, key, kcrypto.UsageASRepEncPart, nonce)
 		if err != nil {
-			return krb.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
+			return kmsg.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
 		}
 		return c.saveTGT(r)
-	case isCode(err, krb.KDC_ERR_PREAUTH_REQUIRED):
-		k, _ := krb.ParseKRBError(rep)
+	case isCode(err, kerr.KDC_ERR_PREAUTH_REQUIRED):
+		k, _ := kmsg.ParseKRBError(rep)
 		var ok bool
-		if info, ok = krb.ETypeInfo2(k.EData); !ok {
-			return krb.Credential{}, fmt.Errorf("KDC_ERR_PREAUTH_REQUIRED without PA-ETYPE-INFO2")
+		if info, ok = kmsg.ETypeInfo2(k.EData); !ok {
+			return kmsg.Credential{}, fmt.Errorf("KDC_ERR_PREAUTH_REQUIRED without PA-ETYPE-INFO2")
 		}
 	default:
-		return krb.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
+		return kmsg.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
 	}
-	key, err := krb.StringToKey(password, info[0].Salt, info[0].EType)
+	key, err := kcrypto.StringToKey(password, info[0].Salt, info[0].EType)
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	pa, err := krb.NewPAEncTimestamp(key, 0, c.cfg.Now())
+	pa, err := kmsg.NewPAEncTimestamp(key, 0, c.cfg.Now())
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
 	req.PAData = []types.PAData{pa}
 	b, nonce, err = req.Marshal()
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	rep, err = krb.SendTCP(ctx, c.cfg.Dialer, c.cfg.KDC, b)
+	rep, err = kdcclient.SendTCP(ctx, c.cfg.Dialer, c.cfg.KDC, b)
 	if err != nil {
-		return krb.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
+		return kmsg.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
 	}
-	r, err := krb.DecodeKDCRep(rep, key, krb.UsageASRepEncPart, nonce)
+	r, err := kmsg.DecodeKDCRep(rep, key, kcrypto.UsageASRepEncPart, nonce)
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
 	return c.saveTGT(r)
 }
 
-func (c *Client) saveTGT(r *krb.KDCReply) (krb.Credential, error) {
+func (c *Client) saveTGT(r *kmsg.KDCReply) (kmsg.Credential, error) {
 	cred := r.Credential()
-	cc := &krb.CCache{Default: krb.NewPrincipal(cred.Info.PName, cred.Info.PRealm)}
-	e, err := krb.CCacheCredentialFrom(cred)
+	cc := &ccache.CCache{Default: kmsg.NewPrincipal(cred.Info.PName, cred.Info.PRealm)}
+	e, err := ccache.CCacheCredentialFrom(cred)
 	if err != nil {
 		return cred, err
 	}
@@ -185,8 +189,8 @@ func (c *Client) saveTGT(r *krb.KDCReply) (krb.Credential, error) {
 }
 
 // Cache loads the credential cache.
-func (c *Client) Cache() (*krb.CCache, error) {
-	cc, err := krb.LoadCCache(c.cfg.CCache)
+func (c *Client) Cache() (*ccache.CCache, error) {
+	cc, err := ccache.LoadCCache(c.cfg.CCache)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no credentials cache found (filename: %s): run kinit", c.cfg.CCache)
@@ -197,19 +201,19 @@ func (c *Client) Cache() (*krb.CCache, error) {
 }
 
 // TGT returns the cache's TGT for the client's realm.
-func (c *Client) TGT() (krb.Credential, *krb.CCache, error) {
+func (c *Client) TGT() (kmsg.Credential, *ccache.CCache, error) {
 	cc, err := c.Cache()
 	if err != nil {
-		return krb.Credential{}, nil, err
+		return kmsg.Credential{}, nil, err
 	}
 	realm := cc.Default.Realm
-	e, ok := cc.Find(krb.Principal{NameType: krb.NTSrvInst, Components: []string{"krbtgt", realm}, Realm: realm})
+	e, ok := cc.Find(kmsg.Principal{NameType: kmsg.NTSrvInst, Components: []string{"krbtgt", realm}, Realm: realm})
 	if !ok {
-		return krb.Credential{}, cc, fmt.Errorf("no TGT for %s in %s: run kinit", cc.Default, c.cfg.CCache)
+		return kmsg.Credential{}, cc, fmt.Errorf("no TGT for %s in %s: run kinit", cc.Default, c.cfg.CCache)
 	}
 	cred, err := e.Credential()
 	if err != nil {
-		return krb.Credential{}, cc, err
+		return kmsg.Credential{}, cc, err
 	}
 	if c.cfg.Now().After(cred.Info.EndTime) {
 		return cred, cc, fmt.Errorf("the TGT of %s expired at %s: run kinit", cc.Default, cred.Info.EndTime.Local().Format(time.DateTime))
@@ -219,24 +223,24 @@ func (c *Client) TGT() (krb.Credential, *krb.CCache, error) {
 
 // ServiceTicket returns a ticket for spn from the cache or the KDC (which it
 // then caches, as kvno does).
-func (c *Client) ServiceTicket(ctx context.Context, spn string) (krb.Credential, error) {
+func (c *Client) ServiceTicket(ctx context.Context, spn string) (kmsg.Credential, error) {
 	tgt, cc, err := c.TGT()
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	pn, _ := krb.ParsePrincipal(spn)
-	want := krb.NewPrincipal(pn, cc.Default.Realm)
+	pn, _ := kmsg.ParsePrincipal(spn)
+	want := kmsg.NewPrincipal(pn, cc.Default.Realm)
 	if e, ok := cc.Find(want); ok {
 		if cred, err := e.Credential(); err == nil && c.cfg.Now().Before(cred.Info.EndTime) {
 			return cred, nil
 		}
 	}
-	rep, err := c.kdc.ServiceTicket(ctx, tgt, spn, krb.FlagForwardable)
+	rep, err := c.kdc.ServiceTicket(ctx, tgt, spn, kmsg.FlagForwardable)
 	if err != nil {
-		return krb.Credential{}, c.kdcError(err, spn)
+		return kmsg.Credential{}, c.kdcError(err, spn)
 	}
 	cred := rep.Credential()
-	if e, err := krb.CCacheCredentialFrom(cred); err == nil {
+	if e, err := ccache.CCacheCredentialFrom(cred); err == nil {
 		cc.Add(e)
 		cc.Save(c.cfg.CCache)
 	}
@@ -245,21 +249,21 @@ func (c *Client) ServiceTicket(ctx context.Context, spn string) (krb.Credential,
 
 // FreshServiceTicket asks the KDC for a ticket to spn without looking in or
 // writing to the cache (benchmarks measure the TGS exchange every time).
-func (c *Client) FreshServiceTicket(ctx context.Context, spn string) (krb.Credential, error) {
+func (c *Client) FreshServiceTicket(ctx context.Context, spn string) (kmsg.Credential, error) {
 	tgt, _, err := c.TGT()
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	rep, err := c.kdc.ServiceTicket(ctx, tgt, spn, krb.FlagForwardable)
+	rep, err := c.kdc.ServiceTicket(ctx, tgt, spn, kmsg.FlagForwardable)
 	if err != nil {
-		return krb.Credential{}, c.kdcError(err, spn)
+		return kmsg.Credential{}, c.kdcError(err, spn)
 	}
 	return rep.Credential(), nil
 }
 
 // kdcError records a KDC refusal as Windows does (System event 3) and returns it.
 func (c *Client) kdcError(err error, spn string) error {
-	var ke *krb.Error
+	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		c.ev.Emit(events.Event{ID: events.KerberosError, Outcome: events.Failure, Service: spn, Code: int(ke.Code), CodeName: ke.Code.Name(),
 			Status: ke.StatusString(), Message: "A Kerberos error message was received from the KDC: " + ke.Error()})
@@ -276,13 +280,13 @@ func (c *Client) Kdestroy() error {
 	return err
 }
 
-func isCode(err error, code krb.Code) bool {
-	c, ok := krb.CodeOf(err)
+func isCode(err error, code kerr.Code) bool {
+	c, ok := kerr.CodeOf(err)
 	return ok && c == code
 }
 
 func mustASRepPA(b []byte) types.PADataSequence {
-	pa, _ := krb.KDCRepPAData(b)
+	pa, _ := kmsg.KDCRepPAData(b)
 	return pa
 }
 

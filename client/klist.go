@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/ccache"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // Klist prints the cache as MIT's `klist -e -f` does.
@@ -25,14 +26,14 @@ func (c *Client) Klist(w io.Writer) error {
 			start = e.AuthTime
 		}
 		fmt.Fprintf(w, "%s  %s  %s\n", klistTime(start), klistTime(e.EndTime), e.Server)
-		flags := krb.FlagLetters(krb.BitStringFromFlags(e.Flags))
+		flags := kmsg.FlagLetters(ccache.BitStringFromFlags(e.Flags))
 		if !e.RenewTill.IsZero() {
 			fmt.Fprintf(w, "\trenew until %s, Flags: %s\n", klistTime(e.RenewTill), flags)
 		} else {
 			fmt.Fprintf(w, "\tFlags: %s\n", flags)
 		}
 		tktEType := "?"
-		if t, err := krb.UnmarshalTicket(e.Ticket); err == nil {
+		if t, err := kmsg.UnmarshalTicket(e.Ticket); err == nil {
 			tktEType = events.ETypeName(t.EncPart.EType)
 		}
 		fmt.Fprintf(w, "\tEtype (skey, tkt): %s, %s \n", events.ETypeName(e.Key.KeyType), tktEType)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // Delegation policies for Get.
@@ -36,10 +38,10 @@ type Response struct {
 	Status      int
 	Header      http.Header
 	Body        []byte
-	Ticket      *krb.Credential // the service ticket used (never printed with its key)
-	Delegated   bool            // a forwarded TGT was sent
-	Mutual      string          // verified | not requested | not sent by the server
-	ServerError *krb.Error      // the KRB-ERROR the server sent back, if any
+	Ticket      *kmsg.Credential // the service ticket used (never printed with its key)
+	Delegated   bool             // a forwarded TGT was sent
+	Mutual      string           // verified | not requested | not sent by the server
+	ServerError *kerr.Error      // the KRB-ERROR the server sent back, if any
 }
 
 // SPNForURL derives the SPN from the host exactly as typed (RFC 4559 §4.1):
@@ -52,11 +54,11 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 }
 
 // GetWith is Get with a service ticket the caller already holds.
-func (c *Client) GetWith(ctx context.Context, rawURL string, cred krb.Credential, o GetOptions) (*Response, error) {
+func (c *Client) GetWith(ctx context.Context, rawURL string, cred kmsg.Credential, o GetOptions) (*Response, error) {
 	return c.get(ctx, rawURL, o, &cred)
 }
 
-func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *krb.Credential) (*Response, error) {
+func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kmsg.Credential) (*Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("not an http(s) URL: %q", rawURL)
@@ -73,7 +75,7 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kr
 	if r1.StatusCode != http.StatusUnauthorized || !offersNegotiate(r1.Header) {
 		return fill(resp, r1)
 	}
-	var cred krb.Credential
+	var cred kmsg.Credential
 	if given != nil {
 		cred = *given
 	} else if cred, err = c.ServiceTicket(ctx, resp.SPN); err != nil {
@@ -85,11 +87,11 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kr
 		return nil, err
 	}
 	resp.Delegated = len(deleg) > 0
-	flags := krb.GSSConf | krb.GSSInteg | krb.GSSReplay | krb.GSSSequence
+	flags := gss.GSSConf | gss.GSSInteg | gss.GSSReplay | gss.GSSSequence
 	if !o.NoMutual {
-		flags |= krb.GSSMutual
+		flags |= gss.GSSMutual
 	}
-	tok, auth, err := krb.InitiatorToken(cred, krb.InitiatorOptions{Flags: flags, Deleg: deleg, SPNEGO: true, Now: c.cfg.Now()})
+	tok, auth, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: flags, Deleg: deleg, SPNEGO: true, Now: c.cfg.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kr
 	reply := negotiateToken(r2.Header)
 	switch {
 	case r2.StatusCode == http.StatusUnauthorized:
-		if e, ok := krb.ParseErrorToken(reply); ok {
+		if e, ok := gss.ParseErrorToken(reply); ok {
 			out.ServerError = e
 			c.serverError(e, resp.SPN)
 		}
@@ -113,7 +115,7 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kr
 	case len(reply) == 0:
 		out.Mutual = "not sent by the server"
 	default:
-		if err := krb.VerifyMutual(reply, cred, auth); err != nil {
+		if err := gss.VerifyMutual(reply, cred, auth); err != nil {
 			return out, fmt.Errorf("mutual authentication with %s failed: %w", resp.SPN, err)
 		}
 		out.Mutual = "verified"
@@ -124,12 +126,12 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *kr
 // delegation returns a KRB-CRED with a forwarded TGT when policy says so: by
 // default only for ok-as-delegate tickets, and only if the TGT is forwardable
 // (RFC 4121 §4.1.1; Windows' rule for unconstrained delegation).
-func (c *Client) delegation(ctx context.Context, svc krb.Credential, policy string) ([]byte, error) {
+func (c *Client) delegation(ctx context.Context, svc kmsg.Credential, policy string) ([]byte, error) {
 	switch policy {
 	case DelegateNever:
 		return nil, nil
 	case "", DelegateAuto:
-		if !krb.HasFlag(svc.Info.Flags, krb.FlagOKAsDelegate) {
+		if !kmsg.HasFlag(svc.Info.Flags, kmsg.FlagOKAsDelegate) {
 			return nil, nil
 		}
 	case DelegateAlways:
@@ -140,7 +142,7 @@ func (c *Client) delegation(ctx context.Context, svc krb.Credential, policy stri
 	if err != nil {
 		return nil, err
 	}
-	if !krb.HasFlag(tgt.Info.Flags, krb.FlagForwardable) {
+	if !kmsg.HasFlag(tgt.Info.Flags, kmsg.FlagForwardable) {
 		return nil, nil // nothing to delegate: the user cannot be delegated or kinit asked for no forwardable TGT
 	}
 	rep, err := c.kdc.ForwardedTGT(ctx, tgt)
@@ -148,13 +150,13 @@ func (c *Client) delegation(ctx context.Context, svc krb.Credential, policy stri
 		c.kdcError(err, "krbtgt/"+c.cfg.Realm)
 		return nil, nil
 	}
-	return krb.MarshalKRBCred([]krb.Credential{rep.Credential()}, svc.Info.Key)
+	return kmsg.MarshalKRBCred([]kmsg.Credential{rep.Credential()}, svc.Info.Key)
 }
 
 // serverError records what Windows logs as Kerberos event 4 for KRB_AP_ERR_MODIFIED.
-func (c *Client) serverError(e *krb.Error, spn string) {
+func (c *Client) serverError(e *kerr.Error, spn string) {
 	msg := fmt.Sprintf("The Kerberos client received a %s error from the server for %s.", e.Code.Name(), spn)
-	if e.Code == krb.KRB_AP_ERR_MODIFIED {
+	if e.Code == kerr.KRB_AP_ERR_MODIFIED {
 		msg += " The target server failed to decrypt the ticket provided by the client: the SPN is registered on an account other than the account the target service uses, or the service's password differs from the KDC's."
 	}
 	c.ev.Emit(events.Event{ID: events.KerberosClientError, Outcome: events.Failure, Service: spn, Code: int(e.Code),

@@ -8,7 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -41,12 +42,12 @@ func TestResolveServiceHostMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := s.View()
-	r, ok := v.ResolveService(krb.ParsePrincipalName("HTTP/web.lab.local"))
+	r, ok := v.ResolveService(kmsg.ParsePrincipalName("HTTP/web.lab.local"))
 	if !ok || r.Entry.Name != "WEB$" || r.Via != "host-mapping" || r.MappedFrom != "HOST/web.lab.local" {
 		t.Fatalf("HTTP/web.lab.local resolved to %+v ok=%v, want WEB$ via HOST mapping", r, ok)
 	}
 	// MSSQLSvc is not in sPNMappings: no implicit mapping.
-	if _, ok := v.ResolveService(krb.ParsePrincipalName("MSSQLSvc/web.lab.local:1433")); ok {
+	if _, ok := v.ResolveService(kmsg.ParsePrincipalName("MSSQLSvc/web.lab.local:1433")); ok {
 		t.Fatal("MSSQLSvc must not map to HOST")
 	}
 	// The fix, live: setspn -S puts the SPN on svc_iispool.
@@ -57,7 +58,7 @@ func TestResolveServiceHostMapping(t *testing.T) {
 	if !strings.Contains(out.String(), "Updated object") {
 		t.Fatalf("setspn output: %s", out.String())
 	}
-	r, ok = s.View().ResolveService(krb.ParsePrincipalName("http/WEB.lab.local"))
+	r, ok = s.View().ResolveService(kmsg.ParsePrincipalName("http/WEB.lab.local"))
 	if !ok || r.Entry.Name != "svc_iispool" || r.Via != "spn" {
 		t.Fatalf("after setspn: %+v", r)
 	}
@@ -78,7 +79,7 @@ func TestSetSPNDuplicates(t *testing.T) {
 	if !strings.Contains(out.String(), "HOST/web.lab.local is registered on these accounts") || !strings.Contains(out.String(), "found 1 group") {
 		t.Fatalf("-X: %s", out.String())
 	}
-	r, ok := s.View().ResolveService(krb.ParsePrincipalName("HOST/web.lab.local"))
+	r, ok := s.View().ResolveService(kmsg.ParsePrincipalName("HOST/web.lab.local"))
 	if ok || len(r.Duplicates) != 2 {
 		t.Fatalf("duplicate SPN must not resolve: %+v", r)
 	}
@@ -95,7 +96,7 @@ func TestPersistenceAndKVNO(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := s.View().Account("svc_iispool")
-	oldKey := old.Keys[krb.ETypeAES256SHA1]
+	oldKey := old.Keys[kcrypto.ETypeAES256SHA1]
 	kvno, err := SetPassword(s, "svc_iispool", "New-Passw0rd!")
 	if err != nil || kvno != 2 {
 		t.Fatalf("kvno %d err %v", kvno, err)
@@ -105,8 +106,8 @@ func TestPersistenceAndKVNO(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := s2.View().Account("svc_iispool")
-	if e.KVNO != 2 || bytes.Equal(e.Keys[krb.ETypeAES256SHA1].KeyValue, oldKey.KeyValue) {
-		t.Fatalf("reopened store: kvno %d, key unchanged=%v", e.KVNO, bytes.Equal(e.Keys[krb.ETypeAES256SHA1].KeyValue, oldKey.KeyValue))
+	if e.KVNO != 2 || bytes.Equal(e.Keys[kcrypto.ETypeAES256SHA1].KeyValue, oldKey.KeyValue) {
+		t.Fatalf("reopened store: kvno %d, key unchanged=%v", e.KVNO, bytes.Equal(e.Keys[kcrypto.ETypeAES256SHA1].KeyValue, oldKey.KeyValue))
 	}
 	// A change made through another Store on the same state (another process) is seen by the first.
 	if err := SetSPN(s2, []string{"-S", "HTTP/extra.lab.local", "svc_iispool"}, &bytes.Buffer{}); err != nil {
@@ -140,14 +141,14 @@ func TestConcurrentUpdates(t *testing.T) {
 func TestETypesPolicy(t *testing.T) {
 	l := Default()
 	a := l.Account("bob")
-	if got := a.ETypes(false); len(got) != 2 || got[0] != krb.ETypeAES256SHA1 {
+	if got := a.ETypes(false); len(got) != 2 || got[0] != kcrypto.ETypeAES256SHA1 {
 		t.Fatalf("default etypes %v", got)
 	}
 	a.Enctypes = []string{"rc4"}
 	if got := a.ETypes(false); len(got) != 0 {
 		t.Fatalf("rc4-only account without allow_rc4 must have no etypes, got %v", got)
 	}
-	if got := a.ETypes(true); len(got) != 1 || got[0] != krb.ETypeRC4HMAC {
+	if got := a.ETypes(true); len(got) != 1 || got[0] != kcrypto.ETypeRC4HMAC {
 		t.Fatalf("rc4 allowed: %v", got)
 	}
 }

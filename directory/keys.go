@@ -5,24 +5,24 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 var etypeByName = map[string]int32{
-	"aes256": krb.ETypeAES256SHA1, "aes256-cts-hmac-sha1-96": krb.ETypeAES256SHA1,
-	"aes128": krb.ETypeAES128SHA1, "aes128-cts-hmac-sha1-96": krb.ETypeAES128SHA1,
-	"rc4": krb.ETypeRC4HMAC, "rc4-hmac": krb.ETypeRC4HMAC, "arcfour-hmac": krb.ETypeRC4HMAC,
+	"aes256": kcrypto.ETypeAES256SHA1, "aes256-cts-hmac-sha1-96": kcrypto.ETypeAES256SHA1,
+	"aes128": kcrypto.ETypeAES128SHA1, "aes128-cts-hmac-sha1-96": kcrypto.ETypeAES128SHA1,
+	"rc4": kcrypto.ETypeRC4HMAC, "rc4-hmac": kcrypto.ETypeRC4HMAC, "arcfour-hmac": kcrypto.ETypeRC4HMAC,
 }
 
 // ETypeName is the short name the lab file uses.
 func ETypeName(e int32) string {
 	switch e {
-	case krb.ETypeAES256SHA1:
+	case kcrypto.ETypeAES256SHA1:
 		return "aes256"
-	case krb.ETypeAES128SHA1:
+	case kcrypto.ETypeAES128SHA1:
 		return "aes128"
-	case krb.ETypeRC4HMAC:
+	case kcrypto.ETypeRC4HMAC:
 		return "rc4"
 	}
 	return fmt.Sprint(e)
@@ -48,7 +48,7 @@ func (a *Account) ETypes(allowRC4 bool) []int32 {
 	var out []int32
 	for _, n := range names {
 		e := etypeByName[strings.ToLower(n)]
-		if e == krb.ETypeRC4HMAC && !allowRC4 {
+		if e == kcrypto.ETypeRC4HMAC && !allowRC4 {
 			continue
 		}
 		out = append(out, e)
@@ -88,7 +88,7 @@ func (c *keyCache) get(password, salt string, etype int32) (types.EncryptionKey,
 	if ok {
 		return k, nil
 	}
-	k, err := krb.StringToKey(password, salt, etype)
+	k, err := kcrypto.StringToKey(password, salt, etype)
 	if err != nil {
 		return k, err
 	}

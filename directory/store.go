@@ -3,7 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sync"
@@ -171,7 +171,7 @@ func (s *Store) write(l *Lab) error {
 
 // WriteFileAtomic writes data to path via a temp file, fsync and rename.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return krb.WriteFileAtomic(path, data, mode)
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 func statFile(path string) (fileStamp, error) {

@@ -6,7 +6,10 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -15,27 +18,27 @@ import (
 func (x *exchange) as() []byte {
 	b := x.req.Body
 	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
-		Service: krb.PrincipalString(b.SName, b.Realm)}
-	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
+		Service: kmsg.PrincipalString(b.SName, b.Realm)}
+	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
 	name, err := clientName(b.CName)
 	if err != nil {
-		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_CNAME", "%v", err))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_CNAME", "%v", err))
 	}
 	ev.Client = name + "@" + x.realm()
 	if !strings.EqualFold(b.Realm, x.realm()) {
-		return failWith(krb.Errorf(krb.KDC_ERR_WRONG_REALM, "WRONG_REALM", "this KDC serves %s, not %s", x.realm(), b.Realm))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_WRONG_REALM, "WRONG_REALM", "this KDC serves %s, not %s", x.realm(), b.Realm))
 	}
 	client, ok := x.view.Account(name)
 	if !ok {
-		return failWith(krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_UNKNOWN", "no account %s", name).WithStatus(krb.StatusNoSuchUser))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_UNKNOWN", "no account %s", name).WithStatus(kerr.StatusNoSuchUser))
 	}
 	ev.Client = client.Name + "@" + x.realm()
 	if client.Disabled {
-		return failWith(krb.Errorf(krb.KDC_ERR_CLIENT_REVOKED, "DISABLED", "account %s is disabled", client.Name).WithStatus(krb.StatusAccountDisabled))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_CLIENT_REVOKED, "DISABLED", "account %s is disabled", client.Name).WithStatus(kerr.StatusAccountDisabled))
 	}
 	res, ok := x.view.ResolveService(b.SName)
 	if !ok || res.Entry.Disabled {
-		return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds %s", res.SPN))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds %s", res.SPN))
 	}
 	svc := res.Entry
 	ev.Account = svc.Name
@@ -49,12 +52,12 @@ func (x *exchange) as() []byte {
 		}
 	}
 	if replyEType == 0 {
-		return failWith(krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "client offers %v, account %s has keys %v", b.EType, client.Name, client.ETypes).WithStatus(krb.StatusUnsupportedEtype))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "client offers %v, account %s has keys %v", b.EType, client.Name, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype))
 	}
 
 	// Pre-authentication (RFC 4120 §5.2.7.2), required unless DONT_REQ_PREAUTH.
 	preauth := false
-	if pa, ok := x.req.PA(krb.PAEncTimestamp); ok {
+	if pa, ok := x.req.PA(kmsg.PAEncTimestamp); ok {
 		if e := x.checkTimestamp(pa.PADataValue, client); e != nil {
 			x.emit(events.Event{ID: events.PreauthFailed, Outcome: events.Failure, Client: ev.Client, Service: ev.Service,
 				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
@@ -67,22 +70,22 @@ func (x *exchange) as() []byte {
 
 	sessET, ok := sessionEType(b.EType, svc)
 	if !ok {
-		return failWith(krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s %v", b.EType, svc.Name, svc.ETypes).WithStatus(krb.StatusUnsupportedEtype))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s %v", b.EType, svc.Name, svc.ETypes).WithStatus(kerr.StatusUnsupportedEtype))
 	}
-	sk, err := krb.NewSessionKey(sessET)
+	sk, err := kcrypto.NewSessionKey(sessET)
 	if err != nil {
-		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
+		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
 	}
 	pol := x.view.Lab.Policy
-	flags := krb.NewFlags(krb.FlagInitial)
+	flags := kmsg.NewFlags(kmsg.FlagInitial)
 	if preauth {
-		krb.SetFlag(&flags, krb.FlagPreAuthent)
+		kmsg.SetFlag(&flags, kmsg.FlagPreAuthent)
 	}
-	if krb.HasFlag(b.KDCOptions, krb.FlagForwardable) && !client.CannotBeDelegated() {
-		krb.SetFlag(&flags, krb.FlagForwardable)
+	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagForwardable) && !client.CannotBeDelegated() {
+		kmsg.SetFlag(&flags, kmsg.FlagForwardable)
 	}
-	if krb.HasFlag(b.KDCOptions, krb.FlagProxiable) {
-		krb.SetFlag(&flags, krb.FlagProxiable)
+	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagProxiable) {
+		kmsg.SetFlag(&flags, kmsg.FlagProxiable)
 	}
 	end := x.now.Add(pol.TicketLifetime.D())
 	if client.InGroup("Protected Users") && end.After(x.now.Add(4*60*60e9)) {
@@ -92,11 +95,11 @@ func (x *exchange) as() []byte {
 		end = till
 	}
 	if !end.After(x.now) {
-		return failWith(krb.Errorf(krb.KDC_ERR_NEVER_VALID, "NEVER_VALID", "requested end time %s is not in the future", b.Till.UTC()))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_NEVER_VALID, "NEVER_VALID", "requested end time %s is not in the future", b.Till.UTC()))
 	}
 	var renewTill = b.RTime
-	if krb.HasFlag(b.KDCOptions, krb.FlagRenewable) || krb.HasFlag(b.KDCOptions, krb.OptRenewableOK) {
-		krb.SetFlag(&flags, krb.FlagRenewable)
+	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagRenewable) || kmsg.HasFlag(b.KDCOptions, kmsg.OptRenewableOK) {
+		kmsg.SetFlag(&flags, kmsg.FlagRenewable)
 		max := x.now.Add(pol.RenewLifetime.D())
 		if renewTill.IsZero() || renewTill.After(max) {
 			renewTill = max
@@ -107,13 +110,13 @@ func (x *exchange) as() []byte {
 	} else {
 		renewTill = time.Time{}
 	}
-	pac, err := krb.NewPAC(x.pacInfo(client, x.now))
+	pac, err := pac.NewPAC(x.pacInfo(client, x.now))
 	if err != nil {
-		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "PAC", "%v", err))
+		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
 	}
 	cname := b.CName // echo the name as asked (RFC 4120 §3.1.5 without canonicalize)
-	if b.CName.NameType == krb.NTEnterprise || krb.HasFlag(b.KDCOptions, krb.OptCanonicalize) {
-		cname = types.PrincipalName{NameType: krb.NTPrincipal, NameString: []string{client.Name}}
+	if b.CName.NameType == kmsg.NTEnterprise || kmsg.HasFlag(b.KDCOptions, kmsg.OptCanonicalize) {
+		cname = types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{client.Name}}
 	}
 	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
 		endTime: end, renewTill: renewTill, sessionKey: sk, caddr: b.Addresses, pac: pac}
@@ -123,13 +126,13 @@ func (x *exchange) as() []byte {
 	}
 	replyKey, _ := client.Key(replyEType)
 	var padata types.PADataSequence
-	info := krb.MarshalETypeInfo2(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}) // = asn1.Marshal, which cannot fail here
-	padata = types.PADataSequence{{PADataType: krb.PAETypeInfo2, PADataValue: info}}
-	rep, ke := x.reply(tkt, spec, replyKey, krb.UsageASRepEncPart, client.KVNO, padata)
+	info := kmsg.MarshalETypeInfo2(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}) // = asn1.Marshal, which cannot fail here
+	padata = types.PADataSequence{{PADataType: kmsg.PAETypeInfo2, PADataValue: info}}
+	rep, ke := x.reply(tkt, spec, replyKey, kcrypto.UsageASRepEncPart, client.KVNO, padata)
 	if ke != nil {
 		return failWith(ke)
 	}
-	ev.EType, ev.KVNO, ev.TicketFlags = tkt.EncPart.EType, tkt.EncPart.KVNO, krb.FlagNames(flags)
+	ev.EType, ev.KVNO, ev.TicketFlags = tkt.EncPart.EType, tkt.EncPart.KVNO, kmsg.FlagNames(flags)
 	if !preauth {
 		ev.Reason = "NO_PREAUTH"
 		ev.Message += " without pre-authentication (DONT_REQ_PREAUTH is set: the reply is crackable offline)"
@@ -139,30 +142,30 @@ func (x *exchange) as() []byte {
 }
 
 // checkTimestamp verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2, key usage 1).
-func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *krb.Error {
-	ed, fast := krb.FastEncryptedData(v)
+func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *kerr.Error {
+	ed, fast := kmsg.FastEncryptedData(v)
 	if !fast {
-		if err := krb.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
-			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(krb.StatusWrongPassword)
+		if err := kmsg.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
+			return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	key, ok := client.Key(ed.EType)
 	if !ok {
-		return krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(krb.StatusUnsupportedEtype)
+		return kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
 	}
-	plain, err := krb.Decrypt(ed, key, krb.UsageASReqTimestamp)
+	plain, err := kcrypto.Decrypt(ed, key, kcrypto.UsageASReqTimestamp)
 	if err != nil {
-		return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(krb.StatusWrongPassword)
+		return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
 	}
-	ts, fast := krb.FastPAEncTSEnc(plain)
+	ts, fast := kmsg.FastPAEncTSEnc(plain)
 	if !fast {
-		if err := krb.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
-			return krb.Errorf(krb.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(krb.StatusWrongPassword)
+		if err := kmsg.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
+			return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	skew := x.view.Lab.Policy.MaxSkew.D()
 	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {
-		return krb.Errorf(krb.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(krb.StatusTimeDifference)
+		return kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(kerr.StatusTimeDifference)
 	}
 	return nil
 }
@@ -179,15 +182,15 @@ func (x *exchange) preauthRequired(client *directory.Entry) []byte {
 	}
 	ib, _ := asn1.Marshal(info)
 	md, _ := asn1.Marshal(types.PADataSequence{
-		{PADataType: krb.PAETypeInfo2, PADataValue: ib},
-		{PADataType: krb.PAEncTimestamp, PADataValue: []byte{}},
+		{PADataType: kmsg.PAETypeInfo2, PADataValue: ib},
+		{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}},
 	})
-	return x.s.errorReplyData(x, krb.Errorf(krb.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
+	return x.s.errorReplyData(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
 }
 
 // refuse records the failed exchange in its audit event and answers with the
 // KRB-ERROR (RFC 4120 §3.1.6, §3.3.3).
-func (x *exchange) refuse(ev *events.Event, e *krb.Error) []byte {
+func (x *exchange) refuse(ev *events.Event, e *kerr.Error) []byte {
 	fail(ev, e)
 	x.emit(*ev)
 	return x.s.errorReply(x, e)
@@ -206,9 +209,9 @@ func requestedTill(t time.Time) time.Time {
 // which an expired TGT may be presented (RFC 4120 §3.3.3.1). S4U requests with
 // the RENEW bit set are not renewals.
 func (x *exchange) isRenewal() bool {
-	if !krb.HasFlag(x.req.Body.KDCOptions, krb.OptRenew) || krb.HasFlag(x.req.Body.KDCOptions, krb.OptCNameInAddlTkt) {
+	if !kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptRenew) || kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptCNameInAddlTkt) {
 		return false
 	}
-	_, s4u := x.req.PA(krb.PAForUser)
+	_, s4u := x.req.PA(kmsg.PAForUser)
 	return !s4u
 }

@@ -6,7 +6,8 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -27,10 +28,10 @@ func benchKDC(b *testing.B) (*Server, *directory.Entry) {
 // BenchmarkHandleAS is one AS-REQ with PA-ENC-TIMESTAMP through Handle (no network).
 func BenchmarkHandleAS(b *testing.B) {
 	k, bob := benchKDC(b)
-	key := bob.Keys[krb.ETypeAES256SHA1]
-	pa, _ := krb.NewPAEncTimestamp(key, 1, time.Now())
-	req, _, _ := krb.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}},
-		ETypes: []int32{krb.ETypeAES256SHA1}, PAData: []types.PAData{pa}}.Marshal()
+	key := bob.Keys[kcrypto.ETypeAES256SHA1]
+	pa, _ := kmsg.NewPAEncTimestamp(key, 1, time.Now())
+	req, _, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}},
+		ETypes: []int32{kcrypto.ETypeAES256SHA1}, PAData: []types.PAData{pa}}.Marshal()
 	b.ReportAllocs()
 	for b.Loop() {
 		if rep := k.Handle(req, "bench"); len(rep) == 0 || rep[0] != 0x6b {
@@ -42,17 +43,17 @@ func BenchmarkHandleAS(b *testing.B) {
 // BenchmarkHandleTGS is one TGS-REQ for HTTP/web.lab.local through Handle.
 func BenchmarkHandleTGS(b *testing.B) {
 	k, bob := benchKDC(b)
-	key := bob.Keys[krb.ETypeAES256SHA1]
-	pa, _ := krb.NewPAEncTimestamp(key, 1, time.Now())
-	asreq, nonce, _ := krb.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}},
-		ETypes: []int32{krb.ETypeAES256SHA1}, PAData: []types.PAData{pa}}.Marshal()
-	tgt, err := krb.DecodeKDCRep(k.Handle(asreq, "bench"), key, krb.UsageASRepEncPart, nonce)
+	key := bob.Keys[kcrypto.ETypeAES256SHA1]
+	pa, _ := kmsg.NewPAEncTimestamp(key, 1, time.Now())
+	asreq, nonce, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}},
+		ETypes: []int32{kcrypto.ETypeAES256SHA1}, PAData: []types.PAData{pa}}.Marshal()
+	tgt, err := kmsg.DecodeKDCRep(k.Handle(asreq, "bench"), key, kcrypto.UsageASRepEncPart, nonce)
 	if err != nil {
 		b.Fatal(err)
 	}
 	c := tgt.Credential()
-	req, _, _, _, err := krb.TGSRequest{Realm: "LAB.LOCAL", Client: c.Info.PName, ClientRealm: "LAB.LOCAL", TGT: c.Ticket, SessionKey: c.Info.Key,
-		Service: krb.ParsePrincipalName("HTTP/web.lab.local")}.Marshal()
+	req, _, _, _, err := kmsg.TGSRequest{Realm: "LAB.LOCAL", Client: c.Info.PName, ClientRealm: "LAB.LOCAL", TGT: c.Ticket, SessionKey: c.Info.Key,
+		Service: kmsg.ParsePrincipalName("HTTP/web.lab.local")}.Marshal()
 	if err != nil {
 		b.Fatal(err)
 	}

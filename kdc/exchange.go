@@ -7,7 +7,10 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -16,7 +19,7 @@ import (
 // exchange is the state of one AS or TGS exchange.
 type exchange struct {
 	s      *Server
-	req    *krb.KDCReq
+	req    *kmsg.KDCReq
 	remote string
 	view   *directory.View
 	now    time.Time
@@ -27,24 +30,24 @@ func (x *exchange) realm() string { return x.view.Lab.Realm }
 // errorReply encodes a KRB-ERROR (RFC 4120 §5.9.1). cname/crealm are set when
 // known (clients derive salts from them); the NTSTATUS goes into e-data as a
 // Windows KDC sends it (MS-KILE 2.2.1).
-func (s *Server) errorReply(x *exchange, e *krb.Error) []byte {
+func (s *Server) errorReply(x *exchange, e *kerr.Error) []byte {
 	var edata []byte
 	if e.Status != 0 {
-		edata = krb.ExtErrorEData(e.Status)
+		edata = kerr.ExtErrorEData(e.Status)
 	}
 	return s.errorReplyData(x, e, edata)
 }
 
 // errorReplyData is errorReply with explicit e-data (METHOD-DATA for
 // KDC_ERR_PREAUTH_REQUIRED, RFC 4120 §5.2.7.5).
-func (s *Server) errorReplyData(x *exchange, e *krb.Error, edata []byte) []byte {
+func (s *Server) errorReplyData(x *exchange, e *kerr.Error, edata []byte) []byte {
 	now := time.Now().UTC()
 	if x != nil {
 		now = x.now.UTC() // the KDC's clock, kdc_clock_offset included: clients correct their skew from stime
 	}
 	realm := ""
 	var sname types.PrincipalName
-	k := messages.KRBError{PVNO: 5, MsgType: krb.MsgError, STime: now.Truncate(time.Second), Susec: now.Nanosecond() / 1000,
+	k := messages.KRBError{PVNO: 5, MsgType: kmsg.MsgError, STime: now.Truncate(time.Second), Susec: now.Nanosecond() / 1000,
 		ErrorCode: int32(e.Code), EText: e.Text}
 	if x != nil {
 		realm = x.realm()
@@ -54,7 +57,7 @@ func (s *Server) errorReplyData(x *exchange, e *krb.Error, edata []byte) []byte 
 		}
 	}
 	if len(sname.NameString) == 0 {
-		sname = types.PrincipalName{NameType: krb.NTSrvInst, NameString: []string{"krbtgt", realm}}
+		sname = types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", realm}}
 	}
 	k.Realm, k.SName, k.EData = realm, sname, edata
 	b, err := k.Marshal()
@@ -76,67 +79,67 @@ type ticketSpec struct {
 	renewTill   time.Time
 	sessionKey  types.EncryptionKey
 	caddr       types.HostAddresses
-	pac         *krb.PAC
+	pac         *pac.PAC
 }
 
 // seal encrypts the ticket with the service account's strongest key (AD uses
 // the account's msDS-SupportedEncryptionTypes, not the client's list), signing
 // the PAC with that key and the krbtgt key (MS-PAC 2.8).
-func (x *exchange) seal(t ticketSpec) (messages.Ticket, *krb.Error) {
+func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 	if len(t.serviceAcct.ETypes) == 0 {
-		return messages.Ticket{}, krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "NO_SERVICE_ETYPE",
-			"%s has no usable keys (msDS-SupportedEncryptionTypes %v, allow_rc4=%v)", t.serviceAcct.Name, t.serviceAcct.Enctypes, x.view.Lab.Policy.AllowRC4).WithStatus(krb.StatusUnsupportedEtype)
+		return messages.Ticket{}, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "NO_SERVICE_ETYPE",
+			"%s has no usable keys (msDS-SupportedEncryptionTypes %v, allow_rc4=%v)", t.serviceAcct.Name, t.serviceAcct.Enctypes, x.view.Lab.Policy.AllowRC4).WithStatus(kerr.StatusUnsupportedEtype)
 	}
 	etype := t.serviceAcct.ETypes[0]
 	key := t.serviceAcct.Keys[etype]
 	etp := messages.EncTicketPart{Flags: t.flags, Key: t.sessionKey, CRealm: t.clientRealm, CName: t.client,
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
-		AuthTime:  krb.KerberosTime(t.authTime), StartTime: krb.KerberosTime(x.now), EndTime: krb.KerberosTime(t.endTime),
+		AuthTime:  kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now), EndTime: kmsg.KerberosTime(t.endTime),
 		CAddr: t.caddr}
 	if !t.renewTill.IsZero() {
-		etp.RenewTill = krb.KerberosTime(t.renewTill)
+		etp.RenewTill = kmsg.KerberosTime(t.renewTill)
 	}
 	if t.pac != nil {
 		krbtgt := x.view.Krbtgt()
 		kk, ok := krbtgt.Key(krbtgt.ETypes[0])
 		if !ok {
-			return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "NO_KRBTGT_KEY", "krbtgt has no key")
+			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "NO_KRBTGT_KEY", "krbtgt has no key")
 		}
 		if err := t.pac.SignTicket(&etp, key, kk); err != nil {
-			return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
+			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
 		}
 	}
-	tkt, err := krb.SealTicket(t.service, x.realm(), etp, key, t.serviceAcct.KVNO)
+	tkt, err := kmsg.SealTicket(t.service, x.realm(), etp, key, t.serviceAcct.KVNO)
 	if err != nil {
-		return messages.Ticket{}, krb.Errorf(krb.KRB_ERR_GENERIC, "SEAL", "%v", err)
+		return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "SEAL", "%v", err)
 	}
 	return tkt, nil
 }
 
 // reply encodes AS-REP or TGS-REP with the enc-part under replyKey (RFC 4120 §5.4.2).
-func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.EncryptionKey, usage uint32, kvno int, padata types.PADataSequence) ([]byte, *krb.Error) {
-	part := messages.EncKDCRepPart{Key: t.sessionKey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: krb.KerberosTime(x.now)}},
-		Nonce: x.req.Body.Nonce, Flags: t.flags, AuthTime: krb.KerberosTime(t.authTime), StartTime: krb.KerberosTime(x.now),
-		EndTime: krb.KerberosTime(t.endTime), SRealm: x.realm(), SName: t.service, CAddr: t.caddr}
+func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.EncryptionKey, usage uint32, kvno int, padata types.PADataSequence) ([]byte, *kerr.Error) {
+	part := messages.EncKDCRepPart{Key: t.sessionKey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: kmsg.KerberosTime(x.now)}},
+		Nonce: x.req.Body.Nonce, Flags: t.flags, AuthTime: kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now),
+		EndTime: kmsg.KerberosTime(t.endTime), SRealm: x.realm(), SName: t.service, CAddr: t.caddr}
 	if !t.renewTill.IsZero() {
-		part.RenewTill = krb.KerberosTime(t.renewTill)
+		part.RenewTill = kmsg.KerberosTime(t.renewTill)
 	}
-	tgs := x.req.MsgType == krb.MsgTGSReq
-	pb, err := krb.MarshalEncKDCRepPart(part, tgs)
+	tgs := x.req.MsgType == kmsg.MsgTGSReq
+	pb, err := kmsg.MarshalEncKDCRepPart(part, tgs)
 	if err != nil {
-		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCODE", "%v", err)
+		return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCODE", "%v", err)
 	}
-	ed, err := krb.Encrypt(pb, replyKey, usage, kvno)
+	ed, err := kcrypto.Encrypt(pb, replyKey, usage, kvno)
 	if err != nil {
-		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCRYPT", "%v", err)
+		return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCRYPT", "%v", err)
 	}
-	f := messages.KDCRepFields{PVNO: 5, MsgType: krb.MsgASRep, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: krb.CleanTicket(tkt), EncPart: ed}
+	f := messages.KDCRepFields{PVNO: 5, MsgType: kmsg.MsgASRep, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: kmsg.CleanTicket(tkt), EncPart: ed}
 	if tgs {
-		f.MsgType = krb.MsgTGSRep
+		f.MsgType = kmsg.MsgTGSRep
 	}
-	b, err := krb.MarshalKDCRep(f) // the bytes of messages.ASRep/TGSRep.Marshal
+	b, err := kmsg.MarshalKDCRep(f) // the bytes of messages.ASRep/TGSRep.Marshal
 	if err != nil {
-		return nil, krb.Errorf(krb.KRB_ERR_GENERIC, "ENCODE", "%v", err)
+		return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCODE", "%v", err)
 	}
 	return b, nil
 }
@@ -146,7 +149,7 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 func sessionEType(clientETypes []int32, svc *directory.Entry) (int32, bool) {
 	for _, c := range clientETypes {
 		for _, s := range svc.ETypes {
-			if c == s && krb.KeySize(c) != 0 {
+			if c == s && kcrypto.KeySize(c) != 0 {
 				return c, true
 			}
 		}
@@ -155,7 +158,7 @@ func sessionEType(clientETypes []int32, svc *directory.Entry) (int32, bool) {
 }
 
 // pacInfo builds the PAC contents for a user from the directory (MS-PAC 2.5-2.10).
-func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) krb.PACInfo {
+func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) pac.PACInfo {
 	l := x.view.Lab
 	primary := uint32(513)
 	uac := uint32(0x200) // NORMAL_ACCOUNT
@@ -185,10 +188,10 @@ func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) krb.PACInfo {
 	if upn == "" {
 		upn = e.Name + "@" + strings.ToLower(l.Realm)
 	}
-	return krb.PACInfo{LogonTime: authTime, EffectiveName: e.Name, FullName: e.DisplayName, LogonServer: "DC",
+	return pac.PACInfo{LogonTime: authTime, EffectiveName: e.Name, FullName: e.DisplayName, LogonServer: "DC",
 		LogonDomainName: l.NetBIOS, DomainSID: l.DomainSID, UserRID: e.RID, PrimaryGroupRID: primary, GroupRIDs: groups,
 		UserAccountControl: uac, ClientName: e.Name, UPN: upn, DNSDomainName: l.Realm, SamName: e.Name, UserSID: e.SID,
-		ExtraSIDs: []string{"S-1-18-1"}, Attributes: krb.PACWasRequested, Requestor: e.SID}
+		ExtraSIDs: []string{"S-1-18-1"}, Attributes: pac.PACWasRequested, Requestor: e.SID}
 }
 
 // emit sends an audit event with the exchange's common fields.
@@ -197,7 +200,7 @@ func (x *exchange) emit(ev events.Event) {
 	x.s.ev.Emit(ev)
 }
 
-func fail(ev *events.Event, e *krb.Error) {
+func fail(ev *events.Event, e *kerr.Error) {
 	ev.Outcome = events.Failure
 	ev.Code = int(e.Code)
 	ev.CodeName = e.Code.Name()
@@ -215,7 +218,7 @@ func clientName(pn types.PrincipalName) (string, error) {
 		return "", fmt.Errorf("client name with %d components", len(pn.NameString))
 	}
 	n := pn.NameString[0]
-	if pn.NameType == krb.NTEnterprise {
+	if pn.NameType == kmsg.NTEnterprise {
 		n = strings.SplitN(n, "@", 2)[0]
 	}
 	return n, nil

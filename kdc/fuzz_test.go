@@ -7,7 +7,8 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -21,11 +22,11 @@ func FuzzHandle(f *testing.F) {
 	ev := events.NewMemory(16)
 	k := New(Config{Directory: store, Events: ev})
 	bob, _ := store.View().Account("bob")
-	key := bob.Keys[krb.ETypeAES256SHA1]
-	pa, _ := krb.NewPAEncTimestamp(key, 1, time.Now())
-	as, _, _ := krb.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, PAData: []types.PAData{pa}}.Marshal()
+	key := bob.Keys[kcrypto.ETypeAES256SHA1]
+	pa, _ := kmsg.NewPAEncTimestamp(key, 1, time.Now())
+	as, _, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, PAData: []types.PAData{pa}}.Marshal()
 	f.Add(as)
-	asNoPA, _, _ := krb.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}}.Marshal()
+	asNoPA, _, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}}.Marshal()
 	f.Add(asNoPA)
 	f.Add([]byte{0x6c, 0x03, 0x30, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {

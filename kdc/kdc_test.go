@@ -14,10 +14,14 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/keytab"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/keytab"
+	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/service"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 )
@@ -75,13 +79,13 @@ func (tk *testKDC) gokrbConfig(t testing.TB) *config.Config {
 	return cfg
 }
 
-func keytabFor(t testing.TB, s *directory.Store, account string) *keytab.Keytab {
+func keytabFor(t testing.TB, s *directory.Store, account string) *gokeytab.Keytab {
 	t.Helper()
 	entries, err := s.View().KeytabEntries(account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kt, err := krb.GokrbKeytab(entries)
+	kt, err := keytab.GokrbKeytab(entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +105,7 @@ func TestGokrb5ClientAndServiceWithPAC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("service ticket: %v", err)
 	}
-	if tkt.EncPart.EType != krb.ETypeAES256SHA1 || tkt.EncPart.KVNO != 1 {
+	if tkt.EncPart.EType != kcrypto.ETypeAES256SHA1 || tkt.EncPart.KVNO != 1 {
 		t.Fatalf("ticket etype %d kvno %d", tkt.EncPart.EType, tkt.EncPart.KVNO)
 	}
 	srv := httptest.NewServer(spnego.SPNEGOKRB5Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -144,20 +148,20 @@ func TestSeedHostMappingAndLiveSetSPN(t *testing.T) {
 	if err := cl.Login(); err != nil {
 		t.Fatal(err)
 	}
-	web := krb.NewAcceptor(krb.AcceptorConfig{Keytab: keytabFor(t, tk.store, "svc_iispool"), Realm: "LAB.LOCAL"})
+	web := gss.NewAcceptor(gss.AcceptorConfig{Keytab: keytabFor(t, tk.store, "svc_iispool"), Realm: "LAB.LOCAL"})
 	tok := func() []byte {
 		tkt, key, err := cl.GetServiceTicket("HTTP/web.lab.local")
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := krb.MarshalAPReq(tkt, key, krb.NewAuthenticator(cl.Credentials.CName(), "LAB.LOCAL", time.Now()), krb.UsageAPReqAuthenticator, nil)
+		b, err := kmsg.MarshalAPReq(tkt, key, kmsg.NewAuthenticator(cl.Credentials.CName(), "LAB.LOCAL", time.Now()), kcrypto.UsageAPReqAuthenticator, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	_, err := web.Accept(tok())
-	if c, _ := krb.CodeOf(err); c != krb.KRB_AP_ERR_MODIFIED {
+	if c, _ := kerr.CodeOf(err); c != kerr.KRB_AP_ERR_MODIFIED {
 		t.Fatalf("before setspn: want KRB_AP_ERR_MODIFIED, got %v", err)
 	}
 	var e4769 events.Event

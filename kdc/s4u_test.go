@@ -7,7 +7,11 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -31,15 +35,15 @@ func TestCheckDelegationTable(t *testing.T) {
 		status      uint32
 	}{
 		{"KCD, target listed, forwardable evidence", mk("web", kcd, nil, false), mk("sql", none, nil, false), true, true, bob, "constrained", 0},
-		{"KCD, target listed, evidence not forwardable, no RBCD bit", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, false, bob, "", krb.StatusNoMatch},
-		{"KCD, target listed, evidence not forwardable, RBCD bit, no RBCD", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, true, bob, "", krb.StatusNoMatch},
-		{"KCD, other target, no RBCD bit", mk("web", kcdOther, nil, false), mk("sql", none, nil, false), true, false, bob, "", krb.StatusNoMatch},
-		{"no delegation at all, no RBCD bit", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, bob, "", krb.StatusNotSupported},
-		{"no delegation, RBCD bit, resource does not allow", mk("web", none, nil, false), mk("sql", none, nil, false), true, true, bob, "", krb.StatusNotFound},
+		{"KCD, target listed, evidence not forwardable, no RBCD bit", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, false, bob, "", kerr.StatusNoMatch},
+		{"KCD, target listed, evidence not forwardable, RBCD bit, no RBCD", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, true, bob, "", kerr.StatusNoMatch},
+		{"KCD, other target, no RBCD bit", mk("web", kcdOther, nil, false), mk("sql", none, nil, false), true, false, bob, "", kerr.StatusNoMatch},
+		{"no delegation at all, no RBCD bit", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, bob, "", kerr.StatusNotSupported},
+		{"no delegation, RBCD bit, resource does not allow", mk("web", none, nil, false), mk("sql", none, nil, false), true, true, bob, "", kerr.StatusNotFound},
 		{"RBCD allows web, forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, true, bob, "rbcd", 0},
 		{"RBCD allows web, non-forwardable evidence (S4U2Self without T2A4D)", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
-		{"RBCD allows web, sensitive user, non-forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, sensitive, "", krb.StatusAccountRestriction},
-		{"RBCD allows web but client sent no RBCD bit", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, bob, "", krb.StatusNotSupported},
+		{"RBCD allows web, sensitive user, non-forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, sensitive, "", kerr.StatusAccountRestriction},
+		{"RBCD allows web but client sent no RBCD bit", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, bob, "", kerr.StatusNotSupported},
 		{"KCD to other target, RBCD allows web", mk("web", kcdOther, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
 	}
 	for _, c := range cases {
@@ -49,7 +53,7 @@ func TestCheckDelegationTable(t *testing.T) {
 			t.Errorf("%s: refused: %v", c.name, d.err)
 		case c.status == 0 && d.mechanism != c.mech:
 			t.Errorf("%s: mechanism %q, want %q", c.name, d.mechanism, c.mech)
-		case c.status != 0 && (d.err == nil || d.err.Code != krb.KDC_ERR_BADOPTION || d.err.Status != c.status):
+		case c.status != 0 && (d.err == nil || d.err.Code != kerr.KDC_ERR_BADOPTION || d.err.Status != c.status):
 			t.Errorf("%s: got %+v, want KDC_ERR_BADOPTION with status 0x%08X", c.name, d.err, c.status)
 		}
 	}
@@ -58,8 +62,8 @@ func TestCheckDelegationTable(t *testing.T) {
 // s4uFixture logs svc_iispool and bob on to a test KDC.
 type s4uFixture struct {
 	tk       *testKDC
-	kc       *krb.KDCClient
-	svc, bob krb.Credential
+	kc       *kdcclient.KDCClient
+	svc, bob kmsg.Credential
 }
 
 func newS4U(t *testing.T, patch func(*directory.Lab, *directory.Account)) *s4uFixture {
@@ -69,10 +73,10 @@ func newS4U(t *testing.T, patch func(*directory.Lab, *directory.Account)) *s4uFi
 			t.Fatal(err)
 		}
 	}
-	f := &s4uFixture{tk: tk, kc: &krb.KDCClient{Addr: tk.addr, Realm: "LAB.LOCAL"}}
-	login := func(name string) krb.Credential {
+	f := &s4uFixture{tk: tk, kc: &kdcclient.KDCClient{Addr: tk.addr, Realm: "LAB.LOCAL"}}
+	login := func(name string) kmsg.Credential {
 		e, _ := tk.store.View().Account(name)
-		rep, err := f.kc.LoginWithKey(context.Background(), name, e.Keys[krb.ETypeAES256SHA1], e.KVNO, []int{krb.FlagForwardable})
+		rep, err := f.kc.LoginWithKey(context.Background(), name, e.Keys[kcrypto.ETypeAES256SHA1], e.KVNO, []int{kmsg.FlagForwardable})
 		if err != nil {
 			t.Fatalf("login %s: %v", name, err)
 		}
@@ -84,7 +88,7 @@ func newS4U(t *testing.T, patch func(*directory.Lab, *directory.Account)) *s4uFi
 
 func wantBadOption(t *testing.T, err error, why string) {
 	t.Helper()
-	if c, _ := krb.CodeOf(err); c != krb.KDC_ERR_BADOPTION {
+	if c, _ := kerr.CodeOf(err); c != kerr.KDC_ERR_BADOPTION {
 		t.Fatalf("want KDC_ERR_BADOPTION (%s), got %v", why, err)
 	}
 }
@@ -94,7 +98,7 @@ func wantBadOption(t *testing.T, err error, why string) {
 func TestS4U2ProxyKerberosOnly(t *testing.T) {
 	f := newS4U(t, nil)
 	ctx := context.Background()
-	http, err := f.kc.ServiceTicket(ctx, f.bob, "HTTP/web.lab.local", krb.FlagForwardable)
+	http, err := f.kc.ServiceTicket(ctx, f.bob, "HTTP/web.lab.local", kmsg.FlagForwardable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +111,12 @@ func TestS4U2ProxyKerberosOnly(t *testing.T) {
 	}
 	// The SQL service sees the transited service in the PAC.
 	sql, _ := f.tk.store.View().Account("svc_mssqlserver")
-	etp, err := krb.OpenTicket(rep.Ticket, sql.Keys[krb.ETypeAES256SHA1])
+	etp, err := kmsg.OpenTicket(rep.Ticket, sql.Keys[kcrypto.ETypeAES256SHA1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := krb.FindPAC(etp.AuthorizationData)
-	pac, err := krb.ParsePAC(p)
+	p, _ := kmsg.FindPAC(etp.AuthorizationData)
+	pac, err := pac.ParsePAC(p)
 	if err != nil || pac.Info.Delegation == nil || pac.Info.Delegation.S4U2ProxyTarget != "MSSQLSvc/sql.lab.local:1433" ||
 		len(pac.Info.Delegation.TransitedServices) != 1 || pac.Info.Delegation.TransitedServices[0] != "svc_iispool@LAB.LOCAL" {
 		t.Fatalf("S4U_DELEGATION_INFO: %v %+v", err, pac)
@@ -122,7 +126,7 @@ func TestS4U2ProxyKerberosOnly(t *testing.T) {
 	// also tried RBCD and answers STATUS_NOT_FOUND (MS-SFU 3.2.5.2.3).
 	_, err = f.kc.S4U2Proxy(ctx, f.svc, http.Credential(), "MSSQLSvc/sql.lab.local")
 	wantBadOption(t, err, "target not allowed")
-	if ke := err.(*krb.Error); ke.Status != krb.StatusNotFound {
+	if ke := err.(*kerr.Error); ke.Status != kerr.StatusNotFound {
 		t.Fatalf("status %s", ke.StatusString())
 	}
 	var seen bool
@@ -143,7 +147,7 @@ func TestS4U2SelfForwardableRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
+	if kmsg.HasFlag(self.Part.Flags, kmsg.FlagForwardable) {
 		t.Fatal("S4U2Self ticket forwardable without protocol transition")
 	}
 	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
@@ -151,8 +155,8 @@ func TestS4U2SelfForwardableRule(t *testing.T) {
 
 	f = newS4U(t, func(l *directory.Lab, a *directory.Account) { a.Delegation.ProtocolTransition = true })
 	self, err = f.kc.S4U2Self(ctx, f.svc, "bob")
-	if err != nil || !krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
-		t.Fatalf("S4U2Self with protocol transition: %v forwardable=%v", err, err == nil && krb.HasFlag(self.Part.Flags, krb.FlagForwardable))
+	if err != nil || !kmsg.HasFlag(self.Part.Flags, kmsg.FlagForwardable) {
+		t.Fatalf("S4U2Self with protocol transition: %v forwardable=%v", err, err == nil && kmsg.HasFlag(self.Part.Flags, kmsg.FlagForwardable))
 	}
 	if _, err := f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433"); err != nil {
 		t.Fatalf("S4U2Proxy after protocol transition: %v", err)
@@ -160,7 +164,7 @@ func TestS4U2SelfForwardableRule(t *testing.T) {
 	// A sensitive user's S4U2Self ticket is never forwardable.
 	directory.Modify(f.tk.store, "bob", func(l *directory.Lab, a *directory.Account) error { a.Sensitive = true; return nil })
 	self, err = f.kc.S4U2Self(ctx, f.svc, "bob")
-	if err != nil || krb.HasFlag(self.Part.Flags, krb.FlagForwardable) {
+	if err != nil || kmsg.HasFlag(self.Part.Flags, kmsg.FlagForwardable) {
 		t.Fatalf("sensitive user: %v", err)
 	}
 }
@@ -205,8 +209,8 @@ func TestRBCD(t *testing.T) {
 	self, _ = f.kc.S4U2Self(ctx, f.svc, "bob")
 	_, err = f.kc.S4U2Proxy(ctx, f.svc, self.Credential(), "MSSQLSvc/sql.lab.local:1433")
 	wantBadOption(t, err, "Protected Users")
-	if err.(*krb.Error).Status != krb.StatusAccountRestriction {
-		t.Fatalf("status %s", err.(*krb.Error).StatusString())
+	if err.(*kerr.Error).Status != kerr.StatusAccountRestriction {
+		t.Fatalf("status %s", err.(*kerr.Error).StatusString())
 	}
 }
 
@@ -222,22 +226,22 @@ func TestBronzeBitRefused(t *testing.T) {
 	}
 	e, _ := f.tk.store.View().Account("svc_iispool")
 	key := e.Keys[self.Ticket.EncPart.EType]
-	etp, err := krb.OpenTicket(self.Ticket, key)
+	etp, err := kmsg.OpenTicket(self.Ticket, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	krb.SetFlag(&etp.Flags, krb.FlagForwardable)
-	forged, err := krb.SealTicket(self.Ticket.SName, self.Ticket.Realm, etp, key, self.Ticket.EncPart.KVNO)
+	kmsg.SetFlag(&etp.Flags, kmsg.FlagForwardable)
+	forged, err := kmsg.SealTicket(self.Ticket.SName, self.Ticket.Realm, etp, key, self.Ticket.EncPart.KVNO)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred := self.Credential()
 	cred.Ticket = forged
 	_, err = f.kc.S4U2Proxy(ctx, f.svc, cred, "MSSQLSvc/sql.lab.local:1433")
-	if c, _ := krb.CodeOf(err); c != krb.KRB_AP_ERR_MODIFIED {
+	if c, _ := kerr.CodeOf(err); c != kerr.KRB_AP_ERR_MODIFIED {
 		t.Fatalf("Bronze Bit: want KRB_AP_ERR_MODIFIED, got %v", err)
 	}
-	if ke := err.(*krb.Error); ke.Text == "" {
+	if ke := err.(*kerr.Error); ke.Text == "" {
 		t.Fatal("no e-text")
 	}
 }
@@ -248,13 +252,13 @@ func TestExpiredTGTWithRenewIsNotS4U(t *testing.T) {
 	f := newS4U(t, nil)
 	ctx := context.Background()
 	f.tk.offset.Store(int64(11 * time.Hour)) // the KDC is now past the TGT's end time
-	pa, err := krb.NewPAForUser(types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, "LAB.LOCAL", f.svc.Info.Key)
+	pa, err := kmsg.NewPAForUser(types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, "LAB.LOCAL", f.svc.Info.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.kc.TGS(ctx, krb.TGSRequest{Client: f.svc.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.svc.Ticket, SessionKey: f.svc.Info.Key,
-		Service: f.svc.Info.PName, Options: []int{krb.OptRenew}, PAData: []types.PAData{pa}, Now: time.Now().Add(11 * time.Hour)})
-	if c, _ := krb.CodeOf(err); c != krb.KRB_AP_ERR_TKT_EXPIRED {
+	_, err = f.kc.TGS(ctx, kmsg.TGSRequest{Client: f.svc.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.svc.Ticket, SessionKey: f.svc.Info.Key,
+		Service: f.svc.Info.PName, Options: []int{kmsg.OptRenew}, PAData: []types.PAData{pa}, Now: time.Now().Add(11 * time.Hour)})
+	if c, _ := kerr.CodeOf(err); c != kerr.KRB_AP_ERR_TKT_EXPIRED {
 		t.Fatalf("want KRB_AP_ERR_TKT_EXPIRED, got %v", err)
 	}
 }
@@ -263,9 +267,9 @@ func TestExpiredTGTWithRenewIsNotS4U(t *testing.T) {
 func TestTill(t *testing.T) {
 	f := newS4U(t, nil)
 	ctx := context.Background()
-	req := krb.TGSRequest{Client: f.bob.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.bob.Ticket, SessionKey: f.bob.Info.Key,
-		Service: krb.ParsePrincipalName("HTTP/web.lab.local"), Till: time.Now().Add(-time.Hour)}
-	if _, err := f.kc.TGS(ctx, req); !isCodeErr(err, krb.KDC_ERR_NEVER_VALID) {
+	req := kmsg.TGSRequest{Client: f.bob.Info.PName, ClientRealm: "LAB.LOCAL", TGT: f.bob.Ticket, SessionKey: f.bob.Info.Key,
+		Service: kmsg.ParsePrincipalName("HTTP/web.lab.local"), Till: time.Now().Add(-time.Hour)}
+	if _, err := f.kc.TGS(ctx, req); !isCodeErr(err, kerr.KDC_ERR_NEVER_VALID) {
 		t.Fatalf("till in the past: %v", err)
 	}
 	req.Till = time.Unix(0, 0)
@@ -275,7 +279,7 @@ func TestTill(t *testing.T) {
 	}
 }
 
-func isCodeErr(err error, c krb.Code) bool {
-	got, ok := krb.CodeOf(err)
+func isCodeErr(err error, c kerr.Code) bool {
+	got, ok := kerr.CodeOf(err)
 	return ok && got == c
 }

@@ -19,7 +19,8 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // Config configures a KDC.
@@ -113,9 +114,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer stop()
 	for {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		req, err := krb.ReadFrame(c, krb.MaxMessage)
+		req, err := kmsg.ReadFrame(c, kmsg.MaxMessage)
 		if err != nil {
-			if code, ok := krb.CodeOf(err); ok && code == krb.KRB_ERR_FIELD_TOOLONG {
+			if code, ok := kerr.CodeOf(err); ok && code == kerr.KRB_ERR_FIELD_TOOLONG {
 				s.log.Warn("oversized kerberos tcp request", "remote", c.RemoteAddr())
 			}
 			return
@@ -125,7 +126,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if krb.WriteFrame(c, rep) != nil {
+		if kmsg.WriteFrame(c, rep) != nil {
 			return
 		}
 	}
@@ -141,7 +142,7 @@ func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 	errs := make(chan error, workers)
 	for range workers {
 		go func() {
-			buf := make([]byte, krb.MaxMessage)
+			buf := make([]byte, kmsg.MaxMessage)
 			for {
 				n, addr, err := pc.ReadFrom(buf)
 				if err != nil {
@@ -157,7 +158,7 @@ func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 					continue
 				}
 				if len(rep) > maxUDPReply {
-					rep = s.errorReply(nil, krb.Errorf(krb.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", "reply of %d bytes: use TCP", len(rep)))
+					rep = s.errorReply(nil, kerr.Errorf(kerr.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", "reply of %d bytes: use TCP", len(rep)))
 				}
 				pc.WriteTo(rep, addr)
 			}
@@ -184,23 +185,23 @@ func (s *Server) Handle(req []byte, remote string) (rep []byte) {
 			s.log.Error("kdc: panic handling request", "panic", r, "stack", string(debug.Stack()))
 			s.ev.Emit(events.Event{ID: events.TierStatus, Outcome: events.Failure, Address: remote,
 				Message: fmt.Sprintf("KDC recovered from a panic while handling a request: %v", r)})
-			rep = s.errorReply(nil, krb.Errorf(krb.KRB_ERR_GENERIC, "INTERNAL", "internal error"))
+			rep = s.errorReply(nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "INTERNAL", "internal error"))
 		}
 	}()
-	r, err := krb.ParseKDCReq(req)
+	r, err := kmsg.ParseKDCReq(req)
 	if err != nil {
 		if len(req) == 0 || (req[0] != 0x6a && req[0] != 0x6c) {
 			return nil
 		}
-		ke, ok := err.(*krb.Error)
+		ke, ok := err.(*kerr.Error)
 		if !ok {
-			ke = krb.Errorf(krb.KRB_ERR_GENERIC, "MALFORMED", "malformed request: %v", err)
+			ke = kerr.Errorf(kerr.KRB_ERR_GENERIC, "MALFORMED", "malformed request: %v", err)
 		}
 		return s.errorReply(nil, ke)
 	}
 	x := &exchange{s: s, req: r, remote: remote, view: s.cfg.Directory.View()}
 	x.now = s.cfg.Now().Add(x.view.Lab.Policy.KDCClockOffset.D())
-	if r.MsgType == krb.MsgASReq {
+	if r.MsgType == kmsg.MsgASReq {
 		return x.as()
 	}
 	return x.tgs()

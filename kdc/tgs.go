@@ -6,7 +6,10 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -15,7 +18,7 @@ import (
 type tgsState struct {
 	tgt        messages.EncTicketPart
 	requester  *directory.Entry // the TGT's client account
-	pac        *krb.PAC         // the TGT's PAC (verified)
+	pac        *pac.PAC         // the TGT's PAC (verified)
 	replyKey   types.EncryptionKey
 	replyUsage uint32
 }
@@ -24,25 +27,25 @@ type tgsState struct {
 func (x *exchange) tgs() []byte {
 	b := x.req.Body
 	ev := events.Event{ID: events.ServiceTicket, Outcome: events.Success, Message: "A Kerberos service ticket was requested",
-		Service: krb.PrincipalString(b.SName, "")}
-	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
+		Service: kmsg.PrincipalString(b.SName, "")}
+	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
 	st, ke := x.verifyPATGSReq()
 	if st != nil {
-		ev.Client = krb.PrincipalString(st.tgt.CName, st.tgt.CRealm)
+		ev.Client = kmsg.PrincipalString(st.tgt.CName, st.tgt.CRealm)
 	}
 	if ke != nil {
 		return failWith(ke)
 	}
-	if krb.HasFlag(b.KDCOptions, krb.OptEncTktInSKey) {
-		return failWith(krb.Errorf(krb.KDC_ERR_BADOPTION, "U2U_UNSUPPORTED", "user-to-user is not supported by the lab KDC"))
+	if kmsg.HasFlag(b.KDCOptions, kmsg.OptEncTktInSKey) {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "U2U_UNSUPPORTED", "user-to-user is not supported by the lab KDC"))
 	}
-	if _, ok := x.req.PA(krb.PAForUser); ok {
+	if _, ok := x.req.PA(kmsg.PAForUser); ok {
 		return x.s4u2self(st, ev)
 	}
-	if krb.HasFlag(b.KDCOptions, krb.OptCNameInAddlTkt) {
+	if kmsg.HasFlag(b.KDCOptions, kmsg.OptCNameInAddlTkt) {
 		return x.s4u2proxy(st, ev)
 	}
-	if x.isRenewal() || krb.HasFlag(b.KDCOptions, krb.OptValidate) {
+	if x.isRenewal() || kmsg.HasFlag(b.KDCOptions, kmsg.OptValidate) {
 		return x.renew(st, ev)
 	}
 	res, ok := x.view.ResolveService(b.SName)
@@ -53,9 +56,9 @@ func (x *exchange) tgs() []byte {
 			x.emit(events.Event{ID: events.KDCDuplicateName, Outcome: events.Failure, Service: res.SPN, Reason: "DUPLICATE_SPN",
 				Message: "The KDC encountered duplicate names while processing a Kerberos authentication request. The duplicate name is " +
 					res.SPN + " (of type DS_SERVICE_PRINCIPAL_NAME), registered on " + strings.Join(res.Duplicates, ", ")})
-			return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "DUPLICATE_SPN", "%s is registered on %s", res.SPN, strings.Join(res.Duplicates, " and ")))
+			return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "DUPLICATE_SPN", "%s is registered on %s", res.SPN, strings.Join(res.Duplicates, " and ")))
 		}
-		return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds the SPN %s", res.SPN).WithStatus(krb.StatusNoSuchUser))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds the SPN %s", res.SPN).WithStatus(kerr.StatusNoSuchUser))
 	}
 	svc := res.Entry
 	ev.Account = svc.Name
@@ -64,11 +67,11 @@ func (x *exchange) tgs() []byte {
 		ev.Message += " (" + res.SPN + " is on no account: sPNMappings mapped it to " + res.MappedFrom + ", held by " + svc.Name + ")"
 	}
 	if svc.Disabled {
-		return failWith(krb.Errorf(krb.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVICE_DISABLED", "account %s is disabled", svc.Name))
+		return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVICE_DISABLED", "account %s is disabled", svc.Name))
 	}
-	forwarded := krb.HasFlag(b.KDCOptions, krb.FlagForwarded)
-	if forwarded && !krb.HasFlag(st.tgt.Flags, krb.FlagForwardable) {
-		return failWith(krb.Errorf(krb.KDC_ERR_BADOPTION, "TGT_NOT_FORWARDABLE", "the TGT of %s is not forwardable", ev.Client))
+	forwarded := kmsg.HasFlag(b.KDCOptions, kmsg.FlagForwarded)
+	if forwarded && !kmsg.HasFlag(st.tgt.Flags, kmsg.FlagForwardable) {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "TGT_NOT_FORWARDABLE", "the TGT of %s is not forwardable", ev.Client))
 	}
 	if forwarded {
 		ev.Mechanism = "forwarded-tgt"
@@ -83,88 +86,88 @@ func (x *exchange) tgs() []byte {
 
 // verifyPATGSReq checks the TGT and authenticator of PA-TGS-REQ (RFC 4120
 // §3.3.2) and the checksum over the request body as received (§7.2.2 usage 6).
-func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
-	pa, ok := x.req.PA(krb.PATGSReq)
+func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
+	pa, ok := x.req.PA(kmsg.PATGSReq)
 	if !ok {
-		return nil, krb.Errorf(krb.KDC_ERR_PADATA_TYPE_NOSUPP, "NO_PA_TGS_REQ", "TGS-REQ without PA-TGS-REQ")
+		return nil, kerr.Errorf(kerr.KDC_ERR_PADATA_TYPE_NOSUPP, "NO_PA_TGS_REQ", "TGS-REQ without PA-TGS-REQ")
 	}
-	ap, fast := krb.FastAPReq(pa.PADataValue)
+	ap, fast := kmsg.FastAPReq(pa.PADataValue)
 	if !fast {
-		if err := krb.SafeUnmarshal(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
-			return nil, krb.Errorf(krb.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
+		if err := kmsg.SafeUnmarshal(func() error { return ap.Unmarshal(pa.PADataValue) }); err != nil {
+			return nil, kerr.Errorf(kerr.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
 		}
 	}
-	tkt := krb.CleanTicket(ap.Ticket)
+	tkt := kmsg.CleanTicket(ap.Ticket)
 	krbtgt := x.view.Krbtgt()
 	if len(tkt.SName.NameString) != 2 || !strings.EqualFold(tkt.SName.NameString[0], "krbtgt") || !strings.EqualFold(tkt.SName.NameString[1], x.realm()) {
-		return nil, krb.Errorf(krb.KRB_AP_ERR_NOT_US, "NOT_A_TGT", "PA-TGS-REQ ticket is for %s, not krbtgt/%s", krb.PrincipalString(tkt.SName, tkt.Realm), x.realm())
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_NOT_US, "NOT_A_TGT", "PA-TGS-REQ ticket is for %s, not krbtgt/%s", kmsg.PrincipalString(tkt.SName, tkt.Realm), x.realm())
 	}
 	key, ok := krbtgt.Key(tkt.EncPart.EType)
 	if !ok {
-		return nil, krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "TGT in etype %d", tkt.EncPart.EType)
+		return nil, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "TGT in etype %d", tkt.EncPart.EType)
 	}
 	if tkt.EncPart.KVNO != 0 && tkt.EncPart.KVNO != krbtgt.KVNO {
-		return nil, krb.Errorf(krb.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from krbtgt kvno %d, current kvno %d", tkt.EncPart.KVNO, krbtgt.KVNO)
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from krbtgt kvno %d, current kvno %d", tkt.EncPart.KVNO, krbtgt.KVNO)
 	}
-	etp, err := krb.OpenTicket(tkt, key)
+	etp, err := kmsg.OpenTicket(tkt, key)
 	if err != nil {
-		return nil, err.(*krb.Error)
+		return nil, err.(*kerr.Error)
 	}
 	st := &tgsState{tgt: etp}
 	if x.now.Sub(etp.EndTime) > 0 && !x.isRenewal() {
-		return st, krb.Errorf(krb.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
 	}
-	plain, err := krb.Decrypt(ap.EncryptedAuthenticator, etp.Key, krb.UsageTGSReqAuthenticator)
+	plain, err := kcrypto.Decrypt(ap.EncryptedAuthenticator, etp.Key, kcrypto.UsageTGSReqAuthenticator)
 	if err != nil {
-		return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
 	}
-	auth, fast := krb.FastAuthenticator(plain)
+	auth, fast := kmsg.FastAuthenticator(plain)
 	if !fast {
-		if err := krb.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
-			return st, krb.Errorf(krb.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
+		if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
+			return st, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
 		}
 	}
-	if !krb.SameName(auth.CName, etp.CName) || !strings.EqualFold(auth.CRealm, etp.CRealm) {
-		return st, krb.Errorf(krb.KRB_AP_ERR_BADMATCH, "BADMATCH", "authenticator names %s, TGT names %s",
-			krb.PrincipalString(auth.CName, auth.CRealm), krb.PrincipalString(etp.CName, etp.CRealm))
+	if !kmsg.SameName(auth.CName, etp.CName) || !strings.EqualFold(auth.CRealm, etp.CRealm) {
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_BADMATCH, "BADMATCH", "authenticator names %s, TGT names %s",
+			kmsg.PrincipalString(auth.CName, auth.CRealm), kmsg.PrincipalString(etp.CName, etp.CRealm))
 	}
 	skew := x.view.Lab.Policy.MaxSkew.D()
 	if d := x.now.Sub(auth.CTime); d > skew || d < -skew {
-		return st, krb.Errorf(krb.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(krb.StatusTimeDifference)
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
 	}
 	if auth.Cksum.CksumType == 0 {
-		return st, krb.Errorf(krb.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", "PA-TGS-REQ authenticator carries no body checksum")
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", "PA-TGS-REQ authenticator carries no body checksum")
 	}
-	if err := krb.VerifyChecksum(etp.Key, krb.UsageTGSReqChecksum, x.req.RawBody, auth.Cksum); err != nil {
-		ke, _ := err.(*krb.Error)
+	if err := kcrypto.VerifyChecksum(etp.Key, kcrypto.UsageTGSReqChecksum, x.req.RawBody, auth.Cksum); err != nil {
+		ke, _ := err.(*kerr.Error)
 		if ke == nil {
-			ke = krb.Errorf(krb.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "%v", err)
+			ke = kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "%v", err)
 		}
 		ke.Text = "request body checksum: " + ke.Text
 		return st, ke
 	}
-	st.replyKey, st.replyUsage = etp.Key, krb.UsageTGSRepEncPart
+	st.replyKey, st.replyUsage = etp.Key, kcrypto.UsageTGSRepEncPart
 	if auth.SubKey.KeyType != 0 {
-		st.replyKey, st.replyUsage = auth.SubKey, krb.UsageTGSRepEncPartSub
+		st.replyKey, st.replyUsage = auth.SubKey, kcrypto.UsageTGSRepEncPartSub
 	}
 	name, _ := clientName(etp.CName)
 	requester, ok := x.view.Account(name)
 	if !ok || requester.Disabled {
-		return st, krb.Errorf(krb.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", name).WithStatus(krb.StatusNoSuchUser)
+		return st, kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", name).WithStatus(kerr.StatusNoSuchUser)
 	}
 	st.requester = requester
-	if p, ok := krb.FindPAC(etp.AuthorizationData); ok {
-		pac, err := krb.ParsePAC(p)
+	if p, ok := kmsg.FindPAC(etp.AuthorizationData); ok {
+		pc, err := pac.ParsePAC(p)
 		if err == nil {
-			err = pac.VerifyServerChecksum(key)
+			err = pc.VerifyServerChecksum(key)
 		}
 		if err == nil {
-			err = pac.VerifyKDCChecksum(key)
+			err = pc.VerifyKDCChecksum(key)
 		}
 		if err != nil {
-			return st, krb.Errorf(krb.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
+			return st, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
 		}
-		st.pac = pac
+		st.pac = pc
 	}
 	return st, nil
 }
@@ -174,41 +177,41 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *krb.Error) {
 // the user may be delegated; ok-as-delegate for services trusted for
 // unconstrained delegation (that is what makes Windows clients forward a TGT).
 func (x *exchange) serviceFlags(st *tgsState, svc *directory.Entry, toKrbtgt, forwarded bool) (f asnFlags) {
-	f = krb.NewFlags()
+	f = kmsg.NewFlags()
 	opts := x.req.Body.KDCOptions
 	tf := st.tgt.Flags
-	if krb.HasFlag(tf, krb.FlagForwardable) && !st.requester.CannotBeDelegated() && (krb.HasFlag(opts, krb.FlagForwardable) || forwarded) {
-		krb.SetFlag(&f, krb.FlagForwardable)
+	if kmsg.HasFlag(tf, kmsg.FlagForwardable) && !st.requester.CannotBeDelegated() && (kmsg.HasFlag(opts, kmsg.FlagForwardable) || forwarded) {
+		kmsg.SetFlag(&f, kmsg.FlagForwardable)
 	}
-	if forwarded || krb.HasFlag(tf, krb.FlagForwarded) {
-		krb.SetFlag(&f, krb.FlagForwarded)
+	if forwarded || kmsg.HasFlag(tf, kmsg.FlagForwarded) {
+		kmsg.SetFlag(&f, kmsg.FlagForwarded)
 	}
-	if krb.HasFlag(tf, krb.FlagProxiable) && krb.HasFlag(opts, krb.FlagProxiable) {
-		krb.SetFlag(&f, krb.FlagProxiable)
+	if kmsg.HasFlag(tf, kmsg.FlagProxiable) && kmsg.HasFlag(opts, kmsg.FlagProxiable) {
+		kmsg.SetFlag(&f, kmsg.FlagProxiable)
 	}
-	if krb.HasFlag(tf, krb.FlagRenewable) && (krb.HasFlag(opts, krb.FlagRenewable) || krb.HasFlag(opts, krb.OptRenewableOK)) {
-		krb.SetFlag(&f, krb.FlagRenewable)
+	if kmsg.HasFlag(tf, kmsg.FlagRenewable) && (kmsg.HasFlag(opts, kmsg.FlagRenewable) || kmsg.HasFlag(opts, kmsg.OptRenewableOK)) {
+		kmsg.SetFlag(&f, kmsg.FlagRenewable)
 	}
-	if krb.HasFlag(tf, krb.FlagPreAuthent) {
-		krb.SetFlag(&f, krb.FlagPreAuthent)
+	if kmsg.HasFlag(tf, kmsg.FlagPreAuthent) {
+		kmsg.SetFlag(&f, kmsg.FlagPreAuthent)
 	}
 	if !toKrbtgt && svc.Delegation.Mode == directory.DelegUnconstrained {
-		krb.SetFlag(&f, krb.FlagOKAsDelegate)
+		kmsg.SetFlag(&f, kmsg.FlagOKAsDelegate)
 	}
 	return f
 }
 
 // serviceTicket issues a ticket for svc to the TGT's client, copying the PAC.
-func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types.PrincipalName, flags asnFlags, pac *krb.PAC) (ticketOut, *krb.Error) {
+func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types.PrincipalName, flags asnFlags, pc *pac.PAC) (ticketOut, *kerr.Error) {
 	b := x.req.Body
 	sessET, ok := sessionEType(b.EType, svc)
 	if !ok {
-		return ticketOut{}, krb.Errorf(krb.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s's keys %v",
-			b.EType, svc.Name, svc.ETypes).WithStatus(krb.StatusUnsupportedEtype)
+		return ticketOut{}, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s's keys %v",
+			b.EType, svc.Name, svc.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
 	}
-	sk, err := krb.NewSessionKey(sessET)
+	sk, err := kcrypto.NewSessionKey(sessET)
 	if err != nil {
-		return ticketOut{}, krb.Errorf(krb.KRB_ERR_GENERIC, "KEYGEN", "%v", err)
+		return ticketOut{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err)
 	}
 	end := st.tgt.EndTime
 	if max := x.now.Add(x.view.Lab.Policy.TicketLifetime.D()); end.After(max) {
@@ -218,16 +221,16 @@ func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types
 		end = till
 	}
 	if !end.After(x.now) {
-		return ticketOut{}, krb.Errorf(krb.KDC_ERR_NEVER_VALID, "NEVER_VALID", "the ticket would end at %s, before now", end.UTC().Format(time.RFC3339))
+		return ticketOut{}, kerr.Errorf(kerr.KDC_ERR_NEVER_VALID, "NEVER_VALID", "the ticket would end at %s, before now", end.UTC().Format(time.RFC3339))
 	}
-	if pac != nil && svc.Type != directory.TypeKrbtgt {
+	if pc != nil && svc.Type != directory.TypeKrbtgt {
 		// MS-KILE 3.3.5.6.4.7/8: PAC_ATTRIBUTES_INFO and PAC_REQUESTOR belong in TGTs only.
-		pac.RemoveBuffer(krb.PACTypeAttributesInfo)
-		pac.RemoveBuffer(krb.PACTypeRequestor)
+		pc.RemoveBuffer(pac.PACTypeAttributesInfo)
+		pc.RemoveBuffer(pac.PACTypeRequestor)
 	}
 	spec := ticketSpec{client: st.tgt.CName, clientRealm: st.tgt.CRealm, service: sname, serviceAcct: svc, flags: flags,
-		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pac}
-	if krb.HasFlag(flags, krb.FlagRenewable) {
+		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pc}
+	if kmsg.HasFlag(flags, kmsg.FlagRenewable) {
 		spec.renewTill = st.tgt.RenewTill
 	}
 	tkt, ke := x.seal(spec)
@@ -249,9 +252,9 @@ func (x *exchange) finish(ev events.Event, st *tgsState, t ticketOut) []byte {
 		ev.Account = t.spec.serviceAcct.Name
 	}
 	if ev.Client == "" {
-		ev.Client = krb.PrincipalString(t.spec.client, t.spec.clientRealm)
+		ev.Client = kmsg.PrincipalString(t.spec.client, t.spec.clientRealm)
 	}
-	ev.EType, ev.KVNO, ev.TicketFlags = t.tkt.EncPart.EType, t.tkt.EncPart.KVNO, krb.FlagNames(t.spec.flags)
+	ev.EType, ev.KVNO, ev.TicketFlags = t.tkt.EncPart.EType, t.tkt.EncPart.KVNO, kmsg.FlagNames(t.spec.flags)
 	x.emit(ev)
 	return rep
 }
@@ -259,28 +262,28 @@ func (x *exchange) finish(ev events.Event, st *tgsState, t ticketOut) []byte {
 // renew answers RENEW/VALIDATE for a TGT or service ticket presented in
 // PA-TGS-REQ (RFC 4120 §3.3.3.1); the lab only renews TGTs.
 func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
-	failWith := func(e *krb.Error) []byte { return x.refuse(&ev, e) }
-	if krb.HasFlag(x.req.Body.KDCOptions, krb.OptValidate) {
-		return failWith(krb.Errorf(krb.KDC_ERR_BADOPTION, "NO_POSTDATE", "the lab issues no postdated tickets to validate"))
+	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
+	if kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "NO_POSTDATE", "the lab issues no postdated tickets to validate"))
 	}
 	tgt := st.tgt
-	if !krb.HasFlag(tgt.Flags, krb.FlagRenewable) {
-		return failWith(krb.Errorf(krb.KDC_ERR_BADOPTION, "NOT_RENEWABLE", "the ticket is not renewable"))
+	if !kmsg.HasFlag(tgt.Flags, kmsg.FlagRenewable) {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "NOT_RENEWABLE", "the ticket is not renewable"))
 	}
 	if x.now.After(tgt.RenewTill) {
-		return failWith(krb.Errorf(krb.KRB_AP_ERR_TKT_EXPIRED, "RENEW_TILL", "renew-till %s has passed", tgt.RenewTill.UTC().Format(time.RFC3339)))
+		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "RENEW_TILL", "renew-till %s has passed", tgt.RenewTill.UTC().Format(time.RFC3339)))
 	}
-	sk, err := krb.NewSessionKey(tgt.Key.KeyType)
+	sk, err := kcrypto.NewSessionKey(tgt.Key.KeyType)
 	if err != nil {
-		return failWith(krb.Errorf(krb.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
+		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
 	}
 	end := x.now.Add(x.view.Lab.Policy.TicketLifetime.D())
 	if end.After(tgt.RenewTill) {
 		end = tgt.RenewTill
 	}
 	krbtgt := x.view.Krbtgt()
-	spec := ticketSpec{client: tgt.CName, clientRealm: tgt.CRealm, service: types.PrincipalName{NameType: krb.NTSrvInst, NameString: []string{"krbtgt", x.realm()}},
-		serviceAcct: krbtgt, flags: krb.CopyFlags(tgt.Flags), authTime: tgt.AuthTime, endTime: end, renewTill: tgt.RenewTill,
+	spec := ticketSpec{client: tgt.CName, clientRealm: tgt.CRealm, service: types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", x.realm()}},
+		serviceAcct: krbtgt, flags: kmsg.CopyFlags(tgt.Flags), authTime: tgt.AuthTime, endTime: end, renewTill: tgt.RenewTill,
 		sessionKey: sk, caddr: tgt.CAddr, pac: st.pac}
 	tkt, ke := x.seal(spec)
 	if ke != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/kdc"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/sqltier"
 	"github.com/doublehop/doublehop/webtier"
@@ -184,11 +184,11 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 			return fmt.Errorf("sql keytab: %w", err)
 		}
 	}
-	entries, err := krb.LoadKeytab(ktPath)
+	entries, err := keytab.LoadKeytab(ktPath)
 	if err != nil {
 		return fmt.Errorf("sql keytab: %w", err)
 	}
-	kt, err := krb.GokrbKeytab(entries)
+	kt, err := keytab.GokrbKeytab(entries)
 	if err != nil {
 		return err
 	}
@@ -363,14 +363,14 @@ func ExportKeytab(store *directory.Store, account, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return directory.WriteFileAtomic(path, krb.MarshalKeytab(entries), 0o600)
+	return directory.WriteFileAtomic(path, keytab.MarshalKeytab(entries), 0o600)
 }
 
 // ExportAllKeytab writes every account's keys to one keytab (the wire view:
 // tshark -o kerberos.decrypt:TRUE -o kerberos.file:KEYTAB decrypts every ticket).
 func ExportAllKeytab(store *directory.Store, path string) (int, error) {
 	v := store.View()
-	var all []krb.KeytabEntry
+	var all []keytab.KeytabEntry
 	for _, a := range v.Lab.Accounts {
 		entries, err := v.KeytabEntries(a.Name)
 		if err != nil {
@@ -381,5 +381,5 @@ func ExportAllKeytab(store *directory.Store, path string) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	return len(all), directory.WriteFileAtomic(path, krb.MarshalKeytab(all), 0o600)
+	return len(all), directory.WriteFileAtomic(path, keytab.MarshalKeytab(all), 0o600)
 }

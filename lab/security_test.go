@@ -14,7 +14,9 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -80,12 +82,12 @@ func TestNoSecretsInLogsOrEvents(t *testing.T) {
 // event says why that is dangerous.
 func TestNoPreauthOnlyWhenConfigured(t *testing.T) {
 	l := startLab(t, nil)
-	kc := &krb.KDCClient{Addr: l.KDCAddr, Realm: "LAB.LOCAL"}
+	kc := &kdcclient.KDCClient{Addr: l.KDCAddr, Realm: "LAB.LOCAL"}
 	ask := func() ([]byte, error) {
-		b, _, _ := krb.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}}.Marshal()
-		return krb.SendTCP(context.Background(), nil, kc.Addr, b)
+		b, _, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}}.Marshal()
+		return kdcclient.SendTCP(context.Background(), nil, kc.Addr, b)
 	}
-	if _, err := ask(); !isCode(err, krb.KDC_ERR_PREAUTH_REQUIRED) {
+	if _, err := ask(); !isCode(err, kerr.KDC_ERR_PREAUTH_REQUIRED) {
 		t.Fatalf("default: want KDC_ERR_PREAUTH_REQUIRED, got %v", err)
 	}
 	directory.Modify(l.Store, "bob", func(_ *directory.Lab, a *directory.Account) error { a.DontRequirePreauth = true; return nil })
@@ -98,7 +100,7 @@ func TestNoPreauthOnlyWhenConfigured(t *testing.T) {
 	}
 }
 
-func isCode(err error, c krb.Code) bool {
-	got, ok := krb.CodeOf(err)
+func isCode(err error, c kerr.Code) bool {
+	got, ok := kerr.CodeOf(err)
 	return ok && got == c
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/webtier"
 )
 
@@ -82,7 +83,7 @@ func TestSeedPartI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Status != 401 || resp.ServerError == nil || resp.ServerError.Code != krb.KRB_AP_ERR_MODIFIED {
+	if resp.Status != 401 || resp.ServerError == nil || resp.ServerError.Code != kerr.KRB_AP_ERR_MODIFIED {
 		t.Fatalf("want 401 with KRB_AP_ERR_MODIFIED, got %d %v", resp.Status, resp.ServerError)
 	}
 	if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LogonFailure }); !ok || e.CodeName != "KRB_AP_ERR_MODIFIED" || !strings.Contains(e.Status, "0xC000006A") {
@@ -106,7 +107,7 @@ func TestSeedPartI(t *testing.T) {
 	}
 	short := strings.Replace(l.WebURL, "web.lab.local", "web", 1)
 	resp, err = c.Get(ctx, short, client.GetOptions{})
-	if err != nil || resp.SPN != "HTTP/web" || resp.Status != 401 || resp.ServerError == nil || resp.ServerError.Code != krb.KRB_AP_ERR_MODIFIED {
+	if err != nil || resp.SPN != "HTTP/web" || resp.Status != 401 || resp.ServerError == nil || resp.ServerError.Code != kerr.KRB_AP_ERR_MODIFIED {
 		t.Fatalf("short name without HTTP/web: err=%v spn=%s status=%d kerr=%v", err, resp.SPN, resp.Status, resp.ServerError)
 	}
 	directory.SetSPN(l.Store, []string{"-S", "HTTP/web", "svc_iispool"}, &w)
@@ -186,7 +187,7 @@ func TestReplaySkewGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := krb.InitiatorToken(cred, krb.InitiatorOptions{Flags: krb.GSSMutual, SPNEGO: true})
+	tok, _, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: gss.GSSMutual, SPNEGO: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,15 +209,15 @@ func TestReplaySkewGarbage(t *testing.T) {
 		t.Fatalf("first use: %d %s", r.StatusCode, b)
 	}
 	r, _ := send(hdr)
-	if code := serverCode(r); r.StatusCode != 401 || code != krb.KRB_AP_ERR_REPEAT {
+	if code := serverCode(r); r.StatusCode != 401 || code != kerr.KRB_AP_ERR_REPEAT {
 		t.Fatalf("replay: %d %v", r.StatusCode, code)
 	}
 	skewed := bobClient(t, l, 0)
 	skewed.Kinit(ctx, "bob", l.Password("bob"))
 	cred, _ = skewed.ServiceTicket(ctx, "HTTP/web.lab.local")
-	tok, _, _ = krb.InitiatorToken(cred, krb.InitiatorOptions{SPNEGO: true, Now: time.Now().Add(10 * time.Minute)})
+	tok, _, _ = gss.InitiatorToken(cred, gss.InitiatorOptions{SPNEGO: true, Now: time.Now().Add(10 * time.Minute)})
 	r, _ = send("Negotiate " + base64.StdEncoding.EncodeToString(tok))
-	if code := serverCode(r); r.StatusCode != 401 || code != krb.KRB_AP_ERR_SKEW {
+	if code := serverCode(r); r.StatusCode != 401 || code != kerr.KRB_AP_ERR_SKEW {
 		t.Fatalf("skew: %d %v", r.StatusCode, code)
 	}
 	for _, h := range []string{"Negotiate", "Negotiate !!!", "Negotiate " + base64.StdEncoding.EncodeToString([]byte{0x60, 0x05, 0x06}),
@@ -227,10 +228,10 @@ func TestReplaySkewGarbage(t *testing.T) {
 	}
 }
 
-func serverCode(r *http.Response) krb.Code {
+func serverCode(r *http.Response) kerr.Code {
 	for _, v := range r.Header.Values("WWW-Authenticate") {
 		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(v, "Negotiate"))); err == nil {
-			if e, ok := krb.ParseErrorToken(b); ok {
+			if e, ok := gss.ParseErrorToken(b); ok {
 				return e.Code
 			}
 		}

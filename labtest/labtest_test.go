@@ -13,7 +13,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labtest"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/testcontainers/testcontainers-go"
@@ -261,16 +261,16 @@ func TestBrokenScenarioAndFix(t *testing.T) {
 	}
 }
 
-func parseKeytab(t *testing.T, b []byte) []krb.KeytabEntry {
+func parseKeytab(t *testing.T, b []byte) []keytab.KeytabEntry {
 	t.Helper()
-	e, err := krb.ParseKeytab(b)
+	e, err := keytab.ParseKeytab(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-func principal(e krb.KeytabEntry) string {
+func principal(e keytab.KeytabEntry) string {
 	return strings.Join(e.Principal.Components, "/") + "@" + e.Principal.Realm
 }
 

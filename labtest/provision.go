@@ -9,7 +9,7 @@ import (
 
 	"github.com/doublehop/doublehop/admin"
 	"github.com/doublehop/doublehop/directory"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/scenarios"
 	"gopkg.in/yaml.v3"
@@ -137,7 +137,7 @@ func keytabFor(v *directory.View, account string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return krb.MarshalKeytab(entries), nil
+	return keytab.MarshalKeytab(entries), nil
 }
 
 // settingsFor is a tier's own section of the lab file: `web:` for the web

@@ -16,7 +16,7 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/doublehop/doublehop/webtier"
 )
@@ -283,7 +283,7 @@ func (l *Lab) URL(raw string) (string, error) {
 }
 
 // KDC implements scenarios.Target.
-func (l *Lab) KDC() (string, krb.Dialer) {
+func (l *Lab) KDC() (string, kdcclient.Dialer) {
 	return l.hostName(RoleKDC) + ":88", l.dialer
 }
 

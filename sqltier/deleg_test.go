@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/doublehop/doublehop/sqltier/tds"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -17,9 +20,9 @@ import (
 // messages.NewTicket-style): given flags, client realm, and a PAC carrying
 // S4U_DELEGATION_INFO when deleg is set. The PAC's KDC signature uses a
 // made-up krbtgt key: a service verifies only the server signature.
-func (r *testRealm) mint(t testing.TB, client, crealm string, flags []int, deleg *krb.S4UDelegationInfo) []byte {
+func (r *testRealm) mint(t testing.TB, client, crealm string, flags []int, deleg *pac.S4UDelegationInfo) []byte {
 	t.Helper()
-	sname, _ := krb.ParsePrincipal(spnPort)
+	sname, _ := kmsg.ParsePrincipal(spnPort)
 	svcKey, kvno, err := r.keytab.GetEncryptionKey(sname, "LAB.LOCAL", 0, 18)
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +37,10 @@ func (r *testRealm) mint(t testing.TB, client, crealm string, flags []int, deleg
 	}
 	kdcKey, _ := types.GenerateEncryptionKey(et)
 	now := time.Now().UTC().Truncate(time.Second)
-	cname, _ := krb.ParsePrincipal(client)
-	etp := messages.EncTicketPart{Flags: krb.NewFlags(flags...), Key: sess, CRealm: crealm, CName: cname,
+	cname, _ := kmsg.ParsePrincipal(client)
+	etp := messages.EncTicketPart{Flags: kmsg.NewFlags(flags...), Key: sess, CRealm: crealm, CName: cname,
 		AuthTime: now, StartTime: now, EndTime: now.Add(10 * time.Hour)}
-	pac, err := krb.NewPAC(krb.PACInfo{LogonTime: now, EffectiveName: client, LogonDomainName: "LAB", DomainSID: "S-1-5-21-1-2-3",
+	pac, err := pac.NewPAC(pac.PACInfo{LogonTime: now, EffectiveName: client, LogonDomainName: "LAB", DomainSID: "S-1-5-21-1-2-3",
 		UserRID: 1105, PrimaryGroupRID: 513, ClientName: client, DNSDomainName: "LAB.LOCAL", UPN: client + "@lab.local", Delegation: deleg})
 	if err != nil {
 		t.Fatal(err)
@@ -45,16 +48,16 @@ func (r *testRealm) mint(t testing.TB, client, crealm string, flags []int, deleg
 	if err := pac.SignTicket(&etp, svcKey, kdcKey); err != nil {
 		t.Fatal(err)
 	}
-	tkt, err := krb.SealTicket(sname, "LAB.LOCAL", etp, svcKey, kvno)
+	tkt, err := kmsg.SealTicket(sname, "LAB.LOCAL", etp, svcKey, kvno)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := krb.NewAuthenticator(cname, crealm, time.Now())
-	ap, err := krb.MarshalAPReq(tkt, sess, auth, krb.UsageAPReqAuthenticator, nil)
+	auth := kmsg.NewAuthenticator(cname, crealm, time.Now())
+	ap, err := kmsg.MarshalAPReq(tkt, sess, auth, kcrypto.UsageAPReqAuthenticator, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return krb.MarshalNegTokenInit(krb.WrapKRB5(krb.MechKRB5, []byte{0x01, 0x00}, ap), false)
+	return gss.MarshalNegTokenInit(gss.WrapKRB5(gss.MechKRB5, []byte{0x01, 0x00}, ap), false)
 }
 
 func TestDelegationEvidence(t *testing.T) {
@@ -64,15 +67,15 @@ func TestDelegationEvidence(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		flags     []int
-		deleg     *krb.S4UDelegationInfo
+		deleg     *pac.S4UDelegationInfo
 		forwarded bool
 		delegWord string
 		mechanism string
 	}{
-		{"constrained (S4U2Proxy)", []int{krb.FlagForwardable}, &krb.S4UDelegationInfo{S4U2ProxyTarget: spnPort, TransitedServices: []string{"svc_iispool@LAB.LOCAL"}},
+		{"constrained (S4U2Proxy)", []int{kmsg.FlagForwardable}, &pac.S4UDelegationInfo{S4U2ProxyTarget: spnPort, TransitedServices: []string{"svc_iispool@LAB.LOCAL"}},
 			false, "constrained (S4U2Proxy)", "constrained"},
-		{"unconstrained (forwarded TGT)", []int{krb.FlagForwardable, krb.FlagForwarded}, nil, true, "unconstrained (forwarded TGT)", "unconstrained"},
-		{"direct", []int{krb.FlagForwardable, krb.FlagPreAuthent}, nil, false, "none", ""},
+		{"unconstrained (forwarded TGT)", []int{kmsg.FlagForwardable, kmsg.FlagForwarded}, nil, true, "unconstrained (forwarded TGT)", "unconstrained"},
+		{"direct", []int{kmsg.FlagForwardable, kmsg.FlagPreAuthent}, nil, false, "none", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRaw(t, ts.addr)
@@ -105,7 +108,7 @@ func TestDelegationEvidence(t *testing.T) {
 	// A principal of another realm, in a ticket of this realm: untrusted domain.
 	c := dialRaw(t, ts.addr)
 	c.prelogin()
-	toks := c.login(tds.Version74, r.mint(t, "bob", "OTHER.LOCAL", []int{krb.FlagForwardable}, nil))
+	toks := c.login(tds.Version74, r.mint(t, "bob", "OTHER.LOCAL", []int{kmsg.FlagForwardable}, nil))
 	if ms := findMessages(toks); len(ms) != 1 || ms[0].Number != 18452 || hasLoginAck(toks) {
 		t.Errorf("foreign realm: %v", toks)
 	}

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/krb/pac"
 	"github.com/doublehop/doublehop/sqltier/tds"
 )
 
@@ -26,7 +29,7 @@ type session struct {
 	login      string // LAB\bob
 	principal  string // bob@LAB.LOCAL ("" for SQL logins)
 	authScheme string
-	sec        *krb.SecContext
+	sec        *gss.SecContext
 	database   string
 	defaultDB  string
 	app        string
@@ -75,12 +78,12 @@ func (c *conn) authenticate(l *tds.Login7) (*session, *loginFailure) {
 	cur := c.srv.current()
 	sec, err := cur.acceptor.Accept(l.SSPI)
 	if err != nil {
-		if errors.Is(err, krb.ErrNotKerberos) {
+		if errors.Is(err, gss.ErrNotKerberos) {
 			// No usable credential: NTLM (the web tier has no delegable
 			// credential and falls back) or nothing. SQL Server sees the
 			// anonymous token: the double-hop symptom.
 			scheme, why := schemeNTLM, "ANONYMOUS_NTLM"
-			if !krb.IsNTLM(l.SSPI) {
+			if !gss.IsNTLM(l.SSPI) {
 				scheme, why = "", "ANONYMOUS_NO_CREDENTIAL"
 			}
 			return nil, c.failed18456(anonymousLogon, stateTokenAccess, reasonTokenAccess, why, scheme, nil)
@@ -142,7 +145,7 @@ func (s *Server) database(name string) (string, bool) {
 
 // failed18456 builds "Login failed for user '%s'." (class 14, state 1 to
 // the client) and the errorlog line with the real state.
-func (c *conn) failed18456(login string, state int, reason, why, scheme string, sec *krb.SecContext) *loginFailure {
+func (c *conn) failed18456(login string, state int, reason, why, scheme string, sec *gss.SecContext) *loginFailure {
 	text := fmt.Sprintf("Login failed for user '%s'.", login)
 	ev := events.Event{
 		ID: events.SQLLoginFailed, Outcome: events.Failure,
@@ -157,7 +160,7 @@ func (c *conn) failed18456(login string, state int, reason, why, scheme string, 
 // logs error 17806 (SSPI handshake failed) and answers 18452; the event
 // carries the Kerberos cause (code, reason, ticket SPN, etype, kvno).
 func (c *conn) sspiFailed(err error) *loginFailure {
-	var ae *krb.AcceptError
+	var ae *gss.AcceptError
 	ev := events.Event{ID: events.SQLUntrustedDomain, Outcome: events.Failure, State: 1, Address: c.addr, AuthScheme: schemeKerberos, Account: c.srv.cfg.ServiceAccount}
 	secCode, secText := uint32(0x8009030C), "The logon attempt failed" // SEC_E_LOGON_DENIED
 	cause := err.Error()
@@ -165,18 +168,18 @@ func (c *conn) sspiFailed(err error) *loginFailure {
 		ev.Code, ev.CodeName = int(ae.Code), ae.Code.Name()
 		ev.Reason = ae.Reason
 		ev.Status = ae.StatusString()
-		pn, _ := krb.ParsePrincipal(ae.Service)
+		pn, _ := kmsg.ParsePrincipal(ae.Service)
 		if ae.Service != "" {
-			ev.Service = krb.PrincipalString(pn, "")
+			ev.Service = kmsg.PrincipalString(pn, "")
 		}
 		ev.EType, ev.KVNO, ev.Client = ae.EType, ae.KVNO, ae.Client
 		switch ae.Code {
-		case krb.KRB_AP_ERR_SKEW:
+		case kerr.KRB_AP_ERR_SKEW:
 			secCode, secText = 0x80090324, "The clocks on the client and server machines are skewed" // SEC_E_TIME_SKEW
-		case krb.KRB_AP_ERR_MSG_TYPE:
+		case kerr.KRB_AP_ERR_MSG_TYPE:
 			secCode, secText = 0x80090308, "The token supplied to the function is invalid" // SEC_E_INVALID_TOKEN
 		}
-	} else if code, ok := krb.CodeOf(err); ok {
+	} else if code, ok := kerr.CodeOf(err); ok {
 		ev.Code, ev.CodeName = int(code), code.Name()
 	}
 	ev.Message = fmt.Sprintf("SSPI handshake failed with error code 0x%08x, state 14 while establishing a connection with integrated security; the connection has been closed. Reason: AcceptSecurityContext failed. The operating system error code indicates the cause of failure. %s. %s [CLIENT: %s] Kerberos: %s",
@@ -195,7 +198,7 @@ func (c *conn) untrusted(s *session, why, reason string) *loginFailure {
 }
 
 // kerberosEvidence copies what the ticket proved into an event.
-func (c *conn) kerberosEvidence(ev *events.Event, sec *krb.SecContext) {
+func (c *conn) kerberosEvidence(ev *events.Event, sec *gss.SecContext) {
 	if ev.AuthScheme == schemeKerberos {
 		ev.Account = c.srv.cfg.ServiceAccount
 	}
@@ -205,7 +208,7 @@ func (c *conn) kerberosEvidence(ev *events.Event, sec *krb.SecContext) {
 	ev.Client = sec.ClientPrincipal()
 	ev.Service = sec.Service
 	ev.EType, ev.KVNO = sec.EType, sec.KVNO
-	ev.TicketFlags = krb.FlagNames(sec.Flags)
+	ev.TicketFlags = kmsg.FlagNames(sec.Flags)
 	ev.Delegated = sec.Delegated != nil
 	if d := delegationInfo(sec); d != nil {
 		ev.Target = d.S4U2ProxyTarget
@@ -214,7 +217,7 @@ func (c *conn) kerberosEvidence(ev *events.Event, sec *krb.SecContext) {
 	ev.Mechanism = delegationMechanism(sec)
 }
 
-func delegationInfo(sec *krb.SecContext) *krb.S4UDelegationInfo {
+func delegationInfo(sec *gss.SecContext) *pac.S4UDelegationInfo {
 	if sec == nil || sec.PAC == nil {
 		return nil
 	}
@@ -225,11 +228,11 @@ func delegationInfo(sec *krb.SecContext) *krb.S4UDelegationInfo {
 // flow: "constrained" when the PAC carries S4U delegation info (S4U2Proxy,
 // classic or resource-based), "unconstrained" when the ticket is FORWARDED
 // (obtained with a forwarded TGT), "" for a direct logon.
-func delegationMechanism(sec *krb.SecContext) string {
+func delegationMechanism(sec *gss.SecContext) string {
 	if d := delegationInfo(sec); d != nil && (d.S4U2ProxyTarget != "" || len(d.TransitedServices) > 0) {
 		return "constrained"
 	}
-	if sec != nil && krb.HasFlag(sec.Flags, krb.FlagForwarded) {
+	if sec != nil && kmsg.HasFlag(sec.Flags, kmsg.FlagForwarded) {
 		return "unconstrained"
 	}
 	return ""

@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/ccache"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/sqltier/tds"
 )
 
@@ -141,12 +144,12 @@ func hasLoginAck(toks []any) bool {
 // "impacket" (SPNEGO with the MS-KRB5 OID and a bare AP-REQ mechToken).
 func (r *testRealm) token(t testing.TB, user, shape string, now time.Time) []byte {
 	t.Helper()
-	cc, err := krb.LoadCCache(r.ccache(t, user, spnPort))
+	cc, err := ccache.LoadCCache(r.ccache(t, user, spnPort))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pn, realm := krb.ParsePrincipal(spnPort + "@LAB.LOCAL")
-	entry, ok := cc.Find(krb.NewPrincipal(pn, realm))
+	pn, realm := kmsg.ParsePrincipal(spnPort + "@LAB.LOCAL")
+	entry, ok := cc.Find(kmsg.NewPrincipal(pn, realm))
 	if !ok {
 		t.Fatalf("no %s ticket in the ccache", spnPort)
 	}
@@ -156,19 +159,19 @@ func (r *testRealm) token(t testing.TB, user, shape string, now time.Time) []byt
 	}
 	switch shape {
 	case "spnego", "krb5":
-		tok, _, err := krb.InitiatorToken(cred, krb.InitiatorOptions{Flags: 0x30, SPNEGO: shape == "spnego", Now: now})
+		tok, _, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: 0x30, SPNEGO: shape == "spnego", Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	auth := krb.NewAuthenticator(cred.Info.PName, cred.Info.PRealm, now)
-	ap, err := krb.MarshalAPReq(cred.Ticket, cred.Info.Key, auth, krb.UsageAPReqAuthenticator, nil)
+	auth := kmsg.NewAuthenticator(cred.Info.PName, cred.Info.PRealm, now)
+	ap, err := kmsg.MarshalAPReq(cred.Ticket, cred.Info.Key, auth, kcrypto.UsageAPReqAuthenticator, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if shape == "impacket" {
-		return krb.MarshalNegTokenInit(ap, true)
+		return gss.MarshalNegTokenInit(ap, true)
 	}
 	return ap
 }

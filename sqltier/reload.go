@@ -7,8 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doublehop/doublehop/krb"
-	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/keytab"
+	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"gopkg.in/yaml.v3"
 )
 
@@ -17,7 +18,7 @@ import (
 type Update struct {
 	Logins  []Login
 	Data    []Order
-	Keytab  *keytab.Keytab
+	Keytab  *gokeytab.Keytab
 	MaxSkew time.Duration
 }
 
@@ -26,8 +27,8 @@ type Update struct {
 type live struct {
 	logins   map[string]Login
 	data     []Order
-	acceptor *krb.Acceptor
-	keytab   *keytab.Keytab
+	acceptor *gss.Acceptor
+	keytab   *gokeytab.Keytab
 	skew     time.Duration
 }
 
@@ -56,7 +57,7 @@ func (s *Server) newLive(prev *live, u Update) *live {
 			l.skew = u.MaxSkew
 			s.replay.SetSkew(u.MaxSkew)
 		}
-		l.acceptor = krb.NewAcceptor(krb.AcceptorConfig{Keytab: l.keytab, Realm: s.cfg.Realm, MaxSkew: l.skew, Now: s.cfg.Now, Replay: s.replay})
+		l.acceptor = gss.NewAcceptor(gss.AcceptorConfig{Keytab: l.keytab, Realm: s.cfg.Realm, MaxSkew: l.skew, Now: s.cfg.Now, Replay: s.replay})
 	}
 	return l
 }
@@ -116,8 +117,8 @@ func (w *fileWatch) refresh() *Update {
 	if w.keytab != "" {
 		if st := stamp(w.keytab); st != w.kStamp {
 			w.kStamp = st
-			if entries, err := krb.LoadKeytab(w.keytab); err == nil {
-				if kt, err := krb.GokrbKeytab(entries); err == nil {
+			if entries, err := keytab.LoadKeytab(w.keytab); err == nil {
+				if kt, err := keytab.GokrbKeytab(entries); err == nil {
 					u.Keytab, changed = kt, true
 				}
 			}

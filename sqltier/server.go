@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
 )
 
 // Product version the server announces (PRELOGIN VERSION, LOGINACK,
@@ -28,7 +28,7 @@ type Server struct {
 	cfg    Config
 	events events.Sink
 	log    *slog.Logger
-	replay *krb.ReplayCache
+	replay *gss.ReplayCache
 	liveMu sync.Mutex
 	live   atomic.Pointer[live] // logins, data, acceptor: changed at run time by Apply
 
@@ -58,7 +58,7 @@ func New(cfg Config) *Server {
 		spids:  map[uint16]bool{},
 		spid:   50,
 	}
-	s.replay = krb.NewReplayCache(cfg.MaxSkew, 0)
+	s.replay = gss.NewReplayCache(cfg.MaxSkew, 0)
 	s.Apply(Update{Logins: cfg.Logins, Data: cfg.Data, Keytab: cfg.Keytab})
 	s.viewList = s.makeViews()
 	if cfg.Encryption != EncryptionNotSupported {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/sqltier/tds"
 )
 
@@ -145,9 +145,9 @@ func (c *conn) connectionInfo() [][]any {
 			target = nilIfEmpty(d.S4U2ProxyTarget)
 			transited = nilIfEmpty(strings.Join(d.TransitedServices, ", "))
 		}
-		row = append(row, mech, krb.PrincipalString(krb.ParsePrincipalName(sec.Service), sec.ServiceRealm),
-			events.ETypeName(sec.EType), int64(sec.KVNO), strings.Join(krb.FlagNames(sec.Flags), ","),
-			krb.HasFlag(sec.Flags, krb.FlagForwardable), krb.HasFlag(sec.Flags, krb.FlagForwarded),
+		row = append(row, mech, kmsg.PrincipalString(kmsg.ParsePrincipalName(sec.Service), sec.ServiceRealm),
+			events.ETypeName(sec.EType), int64(sec.KVNO), strings.Join(kmsg.FlagNames(sec.Flags), ","),
+			kmsg.HasFlag(sec.Flags, kmsg.FlagForwardable), kmsg.HasFlag(sec.Flags, kmsg.FlagForwarded),
 			deleg, target, transited, sec.Delegated != nil, sec.MutualRequired, timeOrNil(sec.AuthTime), timeOrNil(sec.EndTime))
 	} else {
 		row = append(row, nil, nil, nil, nil, nil, nil, nil, "none", nil, nil, nil, nil, nil, nil)

@@ -15,8 +15,12 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
-	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/keytab"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -28,7 +32,7 @@ func (e errKeytab) Error() string { return "cannot read the service account keyt
 
 // keytab returns the service account's keys, re-reading the file when it
 // changed (a re-exported keytab after a password reset takes effect at once).
-func (s *Server) keytab() (*keytab.Keytab, error) {
+func (s *Server) keytab() (*gokeytab.Keytab, error) {
 	fi, err := os.Stat(s.cfg.Keytab)
 	if err != nil {
 		return nil, errKeytab{err}
@@ -39,11 +43,11 @@ func (s *Server) keytab() (*keytab.Keytab, error) {
 	if s.kt != nil && stamp == s.ktStamp {
 		return s.kt, nil
 	}
-	entries, err := krb.LoadKeytab(s.cfg.Keytab)
+	entries, err := keytab.LoadKeytab(s.cfg.Keytab)
 	if err != nil {
 		return nil, errKeytab{err}
 	}
-	kt, err := krb.GokrbKeytab(entries)
+	kt, err := keytab.GokrbKeytab(entries)
 	if err != nil {
 		return nil, errKeytab{err}
 	}
@@ -63,7 +67,7 @@ func (s *Server) ownKey() (types.EncryptionKey, int, error) {
 		if len(e.Principal.Components) != 1 || !strings.EqualFold(e.Principal.Components[0], s.cfg.ServiceAccount) {
 			continue
 		}
-		if int(e.KVNO) > kvno || (int(e.KVNO) == kvno && e.Key.KeyType == krb.ETypeAES256SHA1) {
+		if int(e.KVNO) > kvno || (int(e.KVNO) == kvno && e.Key.KeyType == kcrypto.ETypeAES256SHA1) {
 			best, kvno = e.Key, int(e.KVNO)
 		}
 	}
@@ -75,7 +79,7 @@ func (s *Server) ownKey() (types.EncryptionKey, int, error) {
 
 // ownTGT returns the service account's TGT, logging on with its keytab when
 // needed (the app pool identity's logon).
-func (s *Server) ownTGT(ctx context.Context) (krb.Credential, error) {
+func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) {
 	s.mu.Lock()
 	if s.own != nil && s.cfg.Now().Add(5*time.Minute).Before(s.own.Info.EndTime) {
 		c := *s.own
@@ -85,11 +89,11 @@ func (s *Server) ownTGT(ctx context.Context) (krb.Credential, error) {
 	s.mu.Unlock()
 	key, kvno, err := s.ownKey()
 	if err != nil {
-		return krb.Credential{}, err
+		return kmsg.Credential{}, err
 	}
-	rep, err := s.kdc.LoginWithKey(ctx, s.cfg.ServiceAccount, key, kvno, []int{krb.FlagForwardable})
+	rep, err := s.kdc.LoginWithKey(ctx, s.cfg.ServiceAccount, key, kvno, []int{kmsg.FlagForwardable})
 	if err != nil {
-		return krb.Credential{}, fmt.Errorf("logon of %s at the KDC: %w", s.cfg.ServiceAccount, err)
+		return kmsg.Credential{}, fmt.Errorf("logon of %s at the KDC: %w", s.cfg.ServiceAccount, err)
 	}
 	c := rep.Credential()
 	s.mu.Lock()
@@ -103,7 +107,7 @@ type identity struct {
 	principal string // bob@LAB.LOCAL
 	user      string // bob
 	via       string // "kerberos" or "form"
-	ctx       *krb.SecContext
+	ctx       *gss.SecContext
 }
 
 func (id identity) windows(netbios string) string { return netbios + `\` + id.user }
@@ -111,7 +115,7 @@ func (id identity) windows(netbios string) string { return netbios + `\` + id.us
 // negotiate authenticates a request with Authorization: Negotiate (RFC 4559
 // §4). It writes the 401 itself and returns ok=false when the request is not
 // (yet) authenticated.
-func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*krb.SecContext, bool) {
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*gss.SecContext, bool) {
 	kt, err := s.keytab()
 	if err != nil {
 		s.unavailable(w, r, err)
@@ -134,10 +138,10 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*krb.SecCont
 		skew = st.MaxSkew // the lab's policy, live
 	}
 	s.replay.SetSkew(skew)
-	acc := krb.NewAcceptor(krb.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: skew, Now: s.cfg.Now, Replay: s.replay})
+	acc := gss.NewAcceptor(gss.AcceptorConfig{Keytab: kt, Realm: s.cfg.Realm, MaxSkew: skew, Now: s.cfg.Now, Replay: s.replay})
 	ctx, err := acc.Accept(raw)
 	if err != nil {
-		var ae *krb.AcceptError
+		var ae *gss.AcceptError
 		if errors.As(err, &ae) {
 			s.logonFailure(r, ae, ae.Reason, ae.Text)
 			s.challenge(w, r, ae.Token, ae.Error())
@@ -157,7 +161,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*krb.SecCont
 	}
 	s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: ctx.ClientPrincipal(),
 		Message: "An account was successfully logged on", Service: ctx.Service, Account: s.cfg.ServiceAccount,
-		EType: ctx.EType, KVNO: ctx.KVNO, TicketFlags: krb.FlagNames(ctx.Flags), LogonType: 3, Package: "Kerberos",
+		EType: ctx.EType, KVNO: ctx.KVNO, TicketFlags: kmsg.FlagNames(ctx.Flags), LogonType: 3, Package: "Kerberos",
 		Impersonation: lvl, Delegated: ctx.Delegated != nil, Address: r.RemoteAddr})
 	return ctx, true
 }
@@ -182,7 +186,7 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // logonFailure emits 4625 with Windows' failure reason and status.
-func (s *Server) logonFailure(r *http.Request, ae *krb.AcceptError, reason, text string) {
+func (s *Server) logonFailure(r *http.Request, ae *gss.AcceptError, reason, text string) {
 	ev := events.Event{ID: events.LogonFailure, Outcome: events.Failure, Message: "An account failed to log on", LogonType: 3,
 		Package: "Kerberos", Account: s.cfg.ServiceAccount, Reason: reason, Address: r.RemoteAddr,
 		Status: "0xC000006D"} // STATUS_LOGON_FAILURE; the sub-status says why
@@ -193,11 +197,11 @@ func (s *Server) logonFailure(r *http.Request, ae *krb.AcceptError, reason, text
 			ev.Status = "0xC000006D/" + st
 		}
 		switch ae.Code {
-		case krb.KRB_AP_ERR_MODIFIED:
+		case kerr.KRB_AP_ERR_MODIFIED:
 			ev.Message += ": Unknown user name or bad password (the ticket was encrypted with another account's key)"
-		case krb.KRB_AP_ERR_SKEW:
+		case kerr.KRB_AP_ERR_SKEW:
 			ev.Message += ": the clocks of the client and this server differ too much"
-		case krb.KRB_AP_ERR_REPEAT:
+		case kerr.KRB_AP_ERR_REPEAT:
 			ev.Message += ": the authenticator was replayed"
 		default:
 			ev.Message += ": " + ae.Code.String()

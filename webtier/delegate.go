@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gofork/encoding/asn1"
 )
 
@@ -21,9 +22,9 @@ const (
 // sqlCredential is what the web tier can present to SQL Server for a request.
 type sqlCredential struct {
 	mechanism string
-	cred      *krb.Credential // service ticket for MSSQLSvc; nil = anonymous
-	kdcErr    error           // why the KDC refused a delegable credential
-	steps     []string        // human-readable steps for the page
+	cred      *kmsg.Credential // service ticket for MSSQLSvc; nil = anonymous
+	kdcErr    error            // why the KDC refused a delegable credential
+	steps     []string         // human-readable steps for the page
 }
 
 // delegate obtains a ticket to spn for the user, the way Windows' LSA does for
@@ -34,7 +35,7 @@ type sqlCredential struct {
 func (s *Server) delegate(ctx context.Context, id identity, spn string) sqlCredential {
 	if id.ctx != nil && id.ctx.Delegated != nil {
 		d := *id.ctx.Delegated
-		rep, err := s.kdc.ServiceTicket(ctx, d, spn, krb.FlagForwardable)
+		rep, err := s.kdc.ServiceTicket(ctx, d, spn, kmsg.FlagForwardable)
 		if err != nil {
 			return sqlCredential{mechanism: MechNone, kdcErr: err,
 				steps: []string{"TGS-REQ for " + spn + " with " + id.user + "'s forwarded TGT: " + errText(err)}}
@@ -48,10 +49,10 @@ func (s *Server) delegate(ctx context.Context, id identity, spn string) sqlCrede
 		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: []string{"logon of " + s.cfg.ServiceAccount + " failed: " + errText(err)}}
 	}
 	var steps []string
-	var evidence krb.Credential
+	var evidence kmsg.Credential
 	mech := MechConstrained
 	if id.ctx != nil {
-		evidence = krb.Credential{Ticket: id.ctx.Ticket}
+		evidence = kmsg.Credential{Ticket: id.ctx.Ticket}
 		steps = append(steps, fmt.Sprintf("evidence: %s's ticket to %s (%s)", id.user, id.ctx.Service, flagOrNot(id.ctx.Flags)))
 	} else {
 		mech = MechProtocolTransition
@@ -87,7 +88,7 @@ func (s *Server) ownCredential(ctx context.Context, spn string) sqlCredential {
 }
 
 func flagOrNot(f asn1.BitString) string {
-	if krb.HasFlag(f, krb.FlagForwardable) {
+	if kmsg.HasFlag(f, kmsg.FlagForwardable) {
 		return "forwardable"
 	}
 	return "not forwardable"
@@ -95,7 +96,7 @@ func flagOrNot(f asn1.BitString) string {
 
 // errText renders KDC errors with their code.
 func errText(err error) string {
-	var ke *krb.Error
+	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		s := ke.Code.String()
 		if st := ke.StatusString(); st != "" {

@@ -9,16 +9,18 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/keytab"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // FuzzNegotiateHeader sends arbitrary Authorization headers to the site: the
 // answer is 401 (or 503 without a keytab), never a panic or a 500.
 func FuzzNegotiateHeader(f *testing.F) {
 	dir := f.TempDir()
-	key, _ := krb.NewSessionKey(krb.ETypeAES256SHA1)
+	key, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
 	kt := filepath.Join(dir, "web.keytab")
-	if err := krb.SaveKeytab(kt, []krb.KeytabEntry{{Principal: krb.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
+	if err := keytab.SaveKeytab(kt, []keytab.KeytabEntry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
 		Timestamp: time.Now(), KVNO: 1, Key: key}}); err != nil {
 		f.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
 // Page is everything the site shows about a request; the JSON view is this struct.
@@ -104,7 +105,7 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 	first := Hop{From: "ws01", To: "web", As: id.user, Via: "form login (no Kerberos ticket)", OK: true}
 	if c := id.ctx; c != nil {
 		p.Ticket = &TicketInfo{SPN: c.Service, Account: s.cfg.ServiceAccount, EType: events.ETypeName(c.EType), KVNO: c.KVNO,
-			Flags: krb.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: krb.GSSFlagNames(c.GSSFlags), EndTime: c.EndTime}
+			Flags: kmsg.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: gss.GSSFlagNames(c.GSSFlags), EndTime: c.EndTime}
 		p.Delegated = c.Delegated != nil
 		first.Via = "Kerberos " + c.Service
 	}
@@ -126,7 +127,7 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 	if second.As == "" {
 		second.As = "NT AUTHORITY\\ANONYMOUS LOGON"
 		if cred.cred != nil {
-			second.As = krb.PrincipalString(cred.cred.Info.PName, cred.cred.Info.PRealm)
+			second.As = kmsg.PrincipalString(cred.cred.Info.PName, cred.cred.Info.PRealm)
 		}
 	}
 	p.Hops = []Hop{first, second}

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
@@ -32,7 +34,7 @@ type Config struct {
 	KDC            string // host:port of the KDC (own TGT, S4U, delegated TGS)
 	SettingsFile   string // YAML file with a `web:` section (web.config); "" = defaults
 	SQLSPN         string // default MSSQLSvc/<sql host>:<port>
-	Dialer         krb.Dialer
+	Dialer         kdcclient.Dialer
 	Events         events.Sink
 	Logger         *slog.Logger
 	Now            func() time.Time
@@ -46,13 +48,13 @@ type Server struct {
 	log      *slog.Logger
 	ev       events.Sink
 	settings *settingsFile
-	replay   *krb.ReplayCache
-	kdc      *krb.KDCClient
+	replay   *gss.ReplayCache
+	kdc      *kdcclient.KDCClient
 
 	mu      sync.Mutex
 	kt      *keytab.Keytab
 	ktStamp string
-	own     *krb.Credential // the service account's TGT
+	own     *kmsg.Credential // the service account's TGT
 	ownKVNO int
 }
 
@@ -85,8 +87,8 @@ func New(cfg Config) *Server {
 		ev = events.Discard
 	}
 	s := &Server{cfg: cfg, log: log, ev: events.Stamp(ev, cfg.Host, "web", cfg.Now), settings: &settingsFile{path: cfg.SettingsFile, cur: DefaultSettings()},
-		replay: krb.NewReplayCache(cfg.MaxSkew, 0)}
-	s.kdc = &krb.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
+		replay: gss.NewReplayCache(cfg.MaxSkew, 0)}
+	s.kdc = &kdcclient.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
 	return s
 }
 

@@ -12,7 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/integratedauth"
 	"github.com/microsoft/go-mssqldb/msdsn"
@@ -39,19 +40,19 @@ func provide(cfg msdsn.Config) (integratedauth.IntegratedAuthenticator, error) {
 	if !ok {
 		return nil, fmt.Errorf("no credential registered for this connection")
 	}
-	return &authenticator{cred: v.(*krb.Credential)}, nil
+	return &authenticator{cred: v.(*kmsg.Credential)}, nil
 }
 
 // authenticator produces the LOGIN7 SSPI blob: SPNEGO(krb5 AP-REQ) for the
 // user's ticket, or, with no credential, an NTLM NEGOTIATE with no user — what
 // Windows sends when an impersonation-level token leaves the machine.
-type authenticator struct{ cred *krb.Credential }
+type authenticator struct{ cred *kmsg.Credential }
 
 func (a *authenticator) InitialBytes() ([]byte, error) {
 	if a.cred == nil {
 		return anonymousNTLM, nil
 	}
-	tok, _, err := krb.InitiatorToken(*a.cred, krb.InitiatorOptions{Flags: krb.GSSConf | krb.GSSInteg, SPNEGO: true})
+	tok, _, err := gss.InitiatorToken(*a.cred, gss.InitiatorOptions{Flags: gss.GSSConf | gss.GSSInteg, SPNEGO: true})
 	return tok, err
 }
 
@@ -93,7 +94,7 @@ type SQLError struct {
 
 // querySQL logs in to SQL Server with cred (one connection, never pooled
 // across users) and runs the page's queries.
-func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *krb.Credential) (res SQLResult) {
+func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *kmsg.Credential) (res SQLResult) {
 	registerProvider()
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start).Round(time.Microsecond).String() }()

@@ -13,7 +13,8 @@ import (
 
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
 	"golang.org/x/term"
@@ -103,7 +104,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return kerberosFailure(err)
 		}
-		fmt.Fprintf(stdout, "%s: TGT until %s [%s], cache %s\n", cred.Client(), cred.Info.EndTime.Local().Format(time.DateTime), krb.FlagLetters(cred.Info.Flags), c.CCachePath())
+		fmt.Fprintf(stdout, "%s: TGT until %s [%s], cache %s\n", cred.Client(), cred.Info.EndTime.Local().Format(time.DateTime), kmsg.FlagLetters(cred.Info.Flags), c.CCachePath())
 		return nil
 	case "klist":
 		return c.Klist(stdout)
@@ -155,7 +156,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func printEvidence(w io.Writer, r *client.Response) {
 	fmt.Fprintf(w, "* %s -> HTTP %d\n* SPN %s\n", r.URL, r.Status, r.SPN)
 	if t := r.Ticket; t != nil {
-		fmt.Fprintf(w, "* ticket: kvno %d %s, flags %s\n", t.Ticket.EncPart.KVNO, events.ETypeName(t.Ticket.EncPart.EType), strings.Join(krb.FlagNames(t.Info.Flags), ","))
+		fmt.Fprintf(w, "* ticket: kvno %d %s, flags %s\n", t.Ticket.EncPart.KVNO, events.ETypeName(t.Ticket.EncPart.EType), strings.Join(kmsg.FlagNames(t.Info.Flags), ","))
 	}
 	fmt.Fprintf(w, "* forwarded TGT sent: %v\n", r.Delegated)
 	if r.Mutual != "" {
@@ -168,7 +169,7 @@ func printEvidence(w io.Writer, r *client.Response) {
 
 // kerberosFailure prints Kerberos errors with their code, as the tools do.
 func kerberosFailure(err error) error {
-	if c, ok := krb.CodeOf(err); ok {
+	if c, ok := kerr.CodeOf(err); ok {
 		return fmt.Errorf("%w [%s]", err, c.Name())
 	}
 	return err

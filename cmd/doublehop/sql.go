@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/doublehop/doublehop/krb"
+	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/sqltier"
 )
@@ -45,11 +45,11 @@ func cmdSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	entries, err := krb.LoadKeytab(*kt)
+	entries, err := keytab.LoadKeytab(*kt)
 	if err != nil {
 		return fmt.Errorf("keytab: %w", err)
 	}
-	keys, err := krb.GokrbKeytab(entries)
+	keys, err := keytab.GokrbKeytab(entries)
 	if err != nil {
 		return err
 	}

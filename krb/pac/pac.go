@@ -1,0 +1,784 @@
+package pac
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kerr"
+	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// MS-PAC: the Privilege Attribute Certificate a KDC puts in tickets, encoded,
+// parsed (bounded, never panicking) and signed.
+//
+// KDC use:
+//   - TGT: EncodePAC(info, krbtgtKey, krbtgtKey), then PACAuthorizationData.
+//   - Service ticket: FindPAC in the TGT, ParsePAC, VerifyServerChecksum and
+//     VerifyKDCChecksum with the krbtgt key, optionally SetDelegation (S4U2Proxy)
+//     or RemoveBuffer, then SignTicket(&etp, serviceKey, krbtgtKey) once every
+//     other field of etp is final: it adds the ticket signature and stores the
+//     PAC in etp.AuthorizationData, replacing the copied TGT PAC.
+//   - S4U2Proxy evidence ticket: VerifyTicketSignature(etp, krbtgtKey).
+
+// PAC buffer types (MS-PAC 2.4).
+const (
+	PACTypeLogonInfo      uint32 = 1
+	PACTypeServerChecksum uint32 = 6
+	PACTypeKDCChecksum    uint32 = 7
+	PACTypeClientInfo     uint32 = 10
+	PACTypeDelegationInfo uint32 = 11
+	PACTypeUPNDNSInfo     uint32 = 12
+	PACTypeTicketChecksum uint32 = 16
+	PACTypeAttributesInfo uint32 = 17
+	PACTypeRequestor      uint32 = 18
+	PACTypeFullChecksum   uint32 = 19
+)
+
+// PAC_ATTRIBUTES_INFO flags (MS-PAC 2.14).
+const (
+	PACWasRequested       uint32 = 1
+	PACWasGivenImplicitly uint32 = 2
+)
+
+const (
+	groupAttrs     = 7    // SE_GROUP_MANDATORY|SE_GROUP_ENABLED_BY_DEFAULT|SE_GROUP_ENABLED (MS-PAC 2.2.1)
+	logonExtraSIDs = 0x20 // UserFlags D: ExtraSids is populated (MS-PAC 2.5)
+	upnDNSExtended = 0x2  // UPN_DNS_INFO S: SamName and Sid present (MS-PAC 2.10)
+	filetimeNever  = 0x7fffffffffffffff
+	filetimeEpoch  = 116444736000000000 // 1601-01-01 to 1970-01-01 in 100 ns units
+)
+
+// Errors of TicketSignatureInput and VerifyTicketSignature.
+var (
+	ErrNoPAC             = kmsg.ErrNoPAC
+	ErrNoTicketSignature = errors.New("PAC has no ticket signature")
+)
+
+// PACInfo is what the KDC knows about a logon, turned into PAC buffers.
+type PACInfo struct {
+	LogonTime          time.Time // KERB_VALIDATION_INFO LogonTime and PAC_CLIENT_INFO ClientId (the ticket authtime); parsed from ClientId
+	EffectiveName      string    // sAMAccountName, e.g. "bob"
+	FullName           string
+	LogonServer        string // "DC"
+	LogonDomainName    string // NetBIOS domain, "LAB"
+	DomainSID          string // "S-1-5-21-1-2-3"
+	UserRID            uint32
+	PrimaryGroupRID    uint32   // 513
+	GroupRIDs          []uint32 // domain groups (Windows lists the primary group here too), attributes 7
+	ExtraSIDs          []string // e.g. "S-1-18-1" or "S-1-18-2" (S4U2Self); sets the UserFlags extra-SIDs bit
+	UserAccountControl uint32
+	UserFlags          uint32
+	ClientName         string // PAC_CLIENT_INFO name (client principal name without realm)
+	UPN                string // UPN_DNS_INFO
+	DNSDomainName      string // "LAB.LOCAL"
+	SamName            string // UPN_DNS_INFO extended (flag S): SamName + Sid
+	UserSID            string // full user SID, for UPN_DNS_INFO extended
+	Delegation         *S4UDelegationInfo
+	Requestor          string // PAC_REQUESTOR SID when non-empty
+	Attributes         uint32 // PAC_ATTRIBUTES_INFO flags when non-zero
+}
+
+// S4UDelegationInfo is S4U_DELEGATION_INFO (MS-PAC 2.9).
+type S4UDelegationInfo struct {
+	S4U2ProxyTarget   string
+	TransitedServices []string
+}
+
+// PACBuffer is one PAC_INFO_BUFFER and its data (MS-PAC 2.4).
+type PACBuffer struct {
+	Type uint32
+	Data []byte
+}
+
+// PAC is a parsed or built PAC. Info holds the decoded buffers; it is refreshed
+// by ParsePAC and Sign. The Verify methods check the bytes last parsed or signed.
+type PAC struct {
+	Buffers []PACBuffer
+	Info    PACInfo
+
+	raw                 []byte
+	server, kdc, ticket sigField
+}
+
+// sigField locates the Signature of a PAC_SIGNATURE_DATA in raw; end is 0 when absent.
+type sigField struct {
+	typ      int32
+	off, end int
+}
+
+// NewPAC builds the unsigned buffers for info: LOGON_INFO, CLIENT_INFO,
+// UPN_DNS_INFO, and S4U_DELEGATION_INFO, PAC_ATTRIBUTES_INFO, PAC_REQUESTOR
+// when set.
+func NewPAC(info PACInfo) (*PAC, error) {
+	logon, err := encodeLogonInfo(info)
+	if err != nil {
+		return nil, err
+	}
+	client, err := encodeClientInfo(info)
+	if err != nil {
+		return nil, err
+	}
+	upn, err := encodeUPNDNSInfo(info)
+	if err != nil {
+		return nil, err
+	}
+	p := &PAC{Info: info, Buffers: []PACBuffer{{PACTypeLogonInfo, logon}, {PACTypeClientInfo, client}, {PACTypeUPNDNSInfo, upn}}}
+	if err := p.SetDelegation(info.Delegation); err != nil {
+		return nil, err
+	}
+	if info.Attributes != 0 {
+		p.SetBuffer(PACTypeAttributesInfo, binary.LittleEndian.AppendUint32([]byte{2, 0, 0, 0}, info.Attributes)) // FlagsLength 2 bits, Flags
+	}
+	if info.Requestor != "" {
+		s, err := parseSID(info.Requestor)
+		if err != nil {
+			return nil, err
+		}
+		p.SetBuffer(PACTypeRequestor, s.binary()) // MS-PAC 2.15: a SID structure
+	}
+	return p, nil
+}
+
+// EncodePAC builds and signs the PAC of a logon (no ticket signature: use
+// NewPAC and SignTicket for service tickets).
+func EncodePAC(info PACInfo, serverKey, kdcKey types.EncryptionKey) ([]byte, error) {
+	p, err := NewPAC(info)
+	if err != nil {
+		return nil, err
+	}
+	return p.Sign(serverKey, kdcKey)
+}
+
+// SetBuffer replaces the buffers of type typ with one holding data.
+func (p *PAC) SetBuffer(typ uint32, data []byte) {
+	p.RemoveBuffer(typ)
+	p.Buffers = append(p.Buffers, PACBuffer{typ, bytes.Clone(data)})
+}
+
+// RemoveBuffer drops the buffers of type typ, e.g. PAC_ATTRIBUTES_INFO and
+// PAC_REQUESTOR, which belong only in TGTs (MS-KILE 3.3.5.6.4.7, 3.3.5.6.4.8).
+func (p *PAC) RemoveBuffer(typ uint32) {
+	p.Buffers = slices.DeleteFunc(p.Buffers, func(b PACBuffer) bool { return b.Type == typ })
+}
+
+// SetDelegation sets S4U_DELEGATION_INFO, or removes it when d is nil.
+func (p *PAC) SetDelegation(d *S4UDelegationInfo) error {
+	if d == nil {
+		p.RemoveBuffer(PACTypeDelegationInfo)
+		p.Info.Delegation = nil
+		return nil
+	}
+	b, err := encodeDelegationInfo(*d)
+	if err != nil {
+		return err
+	}
+	p.SetBuffer(PACTypeDelegationInfo, b)
+	c := S4UDelegationInfo{d.S4U2ProxyTarget, slices.Clone(d.TransitedServices)}
+	p.Info.Delegation = &c
+	return nil
+}
+
+// HasLogonInfo reports whether the PAC has a KERB_VALIDATION_INFO; MIT 1.20
+// PACs have none and must still be accepted.
+func (p *PAC) HasLogonInfo() bool {
+	return slices.ContainsFunc(p.Buffers, func(b PACBuffer) bool { return b.Type == PACTypeLogonInfo })
+}
+
+// Sign lays the buffers out and signs them: server signature with serverKey,
+// KDC signature with kdcKey. Old signature buffers (server, KDC, ticket, full)
+// are dropped. It returns the PAC bytes and refreshes p from them.
+func (p *PAC) Sign(serverKey, kdcKey types.EncryptionKey) ([]byte, error) {
+	return p.sign(serverKey, kdcKey, nil)
+}
+
+// SignTicket signs p for the ticket whose encrypted part is etp and stores it
+// in etp.AuthorizationData (replacing any PAC there), in the order of MS-PAC
+// 2.8.1: the ticket signature first (MS-PAC 2.8.2 / 2.8.3 in older revisions,
+// the CVE-2020-17049 fix: krbtgt key over the DER EncTicketPart whose PAC
+// ad-data is a single zero byte), then the server and KDC signatures. Every
+// other field of etp must be final. On error etp is unchanged.
+func (p *PAC) SignTicket(etp *messages.EncTicketPart, serverKey, kdcKey types.EncryptionKey) error {
+	t := *etp
+	var err error
+	if t.AuthorizationData, err = kmsg.SetPAC(etp.AuthorizationData, []byte{0}); err != nil {
+		return err
+	}
+	in, err := kmsg.TicketSignatureInput(t)
+	if err != nil {
+		return err
+	}
+	sum, err := kcrypto.Checksum(kdcKey, kcrypto.UsagePACChecksum, in)
+	if err != nil {
+		return err
+	}
+	b, err := p.sign(serverKey, kdcKey, sum.Checksum)
+	if err != nil {
+		return err
+	}
+	ad, err := kmsg.SetPAC(etp.AuthorizationData, b)
+	if err != nil {
+		return err
+	}
+	etp.AuthorizationData = ad
+	return nil
+}
+
+func (p *PAC) sign(serverKey, kdcKey types.EncryptionKey, ticketSig []byte) ([]byte, error) {
+	srvType, srvLen, err := sigParams(serverKey)
+	if err != nil {
+		return nil, err
+	}
+	kdcType, kdcLen, err := sigParams(kdcKey)
+	if err != nil {
+		return nil, err
+	}
+	bufs := slices.DeleteFunc(slices.Clone(p.Buffers), func(b PACBuffer) bool { return isSignature(b.Type) })
+	n := len(bufs)
+	bufs = append(bufs, PACBuffer{PACTypeServerChecksum, sigData(srvType, make([]byte, srvLen))},
+		PACBuffer{PACTypeKDCChecksum, sigData(kdcType, make([]byte, kdcLen))})
+	if ticketSig != nil {
+		bufs = append(bufs, PACBuffer{PACTypeTicketChecksum, sigData(kdcType, ticketSig)})
+	}
+	raw, offs := marshalPAC(bufs)
+	// MS-PAC 2.8.4: over the whole PAC, server and KDC Signature fields zero (they still are).
+	srv, err := kcrypto.Checksum(serverKey, kcrypto.UsagePACChecksum, raw)
+	if err != nil {
+		return nil, err
+	}
+	// MS-PAC 2.8.5: the KDC signature is over the server Signature field.
+	kdc, err := kcrypto.Checksum(kdcKey, kcrypto.UsagePACChecksum, srv.Checksum)
+	if err != nil {
+		return nil, err
+	}
+	if len(srv.Checksum) != srvLen || len(kdc.Checksum) != kdcLen || (ticketSig != nil && len(ticketSig) != kdcLen) {
+		return nil, errors.New("PAC: unexpected checksum length")
+	}
+	copy(raw[offs[n]+4:], srv.Checksum)
+	copy(raw[offs[n+1]+4:], kdc.Checksum)
+	q, err := ParsePAC(raw)
+	if err != nil {
+		return nil, fmt.Errorf("PAC: signed PAC does not parse: %w", err)
+	}
+	*p = *q
+	return raw, nil
+}
+
+// sigParams returns the PAC signature type and size for key: the checksum of
+// its etype (MS-PAC 2.8).
+func sigParams(key types.EncryptionKey) (int32, int, error) {
+	et, err := crypto.GetEtype(key.KeyType)
+	if err != nil {
+		return 0, 0, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PAC signature key: %v", err)
+	}
+	return et.GetHashID(), et.GetHMACBitLength() / 8, nil
+}
+
+// sigData is a PAC_SIGNATURE_DATA without RODCIdentifier (MS-PAC 2.8).
+func sigData(typ int32, sig []byte) []byte {
+	return append(binary.LittleEndian.AppendUint32(nil, uint32(typ)), sig...)
+}
+
+func isSignature(typ uint32) bool {
+	switch typ {
+	case PACTypeServerChecksum, PACTypeKDCChecksum, PACTypeTicketChecksum, PACTypeFullChecksum:
+		return true
+	}
+	return false
+}
+
+// marshalPAC writes PACTYPE and PAC_INFO_BUFFERs (MS-PAC 2.3, 2.4), each buffer
+// at an 8-aligned offset, and returns the buffer offsets.
+func marshalPAC(bufs []PACBuffer) ([]byte, []int) {
+	size := 8 + 16*len(bufs)
+	for _, b := range bufs {
+		size += (len(b.Data) + 7) &^ 7
+	}
+	out := make([]byte, 8+16*len(bufs), size) // cBuffers, Version 0, Buffers
+	binary.LittleEndian.PutUint32(out, uint32(len(bufs)))
+	offs := make([]int, len(bufs))
+	for i, b := range bufs {
+		offs[i] = len(out)
+		h := out[8+16*i:]
+		binary.LittleEndian.PutUint32(h, b.Type)
+		binary.LittleEndian.PutUint32(h[4:], uint32(len(b.Data)))
+		binary.LittleEndian.PutUint64(h[8:], uint64(len(out)))
+		out = append(out, b.Data...)
+		for len(out)%8 != 0 {
+			out = append(out, 0)
+		}
+	}
+	return out, offs
+}
+
+// ParsePAC parses a PAC. Every count, size and offset is checked against b, so
+// it never panics and allocates at most a few times len(b). The first buffer of
+// each known type is decoded into Info (MS-PAC 2.4: later ones are ignored);
+// duplicate signature buffers are an error.
+func ParsePAC(b []byte) (*PAC, error) {
+	if len(b) < 8 {
+		return nil, errors.New("PAC: truncated")
+	}
+	n, ver := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+	if ver != 0 {
+		return nil, fmt.Errorf("PAC: version %d", ver)
+	}
+	if n == 0 || uint64(n) > uint64(len(b)-8)/16 {
+		return nil, fmt.Errorf("PAC: %d buffers do not fit in %d bytes", n, len(b))
+	}
+	hdr := 8 + 16*int(n)
+	spans := make([][2]int, n)
+	kinds := make([]uint32, n)
+	for i := range spans {
+		h := b[8+16*i:]
+		typ, size, off := binary.LittleEndian.Uint32(h), uint64(binary.LittleEndian.Uint32(h[4:])), binary.LittleEndian.Uint64(h[8:])
+		if off%8 != 0 || off < uint64(hdr) || off > uint64(len(b)) || size > uint64(len(b))-off {
+			return nil, fmt.Errorf("PAC: buffer %d (type %d) has offset %d size %d in %d bytes", i, typ, off, size, len(b))
+		}
+		kinds[i], spans[i] = typ, [2]int{int(off), int(off + size)}
+	}
+	sorted := slices.Clone(spans)
+	slices.SortFunc(sorted, func(x, y [2]int) int { return x[0] - y[0] })
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i][0] < sorted[i-1][1] {
+			return nil, errors.New("PAC: overlapping buffers")
+		}
+	}
+	p := &PAC{raw: bytes.Clone(b), Buffers: make([]PACBuffer, n)}
+	// One copy holds every buffer's data; each Data is capped at its own end,
+	// so the buffers stay as independent of each other and of raw as separate copies.
+	total := 0
+	for _, s := range spans {
+		total += s[1] - s[0]
+	}
+	data := make([]byte, 0, total)
+	seen := make(map[uint32]bool, n)
+	for i, s := range spans {
+		at := len(data)
+		data = append(data, b[s[0]:s[1]]...)
+		buf := PACBuffer{kinds[i], data[at:len(data):len(data)]}
+		p.Buffers[i] = buf
+		if seen[buf.Type] {
+			if isSignature(buf.Type) {
+				return nil, fmt.Errorf("PAC: duplicate signature buffer type %d", buf.Type)
+			}
+			continue
+		}
+		seen[buf.Type] = true
+		if err := p.decode(buf, s[0]); err != nil {
+			return nil, fmt.Errorf("PAC buffer type %d: %w", buf.Type, err)
+		}
+	}
+	return p, nil
+}
+
+func (p *PAC) decode(buf PACBuffer, off int) error {
+	var err error
+	switch buf.Type {
+	case PACTypeLogonInfo:
+		err = decodeLogonInfo(buf.Data, &p.Info)
+	case PACTypeClientInfo:
+		err = decodeClientInfo(buf.Data, &p.Info)
+	case PACTypeUPNDNSInfo:
+		err = decodeUPNDNSInfo(buf.Data, &p.Info)
+	case PACTypeDelegationInfo:
+		var d S4UDelegationInfo
+		d, err = decodeDelegationInfo(buf.Data)
+		p.Info.Delegation = &d
+	case PACTypeAttributesInfo:
+		p.Info.Attributes, err = decodeAttributes(buf.Data)
+	case PACTypeRequestor:
+		p.Info.Requestor, err = binarySIDString(buf.Data)
+	case PACTypeServerChecksum:
+		p.server, err = parseSigField(buf.Data, off)
+	case PACTypeKDCChecksum:
+		p.kdc, err = parseSigField(buf.Data, off)
+	case PACTypeTicketChecksum:
+		p.ticket, err = parseSigField(buf.Data, off)
+	}
+	return err
+}
+
+// parseSigField reads a PAC_SIGNATURE_DATA at offset off of the PAC: the
+// signature size follows from SignatureType; RODCIdentifier is optional (MS-PAC 2.8).
+func parseSigField(d []byte, off int) (sigField, error) {
+	if len(d) < 4 {
+		return sigField{}, errors.New("short PAC_SIGNATURE_DATA")
+	}
+	typ := int32(binary.LittleEndian.Uint32(d))
+	et, err := crypto.GetChksumEtype(typ)
+	if err != nil {
+		return sigField{}, fmt.Errorf("signature type %d: %v", typ, err)
+	}
+	n := et.GetHMACBitLength() / 8
+	if len(d) != 4+n && len(d) != 6+n {
+		return sigField{}, fmt.Errorf("signature type %d in %d bytes", typ, len(d))
+	}
+	return sigField{typ: typ, off: off + 4, end: off + 4 + n}, nil
+}
+
+// VerifyServerChecksum checks the server signature with the key of the
+// ticket's service (MS-PAC 2.8.4): over the PAC with the server and KDC
+// Signature fields zeroed.
+func (p *PAC) VerifyServerChecksum(serverKey types.EncryptionKey) error {
+	if p.server.end == 0 || p.kdc.end == 0 {
+		return kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "PAC_SIGNATURE", "PAC lacks the server or KDC signature")
+	}
+	z := bytes.Clone(p.raw)
+	clear(z[p.server.off:p.server.end])
+	clear(z[p.kdc.off:p.kdc.end])
+	return p.verify(p.server, serverKey, z)
+}
+
+// VerifyKDCChecksum checks the KDC signature with the krbtgt key (MS-PAC
+// 2.8.5): over the server Signature field.
+func (p *PAC) VerifyKDCChecksum(kdcKey types.EncryptionKey) error {
+	if p.server.end == 0 || p.kdc.end == 0 {
+		return kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "PAC_SIGNATURE", "PAC lacks the server or KDC signature")
+	}
+	return p.verify(p.kdc, kdcKey, p.raw[p.server.off:p.server.end])
+}
+
+func (p *PAC) verify(f sigField, key types.EncryptionKey, data []byte) error {
+	return kcrypto.VerifyChecksum(key, kcrypto.UsagePACChecksum, data, types.Checksum{CksumType: f.typ, Checksum: p.raw[f.off:f.end]})
+}
+
+// VerifyTicketSignature checks the ticket signature of the PAC in etp with the
+// krbtgt key (MS-PAC 2.8.2): it detects a changed EncTicketPart, e.g. a
+// forwardable flag set by the service (CVE-2020-17049, "Bronze Bit").
+// ErrNoPAC or ErrNoTicketSignature when there is nothing to check.
+func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKey) error {
+	raw, ok := kmsg.FindPAC(etp.AuthorizationData)
+	if !ok {
+		return ErrNoPAC
+	}
+	p, err := ParsePAC(raw)
+	if err != nil {
+		return err
+	}
+	if p.ticket.end == 0 {
+		return ErrNoTicketSignature
+	}
+	in, err := kmsg.TicketSignatureInput(etp)
+	if err != nil {
+		return err
+	}
+	return p.verify(p.ticket, kdcKey, in)
+}
+
+// encodeLogonInfo builds PAC_LOGON_INFO: a type-serialized KERB_VALIDATION_INFO (MS-PAC 2.5).
+func encodeLogonInfo(in PACInfo) ([]byte, error) {
+	var dom sid
+	var err error
+	if in.DomainSID != "" {
+		if dom, err = parseSID(in.DomainSID); err != nil {
+			return nil, err
+		}
+	}
+	extra := make([]sid, len(in.ExtraSIDs))
+	for i, s := range in.ExtraSIDs {
+		if extra[i], err = parseSID(s); err != nil {
+			return nil, err
+		}
+	}
+	flags := in.UserFlags
+	if len(extra) > 0 {
+		flags |= logonExtraSIDs
+	}
+	return ndrSerialize(func(w *ndrWriter) {
+		w.filetime(filetime(in.LogonTime))
+		w.filetime(filetimeNever) // LogoffTime
+		w.filetime(filetimeNever) // KickOffTime
+		w.filetime(0)             // PasswordLastSet
+		w.filetime(0)             // PasswordCanChange
+		w.filetime(filetimeNever) // PasswordMustChange
+		w.ustr(in.EffectiveName)
+		w.ustr(in.FullName)
+		for range 4 { // LogonScript, ProfilePath, HomeDirectory, HomeDirectoryDrive
+			w.ustr("")
+		}
+		w.u16(0) // LogonCount
+		w.u16(0) // BadPasswordCount
+		w.u32(in.UserRID)
+		w.u32(in.PrimaryGroupRID)
+		w.u32(uint32(len(in.GroupRIDs)))
+		w.ptr(ifSet(len(in.GroupRIDs) > 0, func() { // GROUP_MEMBERSHIP array (MS-PAC 2.2.2)
+			w.u32(uint32(len(in.GroupRIDs)))
+			for _, rid := range in.GroupRIDs {
+				w.u32(rid)
+				w.u32(groupAttrs)
+			}
+		}))
+		w.u32(flags)
+		w.b = append(w.b, make([]byte, 16)...) // UserSessionKey: zero for Kerberos
+		w.ustr(in.LogonServer)
+		w.ustr(in.LogonDomainName)
+		w.ptr(ifSet(in.DomainSID != "", func() { w.sid(dom) })) // LogonDomainId
+		w.u32(0)                                                // Reserved1[0]
+		w.u32(0)                                                // Reserved1[1]
+		w.u32(in.UserAccountControl)
+		w.u32(0)      // SubAuthStatus
+		w.filetime(0) // LastSuccessfulILogon
+		w.filetime(0) // LastFailedILogon
+		w.u32(0)      // FailedILogonCount
+		w.u32(0)      // Reserved3
+		w.u32(uint32(len(extra)))
+		w.ptr(ifSet(len(extra) > 0, func() { // KERB_SID_AND_ATTRIBUTES array (MS-PAC 2.2.1)
+			w.u32(uint32(len(extra)))
+			for _, s := range extra {
+				w.ptr(func() { w.sid(s) })
+				w.u32(groupAttrs)
+			}
+		}))
+		w.ptr(nil) // ResourceGroupDomainSid
+		w.u32(0)   // ResourceGroupCount
+		w.ptr(nil) // ResourceGroupIds
+	})
+}
+
+// ifSet returns f when cond holds, else nil (a null pointer).
+func ifSet(cond bool, f func()) func() {
+	if !cond {
+		return nil
+	}
+	return f
+}
+
+// decodeLogonInfo reads KERB_VALIDATION_INFO (MS-PAC 2.5); the referents of
+// the resource groups, which come last, are not read.
+func decodeLogonInfo(b []byte, info *PACInfo) error {
+	r, err := ndrDeserialize(b)
+	if err != nil {
+		return err
+	}
+	r.skip(6 * 8) // the FILETIMEs; the logon time comes from PAC_CLIENT_INFO
+	var strs [6]ustrHdr
+	for i := range strs {
+		strs[i] = r.ustrHdr()
+	}
+	r.u16() // LogonCount
+	r.u16() // BadPasswordCount
+	info.UserRID = r.u32()
+	info.PrimaryGroupRID = r.u32()
+	groupCount, groupPtr := r.u32(), r.u32()
+	info.UserFlags = r.u32()
+	r.skip(16) // UserSessionKey
+	server, domain := r.ustrHdr(), r.ustrHdr()
+	domPtr := r.u32()
+	r.skip(8) // Reserved1
+	info.UserAccountControl = r.u32()
+	r.skip(4 + 16 + 8) // SubAuthStatus .. Reserved3
+	sidCount, extraPtr := r.u32(), r.u32()
+	r.skip(12) // ResourceGroupDomainSid, ResourceGroupCount, ResourceGroupIds
+
+	// Deferred referents, in pointer order (DCE 1.1 14.3.12.3).
+	info.EffectiveName = r.ustr(strs[0])
+	info.FullName = r.ustr(strs[1])
+	for _, h := range strs[2:] {
+		r.ustr(h)
+	}
+	if groupPtr != 0 {
+		if n := r.u32(); n != groupCount {
+			r.fail("group count %d, array %d", groupCount, n)
+		}
+		info.GroupRIDs = make([]uint32, r.count(groupCount, 8))
+		for i := range info.GroupRIDs {
+			info.GroupRIDs[i] = r.u32()
+			r.u32() // Attributes
+		}
+	}
+	info.LogonServer = r.ustr(server)
+	info.LogonDomainName = r.ustr(domain)
+	if domPtr != 0 {
+		info.DomainSID = r.sid().String()
+	}
+	if extraPtr != 0 {
+		if n := r.u32(); n != sidCount {
+			r.fail("SID count %d, array %d", sidCount, n)
+		}
+		ptrs := make([]uint32, r.count(sidCount, 8))
+		for i := range ptrs {
+			ptrs[i] = r.u32()
+			r.u32() // Attributes
+		}
+		for _, ptr := range ptrs {
+			if ptr != 0 {
+				info.ExtraSIDs = append(info.ExtraSIDs, r.sid().String())
+			}
+		}
+	}
+	return r.err
+}
+
+// encodeClientInfo builds PAC_CLIENT_INFO (MS-PAC 2.7): ClientId, NameLength, Name.
+func encodeClientInfo(in PACInfo) ([]byte, error) {
+	name := utf16le(in.ClientName)
+	if len(name) > 0xffff {
+		return nil, errors.New("PAC_CLIENT_INFO: name too long")
+	}
+	b := binary.LittleEndian.AppendUint64(nil, filetime(in.LogonTime))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(name)))
+	return append(b, name...), nil
+}
+
+func decodeClientInfo(b []byte, info *PACInfo) error {
+	if len(b) < 10 {
+		return errors.New("truncated PAC_CLIENT_INFO")
+	}
+	n := 10 + int(binary.LittleEndian.Uint16(b[8:]))
+	if n > len(b) {
+		return errors.New("truncated PAC_CLIENT_INFO")
+	}
+	info.LogonTime = fromFiletime(binary.LittleEndian.Uint64(b))
+	var err error
+	info.ClientName, err = fromUTF16LE(b[10:n])
+	return err
+}
+
+// encodeUPNDNSInfo builds UPN_DNS_INFO (MS-PAC 2.10): a header of
+// (length, offset) pairs and Flags, then the 8-aligned UTF-16 strings and SID.
+func encodeUPNDNSInfo(in PACInfo) ([]byte, error) {
+	extended := in.SamName != "" || in.UserSID != ""
+	var usid []byte
+	if in.UserSID != "" {
+		s, err := parseSID(in.UserSID)
+		if err != nil {
+			return nil, err
+		}
+		usid = s.binary()
+	}
+	b := make([]byte, 12, 128)
+	field := func(at int, data []byte) {
+		for len(b)%8 != 0 {
+			b = append(b, 0)
+		}
+		binary.LittleEndian.PutUint16(b[at:], uint16(len(data)))
+		binary.LittleEndian.PutUint16(b[at+2:], uint16(len(b)))
+		b = append(b, data...)
+	}
+	if extended {
+		b = append(b, make([]byte, 8)...)
+		binary.LittleEndian.PutUint32(b[8:], upnDNSExtended)
+	}
+	field(0, utf16le(in.UPN))
+	field(4, utf16le(in.DNSDomainName))
+	if extended {
+		field(12, utf16le(in.SamName))
+		field(16, usid)
+	}
+	if len(b) > 0xffff {
+		return nil, errors.New("UPN_DNS_INFO too long")
+	}
+	return b, nil
+}
+
+func decodeUPNDNSInfo(b []byte, info *PACInfo) error {
+	if len(b) < 12 {
+		return errors.New("truncated UPN_DNS_INFO")
+	}
+	field := func(at int) ([]byte, error) {
+		n, off := int(binary.LittleEndian.Uint16(b[at:])), int(binary.LittleEndian.Uint16(b[at+2:]))
+		if off+n > len(b) {
+			return nil, errors.New("UPN_DNS_INFO field out of range")
+		}
+		return b[off : off+n], nil
+	}
+	str := func(at int) (string, error) {
+		f, err := field(at)
+		if err != nil {
+			return "", err
+		}
+		return fromUTF16LE(f)
+	}
+	var err1, err2, err3, err4 error
+	info.UPN, err1 = str(0)
+	info.DNSDomainName, err2 = str(4)
+	if binary.LittleEndian.Uint32(b[8:])&upnDNSExtended != 0 {
+		if len(b) < 20 {
+			return errors.New("truncated UPN_DNS_INFO")
+		}
+		info.SamName, err3 = str(12)
+		var s []byte
+		if s, err4 = field(16); err4 == nil && len(s) > 0 {
+			info.UserSID, err4 = binarySIDString(s)
+		}
+	}
+	return errors.Join(err1, err2, err3, err4)
+}
+
+// encodeDelegationInfo builds a type-serialized S4U_DELEGATION_INFO (MS-PAC 2.9).
+func encodeDelegationInfo(d S4UDelegationInfo) ([]byte, error) {
+	return ndrSerialize(func(w *ndrWriter) {
+		w.ustr(d.S4U2ProxyTarget)
+		w.u32(uint32(len(d.TransitedServices)))
+		w.ptr(ifSet(len(d.TransitedServices) > 0, func() {
+			w.u32(uint32(len(d.TransitedServices)))
+			for _, s := range d.TransitedServices {
+				w.ustr(s)
+			}
+		}))
+	})
+}
+
+func decodeDelegationInfo(b []byte) (S4UDelegationInfo, error) {
+	var d S4UDelegationInfo
+	r, err := ndrDeserialize(b)
+	if err != nil {
+		return d, err
+	}
+	target := r.ustrHdr()
+	size, ptr := r.u32(), r.u32()
+	d.S4U2ProxyTarget = r.ustr(target)
+	if ptr != 0 {
+		if n := r.u32(); n != size {
+			r.fail("transited list size %d, array %d", size, n)
+		}
+		hs := make([]ustrHdr, r.count(size, 8))
+		for i := range hs {
+			hs[i] = r.ustrHdr()
+		}
+		for _, h := range hs {
+			d.TransitedServices = append(d.TransitedServices, r.ustr(h))
+		}
+	}
+	return d, r.err
+}
+
+// decodeAttributes reads PAC_ATTRIBUTES_INFO (MS-PAC 2.14): FlagsLength in
+// bits, then that many bits in 32-bit words; the first word is returned.
+func decodeAttributes(b []byte) (uint32, error) {
+	if len(b) < 4 {
+		return 0, errors.New("truncated PAC_ATTRIBUTES_INFO")
+	}
+	words := (uint64(binary.LittleEndian.Uint32(b)) + 31) / 32
+	if uint64(len(b)-4)/4 < words {
+		return 0, errors.New("truncated PAC_ATTRIBUTES_INFO")
+	}
+	if words == 0 {
+		return 0, nil
+	}
+	return binary.LittleEndian.Uint32(b[4:]), nil
+}
+
+// filetime converts t to a FILETIME (MS-DTYP 2.3.3); the zero time is 0.
+func filetime(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.Unix()*1e7 + int64(t.Nanosecond()/100) + filetimeEpoch)
+}
+
+func fromFiletime(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	d := int64(v) - filetimeEpoch
+	return time.Unix(d/1e7, d%1e7*100).UTC()
+}
