@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
 )
@@ -50,7 +51,7 @@ func faults(ctx context.Context, o SoakOptions) error {
 	}
 	kdcAddr, sqlAddr, webAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
 	conf := filepath.Join(state, lab.Krb5ConfFile)
-	if err := directory.WriteFileAtomic(conf, []byte(lab.Krb5Conf("LAB.LOCAL", kdcAddr, "", false)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(conf, []byte(lab.Krb5Conf("LAB.LOCAL", kdcAddr, "", false)), 0o644); err != nil {
 		return err
 	}
 	tiers := []*tierProc{

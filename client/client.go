@@ -67,7 +67,7 @@ func FromKrb5Conf(path string, cfg *Config) error {
 // Client is Bob's workstation.
 type Client struct {
 	cfg Config
-	kdc *kdcclient.KDCClient
+	kdc *kdcclient.Client
 	ev  events.Sink
 }
 
@@ -77,7 +77,7 @@ func New(cfg Config) *Client {
 		cfg.Now = time.Now
 	}
 	if cfg.CCache == "" {
-		cfg.CCache = ccache.DefaultCCachePath()
+		cfg.CCache = ccache.DefaultPath()
 	}
 	cfg.CCache = strings.TrimPrefix(cfg.CCache, "FILE:")
 	if cfg.Host == "" {
@@ -90,7 +90,7 @@ func New(cfg Config) *Client {
 	// Events carry the real time, not the workstation's (possibly skewed)
 	// Kerberos clock, so the merged timeline stays in order.
 	return &Client{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "client", time.Now),
-		kdc: &kdcclient.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}}
+		kdc: &kdcclient.Client{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}}
 }
 
 // CCachePath is the cache the client uses.
@@ -173,8 +173,8 @@ func (c *Client) Kinit(ctx context.Context, user, password string) (kmsg.Credent
 
 func (c *Client) saveTGT(r *kmsg.KDCReply) (kmsg.Credential, error) {
 	cred := r.Credential()
-	cc := &ccache.CCache{Default: kmsg.NewPrincipal(cred.Info.PName, cred.Info.PRealm)}
-	e, err := ccache.CCacheCredentialFrom(cred)
+	cc := &ccache.Cache{Default: kmsg.NewPrincipal(cred.Info.PName, cred.Info.PRealm)}
+	e, err := ccache.CredentialFrom(cred)
 	if err != nil {
 		return cred, err
 	}
@@ -189,8 +189,8 @@ func (c *Client) saveTGT(r *kmsg.KDCReply) (kmsg.Credential, error) {
 }
 
 // Cache loads the credential cache.
-func (c *Client) Cache() (*ccache.CCache, error) {
-	cc, err := ccache.LoadCCache(c.cfg.CCache)
+func (c *Client) Cache() (*ccache.Cache, error) {
+	cc, err := ccache.Load(c.cfg.CCache)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no credentials cache found (filename: %s): run kinit", c.cfg.CCache)
@@ -201,7 +201,7 @@ func (c *Client) Cache() (*ccache.CCache, error) {
 }
 
 // TGT returns the cache's TGT for the client's realm.
-func (c *Client) TGT() (kmsg.Credential, *ccache.CCache, error) {
+func (c *Client) TGT() (kmsg.Credential, *ccache.Cache, error) {
 	cc, err := c.Cache()
 	if err != nil {
 		return kmsg.Credential{}, nil, err
@@ -240,7 +240,7 @@ func (c *Client) ServiceTicket(ctx context.Context, spn string) (kmsg.Credential
 		return kmsg.Credential{}, c.kdcError(err, spn)
 	}
 	cred := rep.Credential()
-	if e, err := ccache.CCacheCredentialFrom(cred); err == nil {
+	if e, err := ccache.CredentialFrom(cred); err == nil {
 		cc.Add(e)
 		cc.Save(c.cfg.CCache)
 	}

@@ -87,9 +87,9 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *km
 		return nil, err
 	}
 	resp.Delegated = len(deleg) > 0
-	flags := gss.GSSConf | gss.GSSInteg | gss.GSSReplay | gss.GSSSequence
+	flags := gss.FlagConf | gss.FlagInteg | gss.FlagReplay | gss.FlagSequence
 	if !o.NoMutual {
-		flags |= gss.GSSMutual
+		flags |= gss.FlagMutual
 	}
 	tok, auth, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: flags, Deleg: deleg, SPNEGO: true, Now: c.cfg.Now()})
 	if err != nil {

@@ -3,13 +3,14 @@ package directory
 import (
 	"errors"
 	"fmt"
-	"github.com/doublehop/doublehop/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/atomicfile"
 )
 
 // FileName is the directory's file inside a state directory.
@@ -166,12 +167,7 @@ func (s *Store) write(l *Lab) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.path, b, 0o600)
-}
-
-// WriteFileAtomic writes data to path via a temp file, fsync and rename.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteFile(path, data, mode)
+	return atomicfile.WriteFile(s.path, b, 0o600)
 }
 
 func statFile(path string) (fileStamp, error) {

@@ -110,7 +110,7 @@ func (x *exchange) as() []byte {
 	} else {
 		renewTill = time.Time{}
 	}
-	pac, err := pac.NewPAC(x.pacInfo(client, x.now))
+	pac, err := pac.New(x.pacInfo(client, x.now))
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
 	}

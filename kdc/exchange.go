@@ -158,7 +158,7 @@ func sessionEType(clientETypes []int32, svc *directory.Entry) (int32, bool) {
 }
 
 // pacInfo builds the PAC contents for a user from the directory (MS-PAC 2.5-2.10).
-func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) pac.PACInfo {
+func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) pac.Info {
 	l := x.view.Lab
 	primary := uint32(513)
 	uac := uint32(0x200) // NORMAL_ACCOUNT
@@ -188,10 +188,10 @@ func (x *exchange) pacInfo(e *directory.Entry, authTime time.Time) pac.PACInfo {
 	if upn == "" {
 		upn = e.Name + "@" + strings.ToLower(l.Realm)
 	}
-	return pac.PACInfo{LogonTime: authTime, EffectiveName: e.Name, FullName: e.DisplayName, LogonServer: "DC",
+	return pac.Info{LogonTime: authTime, EffectiveName: e.Name, FullName: e.DisplayName, LogonServer: "DC",
 		LogonDomainName: l.NetBIOS, DomainSID: l.DomainSID, UserRID: e.RID, PrimaryGroupRID: primary, GroupRIDs: groups,
 		UserAccountControl: uac, ClientName: e.Name, UPN: upn, DNSDomainName: l.Realm, SamName: e.Name, UserSID: e.SID,
-		ExtraSIDs: []string{"S-1-18-1"}, Attributes: pac.PACWasRequested, Requestor: e.SID}
+		ExtraSIDs: []string{"S-1-18-1"}, Attributes: pac.WasRequested, Requestor: e.SID}
 }
 
 // emit sends an audit event with the exchange's common fields.

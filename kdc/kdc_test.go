@@ -85,7 +85,7 @@ func keytabFor(t testing.TB, s *directory.Store, account string) *gokeytab.Keyta
 	if err != nil {
 		t.Fatal(err)
 	}
-	kt, err := keytab.GokrbKeytab(entries)
+	kt, err := keytab.Gokrb5(entries)
 	if err != nil {
 		t.Fatal(err)
 	}

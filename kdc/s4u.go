@@ -52,7 +52,7 @@ func (x *exchange) s4u2self(st *tgsState, ev events.Event) []byte {
 	// MS-SFU 3.2.5.1.2: SERVICE_ASSERTED_IDENTITY instead of AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY.
 	info := x.pacInfo(user, x.now)
 	info.ExtraSIDs = []string{"S-1-18-2"}
-	pc, perr := pac.NewPAC(info)
+	pc, perr := pac.New(info)
 	if perr != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", perr))
 	}
@@ -223,7 +223,7 @@ func (x *exchange) openEvidence(t messages.Ticket, svc1 *directory.Entry) (*evid
 		// krb5 PR #1159: S4U2Proxy must not work without a valid PAC in the evidence ticket.
 		return ev, kerr.Errorf(kerr.KDC_ERR_BADOPTION, "EVIDENCE_NO_PAC", "the evidence ticket carries no PAC")
 	}
-	pc, perr := pac.ParsePAC(p)
+	pc, perr := pac.Parse(p)
 	if perr == nil {
 		perr = pc.VerifyServerChecksum(key)
 	}

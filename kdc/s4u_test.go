@@ -62,7 +62,7 @@ func TestCheckDelegationTable(t *testing.T) {
 // s4uFixture logs svc_iispool and bob on to a test KDC.
 type s4uFixture struct {
 	tk       *testKDC
-	kc       *kdcclient.KDCClient
+	kc       *kdcclient.Client
 	svc, bob kmsg.Credential
 }
 
@@ -73,7 +73,7 @@ func newS4U(t *testing.T, patch func(*directory.Lab, *directory.Account)) *s4uFi
 			t.Fatal(err)
 		}
 	}
-	f := &s4uFixture{tk: tk, kc: &kdcclient.KDCClient{Addr: tk.addr, Realm: "LAB.LOCAL"}}
+	f := &s4uFixture{tk: tk, kc: &kdcclient.Client{Addr: tk.addr, Realm: "LAB.LOCAL"}}
 	login := func(name string) kmsg.Credential {
 		e, _ := tk.store.View().Account(name)
 		rep, err := f.kc.LoginWithKey(context.Background(), name, e.Keys[kcrypto.ETypeAES256SHA1], e.KVNO, []int{kmsg.FlagForwardable})
@@ -116,7 +116,7 @@ func TestS4U2ProxyKerberosOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := kmsg.FindPAC(etp.AuthorizationData)
-	pac, err := pac.ParsePAC(p)
+	pac, err := pac.Parse(p)
 	if err != nil || pac.Info.Delegation == nil || pac.Info.Delegation.S4U2ProxyTarget != "MSSQLSvc/sql.lab.local:1433" ||
 		len(pac.Info.Delegation.TransitedServices) != 1 || pac.Info.Delegation.TransitedServices[0] != "svc_iispool@LAB.LOCAL" {
 		t.Fatalf("S4U_DELEGATION_INFO: %v %+v", err, pac)

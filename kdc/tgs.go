@@ -157,7 +157,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 	}
 	st.requester = requester
 	if p, ok := kmsg.FindPAC(etp.AuthorizationData); ok {
-		pc, err := pac.ParsePAC(p)
+		pc, err := pac.Parse(p)
 		if err == nil {
 			err = pc.VerifyServerChecksum(key)
 		}
@@ -225,8 +225,8 @@ func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types
 	}
 	if pc != nil && svc.Type != directory.TypeKrbtgt {
 		// MS-KILE 3.3.5.6.4.7/8: PAC_ATTRIBUTES_INFO and PAC_REQUESTOR belong in TGTs only.
-		pc.RemoveBuffer(pac.PACTypeAttributesInfo)
-		pc.RemoveBuffer(pac.PACTypeRequestor)
+		pc.RemoveBuffer(pac.TypeAttributesInfo)
+		pc.RemoveBuffer(pac.TypeRequestor)
 	}
 	spec := ticketSpec{client: st.tgt.CName, clientRealm: st.tgt.CRealm, service: sname, serviceAcct: svc, flags: flags,
 		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pc}

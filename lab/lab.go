@@ -19,6 +19,7 @@ import (
 	"github.com/doublehop/doublehop/capture"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/kdc"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
@@ -184,11 +185,11 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 			return fmt.Errorf("sql keytab: %w", err)
 		}
 	}
-	entries, err := keytab.LoadKeytab(ktPath)
+	entries, err := keytab.Load(ktPath)
 	if err != nil {
 		return fmt.Errorf("sql keytab: %w", err)
 	}
-	kt, err := keytab.GokrbKeytab(entries)
+	kt, err := keytab.Gokrb5(entries)
 	if err != nil {
 		return err
 	}
@@ -310,7 +311,7 @@ func (l *Lab) Close() error {
 
 func (l *Lab) writeFiles(v *directory.View) error {
 	conf := Krb5Conf(v.Lab.Realm, l.KDCAddr, "", v.Lab.Policy.AllowRC4)
-	if err := directory.WriteFileAtomic(l.Krb5Conf(), []byte(conf), 0o644); err != nil {
+	if err := atomicfile.WriteFile(l.Krb5Conf(), []byte(conf), 0o644); err != nil {
 		return err
 	}
 	env := map[string]string{
@@ -333,7 +334,7 @@ func (l *Lab) writeFiles(v *directory.View) error {
 	for _, h := range v.Lab.Hosts {
 		fmt.Fprintf(&hosts, "%s %s %s\n", l.host, h.Name, h.Short)
 	}
-	if err := directory.WriteFileAtomic(filepath.Join(l.StateDir, HostsFile), []byte(hosts.String()), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(l.StateDir, HostsFile), []byte(hosts.String()), 0o644); err != nil {
 		return err
 	}
 	return writeEnv(l.Env(), env)
@@ -351,7 +352,7 @@ func writeEnv(path string, env map[string]string) error {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
 	}
-	return directory.WriteFileAtomic(path, []byte(b.String()), 0o600)
+	return atomicfile.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // ExportKeytab writes an account's keys to path (what an admin does with ktpass).
@@ -363,14 +364,14 @@ func ExportKeytab(store *directory.Store, account, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return directory.WriteFileAtomic(path, keytab.MarshalKeytab(entries), 0o600)
+	return atomicfile.WriteFile(path, keytab.Marshal(entries), 0o600)
 }
 
 // ExportAllKeytab writes every account's keys to one keytab (the wire view:
 // tshark -o kerberos.decrypt:TRUE -o kerberos.file:KEYTAB decrypts every ticket).
 func ExportAllKeytab(store *directory.Store, path string) (int, error) {
 	v := store.View()
-	var all []keytab.KeytabEntry
+	var all []keytab.Entry
 	for _, a := range v.Lab.Accounts {
 		entries, err := v.KeytabEntries(a.Name)
 		if err != nil {
@@ -381,5 +382,5 @@ func ExportAllKeytab(store *directory.Store, path string) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	return len(all), directory.WriteFileAtomic(path, keytab.MarshalKeytab(all), 0o600)
+	return len(all), atomicfile.WriteFile(path, keytab.Marshal(all), 0o600)
 }

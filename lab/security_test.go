@@ -82,7 +82,7 @@ func TestNoSecretsInLogsOrEvents(t *testing.T) {
 // event says why that is dangerous.
 func TestNoPreauthOnlyWhenConfigured(t *testing.T) {
 	l := startLab(t, nil)
-	kc := &kdcclient.KDCClient{Addr: l.KDCAddr, Realm: "LAB.LOCAL"}
+	kc := &kdcclient.Client{Addr: l.KDCAddr, Realm: "LAB.LOCAL"}
 	ask := func() ([]byte, error) {
 		b, _, _ := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}}.Marshal()
 		return kdcclient.SendTCP(context.Background(), nil, kc.Addr, b)

@@ -187,7 +187,7 @@ func TestReplaySkewGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: gss.GSSMutual, SPNEGO: true})
+	tok, _, err := gss.InitiatorToken(cred, gss.InitiatorOptions{Flags: gss.FlagMutual, SPNEGO: true})
 	if err != nil {
 		t.Fatal(err)
 	}

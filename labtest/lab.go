@@ -21,6 +21,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/moby/moby/api/types/container"
@@ -745,7 +746,7 @@ func (l *Lab) writeHostFiles() error {
 		if name == "lab.env" || name == baseFile {
 			mode = 0o600
 		}
-		if err := directory.WriteFileAtomic(filepath.Join(l.StateDir, name), []byte(content), mode); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(l.StateDir, name), []byte(content), mode); err != nil {
 			return err
 		}
 	}

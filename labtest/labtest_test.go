@@ -261,16 +261,16 @@ func TestBrokenScenarioAndFix(t *testing.T) {
 	}
 }
 
-func parseKeytab(t *testing.T, b []byte) []keytab.KeytabEntry {
+func parseKeytab(t *testing.T, b []byte) []keytab.Entry {
 	t.Helper()
-	e, err := keytab.ParseKeytab(b)
+	e, err := keytab.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-func principal(e keytab.KeytabEntry) string {
+func principal(e keytab.Entry) string {
 	return strings.Join(e.Principal.Components, "/") + "@" + e.Principal.Realm
 }
 

@@ -137,7 +137,7 @@ func keytabFor(v *directory.View, account string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keytab.MarshalKeytab(entries), nil
+	return keytab.Marshal(entries), nil
 }
 
 // settingsFor is a tier's own section of the lab file: `web:` for the web

@@ -27,7 +27,7 @@ func (e *Engine) bronzeBit(ctx context.Context, a action) error {
 		return fmt.Errorf("no account %s", h.RunsAs)
 	}
 	addr, d := e.T.KDC()
-	kc := &kdcclient.KDCClient{Addr: addr, Realm: view.Lab.Realm, Dialer: d}
+	kc := &kdcclient.Client{Addr: addr, Realm: view.Lab.Realm, Dialer: d}
 	et := svc.ETypes[0]
 	key := svc.Keys[et]
 	tgt, err := kc.LoginWithKey(ctx, svc.Name, key, svc.KVNO, []int{kmsg.FlagForwardable})

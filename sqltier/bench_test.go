@@ -73,7 +73,7 @@ func BenchmarkLoginQueryParallel(b *testing.B) {
 func BenchmarkRawLoginQuery(b *testing.B) {
 	r := labRealm(b)
 	ts := startServer(b, r.keytab, nil)
-	cc, err := ccache.LoadCCache(r.ccache(b, "bob", spnPort))
+	cc, err := ccache.Load(r.ccache(b, "bob", spnPort))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func (r *testRealm) mint(t testing.TB, client, crealm string, flags []int, deleg
 	cname, _ := kmsg.ParsePrincipal(client)
 	etp := messages.EncTicketPart{Flags: kmsg.NewFlags(flags...), Key: sess, CRealm: crealm, CName: cname,
 		AuthTime: now, StartTime: now, EndTime: now.Add(10 * time.Hour)}
-	pac, err := pac.NewPAC(pac.PACInfo{LogonTime: now, EffectiveName: client, LogonDomainName: "LAB", DomainSID: "S-1-5-21-1-2-3",
+	pac, err := pac.New(pac.Info{LogonTime: now, EffectiveName: client, LogonDomainName: "LAB", DomainSID: "S-1-5-21-1-2-3",
 		UserRID: 1105, PrimaryGroupRID: 513, ClientName: client, DNSDomainName: "LAB.LOCAL", UPN: client + "@lab.local", Delegation: deleg})
 	if err != nil {
 		t.Fatal(err)

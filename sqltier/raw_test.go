@@ -144,7 +144,7 @@ func hasLoginAck(toks []any) bool {
 // "impacket" (SPNEGO with the MS-KRB5 OID and a bare AP-REQ mechToken).
 func (r *testRealm) token(t testing.TB, user, shape string, now time.Time) []byte {
 	t.Helper()
-	cc, err := ccache.LoadCCache(r.ccache(t, user, spnPort))
+	cc, err := ccache.Load(r.ccache(t, user, spnPort))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,8 +117,8 @@ func (w *fileWatch) refresh() *Update {
 	if w.keytab != "" {
 		if st := stamp(w.keytab); st != w.kStamp {
 			w.kStamp = st
-			if entries, err := keytab.LoadKeytab(w.keytab); err == nil {
-				if kt, err := keytab.GokrbKeytab(entries); err == nil {
+			if entries, err := keytab.Load(w.keytab); err == nil {
+				if kt, err := keytab.Gokrb5(entries); err == nil {
 					u.Keytab, changed = kt, true
 				}
 			}

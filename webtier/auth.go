@@ -43,11 +43,11 @@ func (s *Server) keytab() (*gokeytab.Keytab, error) {
 	if s.kt != nil && stamp == s.ktStamp {
 		return s.kt, nil
 	}
-	entries, err := keytab.LoadKeytab(s.cfg.Keytab)
+	entries, err := keytab.Load(s.cfg.Keytab)
 	if err != nil {
 		return nil, errKeytab{err}
 	}
-	kt, err := keytab.GokrbKeytab(entries)
+	kt, err := keytab.Gokrb5(entries)
 	if err != nil {
 		return nil, errKeytab{err}
 	}

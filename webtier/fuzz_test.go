@@ -20,7 +20,7 @@ func FuzzNegotiateHeader(f *testing.F) {
 	dir := f.TempDir()
 	key, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
 	kt := filepath.Join(dir, "web.keytab")
-	if err := keytab.SaveKeytab(kt, []keytab.KeytabEntry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
+	if err := keytab.Save(kt, []keytab.Entry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
 		Timestamp: time.Now(), KVNO: 1, Key: key}}); err != nil {
 		f.Fatal(err)
 	}

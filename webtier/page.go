@@ -105,7 +105,7 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 	first := Hop{From: "ws01", To: "web", As: id.user, Via: "form login (no Kerberos ticket)", OK: true}
 	if c := id.ctx; c != nil {
 		p.Ticket = &TicketInfo{SPN: c.Service, Account: s.cfg.ServiceAccount, EType: events.ETypeName(c.EType), KVNO: c.KVNO,
-			Flags: kmsg.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: gss.GSSFlagNames(c.GSSFlags), EndTime: c.EndTime}
+			Flags: kmsg.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: gss.FlagNames(c.GSSFlags), EndTime: c.EndTime}
 		p.Delegated = c.Delegated != nil
 		first.Via = "Kerberos " + c.Service
 	}

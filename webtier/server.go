@@ -49,7 +49,7 @@ type Server struct {
 	ev       events.Sink
 	settings *settingsFile
 	replay   *gss.ReplayCache
-	kdc      *kdcclient.KDCClient
+	kdc      *kdcclient.Client
 
 	mu      sync.Mutex
 	kt      *keytab.Keytab
@@ -88,7 +88,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: log, ev: events.Stamp(ev, cfg.Host, "web", cfg.Now), settings: &settingsFile{path: cfg.SettingsFile, cur: DefaultSettings()},
 		replay: gss.NewReplayCache(cfg.MaxSkew, 0)}
-	s.kdc = &kdcclient.KDCClient{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
+	s.kdc = &kdcclient.Client{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
 	return s
 }
 

@@ -52,7 +52,7 @@ func (a *authenticator) InitialBytes() ([]byte, error) {
 	if a.cred == nil {
 		return anonymousNTLM, nil
 	}
-	tok, _, err := gss.InitiatorToken(*a.cred, gss.InitiatorOptions{Flags: gss.GSSConf | gss.GSSInteg, SPNEGO: true})
+	tok, _, err := gss.InitiatorToken(*a.cred, gss.InitiatorOptions{Flags: gss.FlagConf | gss.FlagInteg, SPNEGO: true})
 	return tok, err
 }
 

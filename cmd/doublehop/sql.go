@@ -45,11 +45,11 @@ func cmdSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	entries, err := keytab.LoadKeytab(*kt)
+	entries, err := keytab.Load(*kt)
 	if err != nil {
 		return fmt.Errorf("keytab: %w", err)
 	}
-	keys, err := keytab.GokrbKeytab(entries)
+	keys, err := keytab.Gokrb5(entries)
 	if err != nil {
 		return err
 	}

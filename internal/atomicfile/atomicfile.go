@@ -1,3 +1,6 @@
+// Package atomicfile replaces a file so that a crash leaves the old or the new
+// content, never a torn one: temp file in the same directory, fsync, rename,
+// directory fsync. Caches, keytabs, the directory and lab.env are written so.
 package atomicfile
 
 import (
@@ -5,7 +8,7 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic replaces path with data via a temp file in the same
+// WriteFile replaces path with data via a temp file in the same
 // directory, fsync, rename and a directory fsync, so a crash leaves the old or
 // the new file, never a torn one. Used for caches, keytabs and the directory.
 func WriteFile(path string, data []byte, mode os.FileMode) (err error) {

@@ -25,7 +25,7 @@ import (
 // CCacheCredential is one ccache entry (ccache_file_format.rst, "Credential
 // format"). It is named apart from Credential (the KRB-CRED form in
 // krbcred.go); see CCacheCredentialFrom and (CCacheCredential).Credential.
-type CCacheCredential struct {
+type Credential struct {
 	Client, Server                          kmsg.Principal
 	Key                                     types.EncryptionKey
 	AuthTime, StartTime, EndTime, RenewTill time.Time // zero time = 0 in the file
@@ -46,13 +46,13 @@ const (
 )
 
 // IsConfig reports whether c is a cache configuration entry, not a ticket.
-func (c CCacheCredential) IsConfig() bool {
+func (c Credential) IsConfig() bool {
 	return c.Server.Realm == ccConfRealm && len(c.Server.Components) >= 2 && c.Server.Components[0] == ccConfName
 }
 
 // ConfigKey returns the key of a configuration entry ("pa_type",
 // "fast_avail", ...) and the principal it is associated with, if any.
-func (c CCacheCredential) ConfigKey() (key, principal string, ok bool) {
+func (c Credential) ConfigKey() (key, principal string, ok bool) {
 	if !c.IsConfig() {
 		return "", "", false
 	}
@@ -64,13 +64,13 @@ func (c CCacheCredential) ConfigKey() (key, principal string, ok bool) {
 
 // CCacheCredentialFrom turns a Credential (ticket + KrbCredInfo, as from a
 // KDC reply or a KRB-CRED) into a cache entry.
-func CCacheCredentialFrom(c kmsg.Credential) (CCacheCredential, error) {
+func CredentialFrom(c kmsg.Credential) (Credential, error) {
 	der, err := kmsg.MarshalTicket(kmsg.CleanTicket(c.Ticket))
 	if err != nil {
-		return CCacheCredential{}, err
+		return Credential{}, err
 	}
 	i := c.Info
-	return CCacheCredential{
+	return Credential{
 		Client:    kmsg.NewPrincipal(i.PName, i.PRealm),
 		Server:    kmsg.NewPrincipal(i.SName, i.SRealm),
 		Key:       types.EncryptionKey{KeyType: i.Key.KeyType, KeyValue: append([]byte(nil), i.Key.KeyValue...)},
@@ -86,7 +86,7 @@ func CCacheCredentialFrom(c kmsg.Credential) (CCacheCredential, error) {
 
 // Credential decodes the entry's ticket into the KRB-CRED form. Config
 // entries and undecodable tickets are errors.
-func (c CCacheCredential) Credential() (kmsg.Credential, error) {
+func (c Credential) Credential() (kmsg.Credential, error) {
 	if c.IsConfig() {
 		return kmsg.Credential{}, errors.New("ccache: configuration entry has no ticket")
 	}
@@ -110,11 +110,11 @@ func (c CCacheCredential) Credential() (kmsg.Credential, error) {
 }
 
 // CCache is a parsed credential cache.
-type CCache struct {
+type Cache struct {
 	Version     int           // 0x0501..0x0504 as read; Marshal always writes 0x0504
 	KDCOffset   time.Duration // header tag 1 (DeltaTime): KDC time minus client time
 	Default     kmsg.Principal
-	Credentials []CCacheCredential
+	Credentials []Credential
 }
 
 // FlagsFromBitString converts KerberosFlags (RFC 4120 §5.2.8, bit 0 = MSB of
@@ -142,16 +142,16 @@ func BitStringFromFlags(f uint32) asn1.BitString {
 }
 
 // MaxCCacheSize bounds LoadCCache; a real cache is a few KiB per ticket.
-const MaxCCacheSize = 16 << 20
+const MaxSize = 16 << 20
 
 // ParseCCache decodes a FILE ccache of format version 1 to 4. Versions 1 and
 // 2 use the writer's native byte order; this reads them as little-endian
 // (every platform the lab runs on). It never panics.
-func ParseCCache(b []byte) (*CCache, error) {
+func Parse(b []byte) (*Cache, error) {
 	if len(b) < 2 || b[0] != 5 || b[1] < 1 || b[1] > 4 {
 		return nil, errors.New("ccache: not an MIT credential cache (want 0x0501..0x0504)")
 	}
-	c := &CCache{Version: 0x0500 | int(b[1])}
+	c := &Cache{Version: 0x0500 | int(b[1])}
 	v := int(b[1])
 	r := &mitfmt.Reader{B: b[2:], Order: binary.BigEndian}
 	if v <= 2 {
@@ -220,8 +220,8 @@ func ccReadPrincipal(r *mitfmt.Reader, v int) kmsg.Principal {
 	return p
 }
 
-func ccReadCredential(r *mitfmt.Reader, v int) CCacheCredential {
-	var c CCacheCredential
+func ccReadCredential(r *mitfmt.Reader, v int) Credential {
+	var c Credential
 	c.Client = ccReadPrincipal(r, v)
 	c.Server = ccReadPrincipal(r, v)
 	// keyblock: enctype (twice in v3), data
@@ -277,7 +277,7 @@ func ccWritePrincipal(w *mitfmt.Writer, p kmsg.Principal) {
 
 // Marshal encodes the cache as format version 4 (0x0504), the version MIT
 // writes. The header carries the DeltaTime field only when KDCOffset != 0.
-func (c *CCache) Marshal() []byte {
+func (c *Cache) Marshal() []byte {
 	w := &mitfmt.Writer{}
 	w.U16(0x0504)
 	if c.KDCOffset != 0 {
@@ -323,16 +323,16 @@ func (c *CCache) Marshal() []byte {
 }
 
 // LoadCCache reads a FILE ccache ("FILE:/path" or a plain path).
-func LoadCCache(path string) (*CCache, error) {
+func Load(path string) (*Cache, error) {
 	p, err := mitfmt.FilePath(path)
 	if err != nil {
 		return nil, err
 	}
-	b, err := mitfmt.ReadFile(p, MaxCCacheSize)
+	b, err := mitfmt.ReadFile(p, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("ccache: %w", err)
 	}
-	c, err := ParseCCache(b)
+	c, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, p)
 	}
@@ -342,7 +342,7 @@ func LoadCCache(path string) (*CCache, error) {
 // Save writes the cache atomically (temp file in the same dir, fsync,
 // rename) with mode 0600, so a concurrent reader such as klist sees either
 // the old or the new cache, never a torn one.
-func (c *CCache) Save(path string) error {
+func (c *Cache) Save(path string) error {
 	p, err := mitfmt.FilePath(path)
 	if err != nil {
 		return err
@@ -351,7 +351,7 @@ func (c *CCache) Save(path string) error {
 }
 
 // Add stores cred, replacing an existing entry with the same client and server.
-func (c *CCache) Add(cred CCacheCredential) {
+func (c *Cache) Add(cred Credential) {
 	for i := range c.Credentials {
 		if c.Credentials[i].Client.Equal(cred.Client) && c.Credentials[i].Server.Equal(cred.Server) {
 			c.Credentials[i] = cred
@@ -366,7 +366,7 @@ func (c *CCache) Add(cred CCacheCredential) {
 // clients are lenient), the name type is ignored. Config entries are
 // skipped. Among several matches the newest (latest start time, else auth
 // time; later in the file on ties) wins.
-func (c *CCache) Find(server kmsg.Principal) (CCacheCredential, bool) {
+func (c *Cache) Find(server kmsg.Principal) (Credential, bool) {
 	best := -1
 	for i, cr := range c.Credentials {
 		if cr.IsConfig() || !strings.EqualFold(cr.Server.Realm, server.Realm) || !kmsg.SameComponents(cr.Server.Components, server.Components) {
@@ -377,12 +377,12 @@ func (c *CCache) Find(server kmsg.Principal) (CCacheCredential, bool) {
 		}
 	}
 	if best < 0 {
-		return CCacheCredential{}, false
+		return Credential{}, false
 	}
 	return c.Credentials[best], true
 }
 
-func ccStart(c CCacheCredential) time.Time {
+func ccStart(c Credential) time.Time {
 	if !c.StartTime.IsZero() {
 		return c.StartTime
 	}
@@ -391,7 +391,7 @@ func ccStart(c CCacheCredential) time.Time {
 
 // ToGokrb5 builds a gokrb5 cache for client.NewFromCCache. Config entries are
 // left out: gokrb5 would try to decode their values as tickets.
-func (c *CCache) ToGokrb5() (*credentials.CCache, error) {
+func (c *Cache) ToGokrb5() (*credentials.CCache, error) {
 	if len(c.Default.Components) == 0 || c.Default.Realm == "" {
 		return nil, errors.New("ccache: no default principal")
 	}
@@ -427,7 +427,7 @@ func (c *CCache) ToGokrb5() (*credentials.CCache, error) {
 // DefaultCCachePath is $KRB5CCNAME (a "FILE:" prefix stripped; other types
 // are returned unchanged so LoadCCache can refuse them by name), else MIT's
 // default /tmp/krb5cc_<uid>.
-func DefaultCCachePath() string {
+func DefaultPath() string {
 	if v := os.Getenv("KRB5CCNAME"); v != "" {
 		if len(v) > 5 && strings.EqualFold(v[:5], "FILE:") {
 			return v[5:]

@@ -32,16 +32,16 @@ func ccFakeTicket(t testing.TB, sname types.PrincipalName, realm string) []byte 
 	return der
 }
 
-func ccSample(t testing.TB) *ccache.CCache {
+func ccSample(t testing.TB) *ccache.Cache {
 	bob := kmsg.Principal{NameType: 1, Components: []string{"bob"}, Realm: "LAB.LOCAL"}
 	tgs := kmsg.Principal{NameType: 2, Components: []string{"krbtgt", "LAB.LOCAL"}, Realm: "LAB.LOCAL"}
 	http := kmsg.Principal{NameType: 2, Components: []string{"HTTP", "web.lab.local"}, Realm: "LAB.LOCAL"}
 	auth := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	return &ccache.CCache{
+	return &ccache.Cache{
 		Version:   0x0504,
 		KDCOffset: -3*time.Second - 250*time.Microsecond,
 		Default:   bob,
-		Credentials: []ccache.CCacheCredential{
+		Credentials: []ccache.Credential{
 			{
 				Client: bob, Server: tgs,
 				Key:      types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{1}, 32)},
@@ -70,7 +70,7 @@ func ccSample(t testing.TB) *ccache.CCache {
 func TestCCacheRoundTrip(t *testing.T) {
 	c := ccSample(t)
 	b := c.Marshal()
-	got, err := ccache.ParseCCache(b)
+	got, err := ccache.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestCCacheRoundTrip(t *testing.T) {
 	}
 	// Offsets beyond the 32-bit seconds field are clamped, not wrapped.
 	c.KDCOffset = 1 << 62
-	if got, err := ccache.ParseCCache(c.Marshal()); err != nil || got.KDCOffset != time.Duration(1<<31-1)*time.Second+999999*time.Microsecond {
+	if got, err := ccache.Parse(c.Marshal()); err != nil || got.KDCOffset != time.Duration(1<<31-1)*time.Second+999999*time.Microsecond {
 		t.Fatalf("clamp: %v %v", err, got.KDCOffset)
 	}
 	// Without a KDC offset the header is empty (length 0).
@@ -101,10 +101,10 @@ func TestCCacheRoundTrip(t *testing.T) {
 func TestCCacheTruncatedNeverPanics(t *testing.T) {
 	b := ccSample(t).Marshal()
 	for n := 0; n < len(b); n++ {
-		c, err := ccache.ParseCCache(b[:n])
+		c, err := ccache.Parse(b[:n])
 		if err == nil && n != len(b) {
 			// Only a cut exactly between credentials may parse.
-			if _, err2 := ccache.ParseCCache(append(b[:n:n], 0)); err2 == nil {
+			if _, err2 := ccache.Parse(append(b[:n:n], 0)); err2 == nil {
 				t.Fatalf("prefix %d+garbage parsed", n)
 			}
 			if len(c.Credentials) >= 3 {
@@ -114,15 +114,15 @@ func TestCCacheTruncatedNeverPanics(t *testing.T) {
 	}
 	// Huge counts and lengths are refused, not allocated.
 	huge := []byte{5, 4, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}
-	if _, err := ccache.ParseCCache(huge); err == nil {
+	if _, err := ccache.Parse(huge); err == nil {
 		t.Fatal("huge component count accepted")
 	}
 	huge = []byte{5, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff}
-	if _, err := ccache.ParseCCache(huge); err == nil {
+	if _, err := ccache.Parse(huge); err == nil {
 		t.Fatal("huge realm length accepted")
 	}
 	for _, bad := range [][]byte{nil, {5}, {4, 4}, {5, 5}, {5, 4, 0, 5, 0, 1, 0}} {
-		if _, err := ccache.ParseCCache(bad); err == nil {
+		if _, err := ccache.Parse(bad); err == nil {
 			t.Fatalf("% x accepted", bad)
 		}
 	}
@@ -163,7 +163,7 @@ func ccV3() []byte {
 }
 
 func TestCCacheV3(t *testing.T) {
-	c, err := ccache.ParseCCache(ccV3())
+	c, err := ccache.Parse(ccV3())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestCCacheV3(t *testing.T) {
 		t.Fatalf("%+v", cr)
 	}
 	// Re-marshalled as version 4.
-	c2, err := ccache.ParseCCache(c.Marshal())
+	c2, err := ccache.Parse(c.Marshal())
 	if err != nil || c2.Version != 0x0504 || !reflect.DeepEqual(c2.Credentials, c.Credentials) {
 		t.Fatalf("v3→v4: %v %+v", err, c2)
 	}
@@ -239,7 +239,7 @@ func TestCCacheKRBCredConversion(t *testing.T) {
 	if cr.Server() != "HTTP/web.lab.local@LAB.LOCAL" || !kmsg.HasFlag(cr.Info.Flags, kmsg.FlagOKAsDelegate) {
 		t.Fatalf("%v", cr)
 	}
-	back, err := ccache.CCacheCredentialFrom(cr)
+	back, err := ccache.CredentialFrom(cr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +265,13 @@ func TestCCachePaths(t *testing.T) {
 		t.Fatalf("stat: %v %v", err, fi.Mode())
 	}
 	for _, name := range []string{p, "FILE:" + p} {
-		got, err := ccache.LoadCCache(name)
+		got, err := ccache.Load(name)
 		if err != nil || !reflect.DeepEqual(got, c) {
 			t.Fatalf("LoadCCache(%s): %v", name, err)
 		}
 	}
 	for _, name := range []string{"KEYRING:persistent:0", "KCM:0", "DIR:/tmp/x", "MEMORY:x", "API:x"} {
-		_, err := ccache.LoadCCache(name)
+		_, err := ccache.Load(name)
 		if err == nil || !strings.Contains(err.Error(), "not supported") {
 			t.Fatalf("LoadCCache(%s): %v", name, err)
 		}
@@ -283,11 +283,11 @@ func TestCCachePaths(t *testing.T) {
 		t.Fatalf("temp files left: %v", entries)
 	}
 	t.Setenv("KRB5CCNAME", "FILE:"+p)
-	if got := ccache.DefaultCCachePath(); got != p {
+	if got := ccache.DefaultPath(); got != p {
 		t.Fatalf("DefaultCCachePath = %q", got)
 	}
 	t.Setenv("KRB5CCNAME", "")
-	if got := ccache.DefaultCCachePath(); !strings.HasPrefix(got, "/tmp/krb5cc_") {
+	if got := ccache.DefaultPath(); !strings.HasPrefix(got, "/tmp/krb5cc_") {
 		t.Fatalf("DefaultCCachePath = %q", got)
 	}
 }
@@ -351,7 +351,7 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ccache.ParseCCache(raw)
+	c, err := ccache.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	// ticket in it; we read MIT's addition back.
 	ourEnv := append(k.Env(), "KRB5CCNAME=FILE:"+ourPath)
 	peer.Run(t, ourEnv, "", "kvno", "MSSQLSvc/sql.lab.local:1433")
-	c2, err := ccache.LoadCCache("FILE:" + ourPath)
+	c2, err := ccache.Load("FILE:" + ourPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,11 +438,11 @@ func FuzzParseCCache(f *testing.F) {
 	c.KDCOffset = 0
 	f.Add(c.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := ccache.ParseCCache(b)
+		c, err := ccache.Parse(b)
 		if err != nil {
 			return
 		}
-		c2, err := ccache.ParseCCache(c.Marshal())
+		c2, err := ccache.Parse(c.Marshal())
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}

@@ -96,3 +96,38 @@ func Int(v int64) []byte {
 	}
 	return Encode(0x02, b)
 }
+
+// ExplicitSeq reads [tag] EXPLICIT SEQUENCE {...} (a CHOICE arm such as
+// SPNEGO's NegTokenInit and NegTokenResp) and returns the sequence's content
+// and what follows the element.
+func ExplicitSeq(b []byte, tag int) (content, rest []byte, err error) {
+	choice, rest, err := Read(b)
+	if err != nil || choice.Class != 2 || choice.Tag != tag {
+		return nil, nil, ErrMalformed
+	}
+	seq, _, err := Read(choice.Content)
+	if err != nil || seq.Tag != 16 {
+		return nil, nil, ErrMalformed
+	}
+	return seq.Content, rest, nil
+}
+
+// Fields walks the [n] EXPLICIT fields of a SEQUENCE's content, handing each
+// field's tag and inner element to f.
+func Fields(content []byte, f func(tag int, v TLV) error) error {
+	for p := content; len(p) > 0; {
+		fld, rest, err := Read(p)
+		if err != nil || fld.Class != 2 {
+			return ErrMalformed
+		}
+		inner, _, err := Read(fld.Content)
+		if err != nil {
+			return ErrMalformed
+		}
+		if err := f(fld.Tag, inner); err != nil {
+			return err
+		}
+		p = rest
+	}
+	return nil
+}

@@ -254,39 +254,25 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		Mech: mech, SPNEGO: spnego, Ticket: tkt, sessionKey: etp.Key, subkey: auth.SubKey,
 		MutualRequired: kmsg.HasFlag(ap.APOptions, 2), // RFC 4120 §5.5.1 mutual-required
 	}
-	if auth.Cksum.CksumType == ChecksumGSS {
-		g, err := ParseGSSChecksum(auth.Cksum.Checksum)
-		if err != nil {
-			return fail(kerr.Errorf(kerr.KRB_AP_ERR_INAPP_CKSUM, "GSS_CHECKSUM", "%v", err))
-		}
+	if g, present, err := readChecksum(auth, etp); err != nil {
+		return fail(err)
+	} else if present {
 		ctx.GSSFlags = g.Flags
-		if g.Flags&GSSMutual != 0 {
+		if g.Flags&FlagMutual != 0 {
 			ctx.MutualRequired = true
 		}
-		if len(g.Deleg) > 0 {
-			creds, err := kmsg.ParseKRBCred(g.Deleg, auth.SubKey, etp.Key)
-			if err != nil || len(creds) == 0 {
-				return fail(kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "KRB_CRED", "delegated credential unusable: %v", err))
-			}
-			d := creds[0]
-			// RFC 4121 §4.1.1: the forwarded credential is the client's own TGT.
-			if !kmsg.SameName(d.Info.PName, etp.CName) || !equalFold(d.Info.PRealm, etp.CRealm) ||
-				len(d.Info.SName.NameString) != 2 || !equalFold(d.Info.SName.NameString[0], "krbtgt") {
-				return fail(kerr.Errorf(kerr.KRB_AP_ERR_BADMATCH, "KRB_CRED_CLIENT", "the delegated credential is %s, not %s's TGT", d, client))
-			}
-			ctx.Delegated = &d
-		}
+		ctx.Delegated = g.Delegated
 	}
 	if p, ok := kmsg.FindPAC(etp.AuthorizationData); ok {
-		pac, err := pac.ParsePAC(p)
+		pc, err := pac.Parse(p)
 		if err == nil {
-			err = pac.VerifyServerChecksum(key)
+			err = pc.VerifyServerChecksum(key)
 		}
 		if err != nil {
 			// MS-PAC 2.8.1: a service that cannot verify the server signature rejects the logon.
 			return fail(kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "PAC_SIGNATURE", "PAC server signature: %v", err))
 		}
-		ctx.PAC = pac
+		ctx.PAC = pc
 	}
 	if err := a.reply(ctx, auth); err != nil {
 		return fail(kerr.Errorf(kerr.KRB_ERR_GENERIC, "AP_REP", "%v", err))
@@ -379,50 +365,6 @@ func (a *Acceptor) errorToken(e *AcceptError, mech Mech, spnego bool) []byte {
 		return MarshalNegTokenResp(NegReject, mech, tok)
 	}
 	return tok
-}
-
-// ParseErrorToken extracts a KRB-ERROR from an acceptor's reply token (SPNEGO
-// NegTokenResp or raw GSS), as a client does to report it (Windows event 4).
-func ParseErrorToken(tok []byte) (*kerr.Error, bool) {
-	inner := tok
-	if len(tok) > 0 && tok[0] == 0xa1 {
-		r, err := ParseNegTokenResp(tok)
-		if err != nil || len(r.ResponseToken) == 0 {
-			return nil, false
-		}
-		inner = r.ResponseToken
-	}
-	if len(inner) > 0 && inner[0] == 0x60 {
-		_, id, msg, err := unwrapKRB5(inner)
-		if err != nil || !bytes.Equal(id, tokError) {
-			return nil, false
-		}
-		inner = msg
-	}
-	if e := kmsg.AsKRBError(inner); e != nil {
-		return e, true
-	}
-	return nil, false
-}
-
-// ParseAPRepToken extracts an AP-REP from an acceptor's reply token.
-func ParseAPRepToken(tok []byte) ([]byte, bool) {
-	inner := tok
-	if len(tok) > 0 && tok[0] == 0xa1 {
-		r, err := ParseNegTokenResp(tok)
-		if err != nil || len(r.ResponseToken) == 0 {
-			return nil, false
-		}
-		inner = r.ResponseToken
-	}
-	if len(inner) > 0 && inner[0] == 0x60 {
-		_, id, msg, err := unwrapKRB5(inner)
-		if err != nil || !bytes.Equal(id, tokAPRep) {
-			return nil, false
-		}
-		return msg, true
-	}
-	return inner, len(inner) > 0 && inner[0] == 0x6f
 }
 
 func equalFold(a, b string) bool { return len(a) == len(b) && bytes.EqualFold([]byte(a), []byte(b)) }

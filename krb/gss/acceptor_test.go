@@ -3,6 +3,9 @@ package gss
 import (
 	"bytes"
 	"errors"
+	"testing"
+	"time"
+
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/keytab"
@@ -10,14 +13,12 @@ import (
 	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
-	"testing"
-	"time"
 )
 
 func testService(t *testing.T) (*gokeytab.Keytab, kmsg.Credential) {
 	t.Helper()
 	svcKey, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
-	kt, err := keytab.GokrbKeytab([]keytab.KeytabEntry{{Principal: kmsg.Principal{NameType: kmsg.NTSrvInst, Components: []string{"HTTP", "web.lab.local"}, Realm: "LAB.LOCAL"},
+	kt, err := keytab.Gokrb5([]keytab.Entry{{Principal: kmsg.Principal{NameType: kmsg.NTSrvInst, Components: []string{"HTTP", "web.lab.local"}, Realm: "LAB.LOCAL"},
 		Timestamp: time.Now(), KVNO: 1, Key: svcKey}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
 	"github.com/doublehop/doublehop/krb/der"
 )
 
@@ -122,33 +123,20 @@ func parseSPNEGO(b []byte) (*NegTokenInit, error) {
 		}
 		body = in
 	}
-	choice, rest, err := der.Read(body)
-	if err != nil || len(rest) != 0 || choice.Class != 2 || choice.Tag != 0 {
-		return nil, der.ErrMalformed
-	}
-	seq, _, err := der.Read(choice.Content)
-	if err != nil || seq.Tag != 16 {
+	seq, rest, err := der.ExplicitSeq(body, 0)
+	if err != nil || len(rest) != 0 {
 		return nil, der.ErrMalformed
 	}
 	n := &NegTokenInit{}
-	for p := seq.Content; len(p) > 0; {
-		var f der.TLV
-		f, p, err = der.Read(p)
-		if err != nil || f.Class != 2 {
-			return nil, der.ErrMalformed
-		}
-		inner, _, err := der.Read(f.Content)
-		if err != nil {
-			return nil, der.ErrMalformed
-		}
-		switch f.Tag {
+	err = der.Fields(seq, func(tag int, inner der.TLV) error {
+		switch tag {
 		case 0:
 			for q := inner.Content; len(q) > 0; {
-				var o der.TLV
-				o, q, err = der.Read(q)
+				o, more, err := der.Read(q)
 				if err != nil || o.Tag != 6 {
-					return nil, der.ErrMalformed
+					return der.ErrMalformed
 				}
+				q = more
 				if len(n.MechTypes) < 16 {
 					n.MechTypes = append(n.MechTypes, o.Full)
 				}
@@ -160,6 +148,10 @@ func parseSPNEGO(b []byte) (*NegTokenInit, error) {
 		case 3:
 			n.MIC = inner.Content
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(n.MechTypes) == 0 {
 		return nil, fmt.Errorf("SPNEGO NegTokenInit without mechTypes")
@@ -196,26 +188,13 @@ type NegTokenResp struct {
 
 // ParseNegTokenResp decodes [1] NegTokenResp.
 func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
-	choice, _, err := der.Read(b)
-	if err != nil || choice.Class != 2 || choice.Tag != 1 {
-		return nil, der.ErrMalformed
-	}
-	seq, _, err := der.Read(choice.Content)
-	if err != nil || seq.Tag != 16 {
-		return nil, der.ErrMalformed
+	seq, _, err := der.ExplicitSeq(b, 1)
+	if err != nil {
+		return nil, err
 	}
 	r := &NegTokenResp{State: -1}
-	for p := seq.Content; len(p) > 0; {
-		var f der.TLV
-		f, p, err = der.Read(p)
-		if err != nil || f.Class != 2 {
-			return nil, der.ErrMalformed
-		}
-		inner, _, err := der.Read(f.Content)
-		if err != nil {
-			return nil, der.ErrMalformed
-		}
-		switch f.Tag {
+	err = der.Fields(seq, func(tag int, inner der.TLV) error {
+		switch tag {
 		case 0:
 			if len(inner.Content) == 1 {
 				r.State = int(inner.Content[0])
@@ -225,6 +204,10 @@ func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 		case 2:
 			r.ResponseToken = inner.Content
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -1,7 +1,7 @@
 package gss
 
 import (
-	"fmt"
+	"bytes"
 	"time"
 
 	"github.com/doublehop/doublehop/krb/kcrypto"
@@ -27,18 +27,14 @@ func InitiatorToken(cred kmsg.Credential, o InitiatorOptions) ([]byte, types.Aut
 	if now.IsZero() {
 		now = time.Now()
 	}
-	g := GSSChecksum{Flags: o.Flags}
-	if len(o.Deleg) > 0xffff {
-		return nil, types.Authenticator{}, fmt.Errorf("delegated credential of %d bytes does not fit the GSS checksum (RFC 4121 §4.1.1 Dlgth)", len(o.Deleg))
-	}
-	if len(o.Deleg) > 0 {
-		g.Flags |= GSSDeleg
-		g.Deleg = o.Deleg
+	ck, err := NewChecksum(o.Flags, o.Deleg)
+	if err != nil {
+		return nil, types.Authenticator{}, err
 	}
 	auth := kmsg.NewAuthenticator(cred.Info.PName, cred.Info.PRealm, now)
-	auth.Cksum = types.Checksum{CksumType: ChecksumGSS, Checksum: g.Marshal()}
+	auth.Cksum = ck
 	var apOpts []int
-	if o.Flags&GSSMutual != 0 {
+	if o.Flags&FlagMutual != 0 {
 		apOpts = append(apOpts, 2) // mutual-required (RFC 4120 §5.5.1)
 	}
 	ap, err := kmsg.MarshalAPReq(cred.Ticket, cred.Info.Key, auth, kcrypto.UsageAPReqAuthenticator, apOpts)
@@ -64,4 +60,48 @@ func VerifyMutual(reply []byte, cred kmsg.Credential, auth types.Authenticator) 
 		return kerr.Errorf(kerr.KRB_AP_ERR_MUT_FAIL, "NO_AP_REP", "the server's reply carries no AP-REP")
 	}
 	return kmsg.VerifyAPRep(rep, cred.Info.Key, auth.CTime, auth.Cusec)
+}
+
+// ParseErrorToken extracts a KRB-ERROR from an acceptor's reply token (SPNEGO
+// NegTokenResp or raw GSS), as a client does to report it (Windows event 4).
+func ParseErrorToken(tok []byte) (*kerr.Error, bool) {
+	msg, _, ok := replyMessage(tok, tokError)
+	if !ok {
+		return nil, false
+	}
+	if e := kmsg.AsKRBError(msg); e != nil {
+		return e, true
+	}
+	return nil, false
+}
+
+// ParseAPRepToken extracts an AP-REP from an acceptor's reply token.
+func ParseAPRepToken(tok []byte) ([]byte, bool) {
+	msg, framed, ok := replyMessage(tok, tokAPRep)
+	if !ok || (!framed && msg[0] != 0x6f) {
+		return nil, false
+	}
+	return msg, true
+}
+
+// replyMessage takes the krb5 message out of a reply token: the SPNEGO
+// NegTokenResp's responseToken, then the GSS framing (token id want) when
+// there is one; framed is false for a bare message.
+func replyMessage(tok, want []byte) (msg []byte, framed, ok bool) {
+	inner := tok
+	if len(tok) > 0 && tok[0] == 0xa1 {
+		r, err := ParseNegTokenResp(tok)
+		if err != nil || len(r.ResponseToken) == 0 {
+			return nil, false, false
+		}
+		inner = r.ResponseToken
+	}
+	if len(inner) > 0 && inner[0] == 0x60 {
+		_, id, m, err := unwrapKRB5(inner)
+		if err != nil || !bytes.Equal(id, want) {
+			return nil, true, false
+		}
+		return m, true, true
+	}
+	return inner, false, len(inner) > 0
 }

@@ -13,14 +13,14 @@ import (
 // KDCClient runs AS and TGS exchanges against one KDC over TCP. The client
 // tier, the web tier (its own TGT, S4U, forwarded TGTs) and the load generator
 // share it.
-type KDCClient struct {
+type Client struct {
 	Addr   string // host:port
 	Realm  string
 	Dialer Dialer
 	Now    func() time.Time // client clock (skew scenarios move it)
 }
 
-func (k *KDCClient) now() time.Time {
+func (k *Client) now() time.Time {
 	if k.Now != nil {
 		return k.Now()
 	}
@@ -31,7 +31,7 @@ func (k *KDCClient) now() time.Time {
 // the caller already holds (keytab or derived once): one AS-REQ with
 // PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2), as MIT's kinit -k does after the first
 // PREAUTH_REQUIRED round.
-func (k *KDCClient) LoginWithKey(ctx context.Context, user string, key types.EncryptionKey, kvno int, options []int) (*kmsg.KDCReply, error) {
+func (k *Client) LoginWithKey(ctx context.Context, user string, key types.EncryptionKey, kvno int, options []int) (*kmsg.KDCReply, error) {
 	pa, err := kmsg.NewPAEncTimestamp(key, kvno, k.now())
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (k *KDCClient) LoginWithKey(ctx context.Context, user string, key types.Enc
 }
 
 // TGS sends a TGS-REQ built from r and decrypts the reply.
-func (k *KDCClient) TGS(ctx context.Context, r kmsg.TGSRequest) (*kmsg.KDCReply, error) {
+func (k *Client) TGS(ctx context.Context, r kmsg.TGSRequest) (*kmsg.KDCReply, error) {
 	if r.Realm == "" {
 		r.Realm = k.Realm
 	}
@@ -69,21 +69,21 @@ func (k *KDCClient) TGS(ctx context.Context, r kmsg.TGSRequest) (*kmsg.KDCReply,
 }
 
 // ServiceTicket asks for a ticket to spn with a TGT credential.
-func (k *KDCClient) ServiceTicket(ctx context.Context, tgt kmsg.Credential, spn string, options ...int) (*kmsg.KDCReply, error) {
+func (k *Client) ServiceTicket(ctx context.Context, tgt kmsg.Credential, spn string, options ...int) (*kmsg.KDCReply, error) {
 	return k.TGS(ctx, kmsg.TGSRequest{Client: tgt.Info.PName, ClientRealm: tgt.Info.PRealm, TGT: tgt.Ticket, SessionKey: tgt.Info.Key,
 		Service: kmsg.ParsePrincipalName(spn), Options: options})
 }
 
 // ForwardedTGT asks for a TGT with the FORWARDED flag, to put in a KRB-CRED
 // (RFC 4120 §2.6, RFC 4121 §4.1.1).
-func (k *KDCClient) ForwardedTGT(ctx context.Context, tgt kmsg.Credential) (*kmsg.KDCReply, error) {
+func (k *Client) ForwardedTGT(ctx context.Context, tgt kmsg.Credential) (*kmsg.KDCReply, error) {
 	return k.TGS(ctx, kmsg.TGSRequest{Client: tgt.Info.PName, ClientRealm: tgt.Info.PRealm, TGT: tgt.Ticket, SessionKey: tgt.Info.Key,
 		Service: types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", k.Realm}},
 		Options: []int{kmsg.FlagForwardable, kmsg.FlagForwarded}})
 }
 
 // S4U2Self asks for a ticket to the service itself on behalf of user (MS-SFU 3.1.5.1).
-func (k *KDCClient) S4U2Self(ctx context.Context, svcTGT kmsg.Credential, user string) (*kmsg.KDCReply, error) {
+func (k *Client) S4U2Self(ctx context.Context, svcTGT kmsg.Credential, user string) (*kmsg.KDCReply, error) {
 	userPN := types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{user}}
 	pa, err := kmsg.NewPAForUser(userPN, k.Realm, svcTGT.Info.Key)
 	if err != nil {
@@ -96,7 +96,7 @@ func (k *KDCClient) S4U2Self(ctx context.Context, svcTGT kmsg.Credential, user s
 // S4U2Proxy asks for a ticket to target on behalf of the client of evidence,
 // with cname-in-addl-tkt and PA-PAC-OPTIONS resource-based bit as Windows
 // sends it (MS-SFU 3.1.5.2.1).
-func (k *KDCClient) S4U2Proxy(ctx context.Context, svcTGT kmsg.Credential, evidence kmsg.Credential, target string) (*kmsg.KDCReply, error) {
+func (k *Client) S4U2Proxy(ctx context.Context, svcTGT kmsg.Credential, evidence kmsg.Credential, target string) (*kmsg.KDCReply, error) {
 	pa, err := kmsg.NewPAPACOptions(kmsg.PACOptionRBCD)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,3 @@
-// Package krb holds the Kerberos pieces gokrb5 v8.4.4 lacks or gets wrong for a
-// KDC and for delegation: typed protocol errors, safe decryption, EncTicketPart and
-// EncTGSRepPart encoding, TGS-REQ building with raw-body checksums, S4U padata,
-// KRB-CRED, the GSS 0x8003 checksum, AP-REP, a GSS/SPNEGO acceptor, the MS-PAC,
-// and MIT ccache/keytab codecs. Every tier uses this one package.
 package kerr
 
 import (

@@ -32,7 +32,7 @@ import (
 )
 
 // KeytabEntry is one key of one principal.
-type KeytabEntry struct {
+type Entry struct {
 	Principal kmsg.Principal
 	Timestamp time.Time
 	KVNO      uint32
@@ -40,11 +40,11 @@ type KeytabEntry struct {
 }
 
 // MaxKeytabSize bounds LoadKeytab.
-const MaxKeytabSize = 16 << 20
+const MaxSize = 16 << 20
 
 // ktValidate reports entries MarshalKeytab would have to truncate: every
 // data field has a 16-bit length, and the component count is 16-bit.
-func ktValidate(entries []KeytabEntry) error {
+func ktValidate(entries []Entry) error {
 	for i, e := range entries {
 		p := e.Principal
 		if len(p.Components) == 0 || len(p.Components) > 0xffff {
@@ -70,7 +70,7 @@ func ktValidate(entries []KeytabEntry) error {
 // since 1.14, Heimdal, gokrb5). A zero timestamp is written as now: gokrb5
 // cannot find entries stamped 0 (notes/gokrb5.md §3(f)). Fields longer than
 // their 16-bit length are truncated; SaveKeytab and GokrbKeytab reject them.
-func MarshalKeytab(entries []KeytabEntry) []byte {
+func Marshal(entries []Entry) []byte {
 	w := &mitfmt.Writer{}
 	w.U16(0x0502)
 	now := time.Now()
@@ -106,7 +106,7 @@ func MarshalKeytab(entries []KeytabEntry) []byte {
 // ParseKeytab decodes a version 0x0501 or 0x0502 keytab, skipping holes
 // (negative record lengths, left by MIT's krb5_kt_remove_entry). It never
 // panics.
-func ParseKeytab(b []byte) ([]KeytabEntry, error) {
+func Parse(b []byte) ([]Entry, error) {
 	if len(b) < 2 || b[0] != 5 || (b[1] != 1 && b[1] != 2) {
 		return nil, errors.New("keytab: not an MIT keytab (want 0x0501 or 0x0502)")
 	}
@@ -116,7 +116,7 @@ func ParseKeytab(b []byte) ([]KeytabEntry, error) {
 		order = binary.LittleEndian
 	}
 	r := &mitfmt.Reader{B: b[2:], Order: order}
-	var out []KeytabEntry
+	var out []Entry
 	// kt_file.c stops at a zero length or when fewer than 4 bytes remain.
 	for len(r.B) >= 4 {
 		size := int32(r.U32())
@@ -142,9 +142,9 @@ func ParseKeytab(b []byte) ([]KeytabEntry, error) {
 	return out, nil
 }
 
-func ktParseEntry(b []byte, order binary.ByteOrder, v int) (KeytabEntry, error) {
+func ktParseEntry(b []byte, order binary.ByteOrder, v int) (Entry, error) {
 	r := &mitfmt.Reader{B: b, Order: order}
-	var e KeytabEntry
+	var e Entry
 	n := int(r.U16())
 	if v == 1 {
 		if n == 0 {
@@ -182,16 +182,16 @@ func ktParseEntry(b []byte, order binary.ByteOrder, v int) (KeytabEntry, error) 
 }
 
 // LoadKeytab reads a keytab file ("FILE:/path", "WRFILE:/path" or a plain path).
-func LoadKeytab(path string) ([]KeytabEntry, error) {
+func Load(path string) ([]Entry, error) {
 	p, err := ktFilePath(path)
 	if err != nil {
 		return nil, err
 	}
-	b, err := mitfmt.ReadFile(p, MaxKeytabSize)
+	b, err := mitfmt.ReadFile(p, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("keytab: %w", err)
 	}
-	es, err := ParseKeytab(b)
+	es, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, p)
 	}
@@ -199,7 +199,7 @@ func LoadKeytab(path string) ([]KeytabEntry, error) {
 }
 
 // SaveKeytab writes entries atomically with mode 0600.
-func SaveKeytab(path string, entries []KeytabEntry) error {
+func Save(path string, entries []Entry) error {
 	p, err := ktFilePath(path)
 	if err != nil {
 		return err
@@ -207,7 +207,7 @@ func SaveKeytab(path string, entries []KeytabEntry) error {
 	if err := ktValidate(entries); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p, MarshalKeytab(entries), 0o600)
+	return atomicfile.WriteFile(p, Marshal(entries), 0o600)
 }
 
 // ktFilePath accepts FILE: and WRFILE: (MIT's writable alias) prefixes.
@@ -226,7 +226,7 @@ func ktFilePath(name string) (string, error) {
 
 // GokrbKeytab converts entries to a gokrb5 keytab (marshal, then
 // keytab.Unmarshal), so gokrb5 clients and services can use raw keys.
-func GokrbKeytab(entries []KeytabEntry) (kt *keytab.Keytab, err error) {
+func Gokrb5(entries []Entry) (kt *keytab.Keytab, err error) {
 	if err := ktValidate(entries); err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func GokrbKeytab(entries []KeytabEntry) (kt *keytab.Keytab, err error) {
 			kt, err = nil, fmt.Errorf("keytab: gokrb5 unmarshal panicked: %v", r)
 		}
 	}()
-	if err := kt.Unmarshal(MarshalKeytab(entries)); err != nil {
+	if err := kt.Unmarshal(Marshal(entries)); err != nil {
 		return nil, fmt.Errorf("keytab: gokrb5 unmarshal: %w", err)
 	}
 	return kt, nil

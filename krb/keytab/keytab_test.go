@@ -18,10 +18,10 @@ import (
 	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
-func ktSample() []keytab.KeytabEntry {
+func ktSample() []keytab.Entry {
 	ts := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	http := kmsg.Principal{NameType: 1, Components: []string{"HTTP", "web.lab.local"}, Realm: "LAB.LOCAL"}
-	return []keytab.KeytabEntry{
+	return []keytab.Entry{
 		{Principal: http, Timestamp: ts, KVNO: 3, Key: types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{0x11}, 32)}},
 		{Principal: http, Timestamp: ts, KVNO: 3, Key: types.EncryptionKey{KeyType: 17, KeyValue: bytes.Repeat([]byte{0x22}, 16)}},
 		{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"}, Timestamp: ts, KVNO: 300,
@@ -31,11 +31,11 @@ func ktSample() []keytab.KeytabEntry {
 
 func TestKeytabRoundTrip(t *testing.T) {
 	es := ktSample()
-	b := keytab.MarshalKeytab(es)
+	b := keytab.Marshal(es)
 	if !bytes.Equal(b[:2], []byte{5, 2}) {
 		t.Fatalf("version % x", b[:2])
 	}
-	got, err := keytab.ParseKeytab(b)
+	got, err := keytab.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestKeytabRoundTrip(t *testing.T) {
 		t.Fatal("kvno 300 encoding")
 	}
 	// kvno <= 255: no extension field (entry length = fields only).
-	one := keytab.MarshalKeytab(es[:1])
+	one := keytab.Marshal(es[:1])
 	if len(one) != 2+4+2+(2+9)+(2+4)+(2+13)+4+4+1+2+2+32 {
 		t.Fatalf("entry size %d", len(one))
 	}
@@ -56,7 +56,7 @@ func TestKeytabRoundTrip(t *testing.T) {
 func TestKeytabZeroTimestamp(t *testing.T) {
 	es := ktSample()[:1]
 	es[0].Timestamp = time.Time{}
-	got, err := keytab.ParseKeytab(keytab.MarshalKeytab(es))
+	got, err := keytab.Parse(keytab.Marshal(es))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,18 +67,18 @@ func TestKeytabZeroTimestamp(t *testing.T) {
 
 func TestKeytabHolesAndBounds(t *testing.T) {
 	es := ktSample()
-	b := keytab.MarshalKeytab(es[:1])
+	b := keytab.Marshal(es[:1])
 	// A hole (negative length, zero filled), then the entry, then a 0 end marker and junk.
 	var hole []byte
 	hole = append(hole, 0xff, 0xff, 0xff, 0xf0) // -16
 	hole = append(hole, make([]byte, 16)...)
 	withHole := append(append(append([]byte{5, 2}, hole...), b[2:]...), 0, 0, 0, 0, 0xde, 0xad)
-	got, err := keytab.ParseKeytab(withHole)
+	got, err := keytab.Parse(withHole)
 	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], es[0]) {
 		t.Fatalf("hole: %v %+v", err, got)
 	}
 	for n := 0; n < len(b); n++ {
-		if _, err := keytab.ParseKeytab(b[:n]); err == nil && n > 2 && n != len(b) {
+		if _, err := keytab.Parse(b[:n]); err == nil && n > 2 && n != len(b) {
 			// Fewer than 4 trailing bytes is MIT's end of file; anything longer must fail.
 			if n-2 >= 4 {
 				t.Fatalf("prefix %d parsed", n)
@@ -86,7 +86,7 @@ func TestKeytabHolesAndBounds(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]byte{nil, {5}, {5, 3}, {5, 2, 0x7f, 0xff, 0xff, 0xff, 0}, {5, 2, 0x80, 0, 0, 0}, {5, 2, 0, 0, 0, 4, 0xff, 0xff, 0, 0}} {
-		if _, err := keytab.ParseKeytab(bad); err == nil {
+		if _, err := keytab.Parse(bad); err == nil {
 			t.Fatalf("% x accepted", bad)
 		}
 	}
@@ -105,7 +105,7 @@ func TestKeytabVersion1(t *testing.T) {
 	}
 	b = append(b, byte(len(entry)), 0, 0, 0)
 	b = append(b, entry...)
-	got, err := keytab.ParseKeytab(b)
+	got, err := keytab.Parse(b)
 	if err != nil || len(got) != 1 {
 		t.Fatal(err)
 	}
@@ -118,28 +118,28 @@ func TestKeytabVersion1(t *testing.T) {
 func TestKeytabSaveLoad(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.keytab")
-	if err := keytab.SaveKeytab("WRFILE:"+p, ktSample()); err != nil {
+	if err := keytab.Save("WRFILE:"+p, ktSample()); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("%v %v", err, fi.Mode())
 	}
-	got, err := keytab.LoadKeytab("FILE:" + p)
+	got, err := keytab.Load("FILE:" + p)
 	if err != nil || !reflect.DeepEqual(got, ktSample()) {
 		t.Fatalf("%v %+v", err, got)
 	}
-	if _, err := keytab.LoadKeytab("MEMORY:x"); err == nil {
+	if _, err := keytab.Load("MEMORY:x"); err == nil {
 		t.Fatal("MEMORY: accepted")
 	}
 	bad := ktSample()[:1]
 	bad[0].Principal.Components = nil
-	if err := keytab.SaveKeytab(p, bad); err == nil {
+	if err := keytab.Save(p, bad); err == nil {
 		t.Fatal("empty principal accepted")
 	}
 }
 
 func TestGokrbKeytab(t *testing.T) {
-	kt, err := keytab.GokrbKeytab(ktSample())
+	kt, err := keytab.Gokrb5(ktSample())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestGokrbKeytab(t *testing.T) {
 	for i := range es {
 		es[i].Timestamp = time.Time{}
 	}
-	kt, err = keytab.GokrbKeytab(es)
+	kt, err = keytab.Gokrb5(es)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestGokrbKeytab(t *testing.T) {
 
 func TestKeytabMITKlistReadsOurs(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.keytab")
-	if err := keytab.SaveKeytab(p, ktSample()); err != nil {
+	if err := keytab.Save(p, ktSample()); err != nil {
 		t.Fatal(err)
 	}
 	out := mitkdc.Klist(t, nil, "-k", "-t", "-e", "-K", "FILE:"+p)
@@ -193,7 +193,7 @@ func TestKeytabMITInterop(t *testing.T) {
 	if err := k.Keytab(mitKT, "HTTP/web.lab.local"); err != nil {
 		t.Fatal(err)
 	}
-	es, err := keytab.LoadKeytab(mitKT)
+	es, err := keytab.Load(mitKT)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestKeytabMITInterop(t *testing.T) {
 		t.Fatalf("%+v", es)
 	}
 	raw, _ := os.ReadFile(mitKT)
-	if b := keytab.MarshalKeytab(es); !bytes.Equal(b, raw) {
+	if b := keytab.Marshal(es); !bytes.Equal(b, raw) {
 		t.Logf("re-marshal differs from MIT's file (%d vs %d bytes): MIT always writes the 32-bit kvno", len(b), len(raw))
 	}
 	// gokrb5 agrees with our parse.
@@ -216,7 +216,7 @@ func TestKeytabMITInterop(t *testing.T) {
 	}
 
 	ours := filepath.Join(dir, "ours.keytab")
-	if err := keytab.SaveKeytab(ours, es); err != nil {
+	if err := keytab.Save(ours, es); err != nil {
 		t.Fatal(err)
 	}
 	env := append(k.Env(), "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"))
@@ -229,11 +229,11 @@ func TestKeytabMITInterop(t *testing.T) {
 
 // FuzzParseKeytab: no input may panic; whatever parses survives a round trip.
 func FuzzParseKeytab(f *testing.F) {
-	f.Add(keytab.MarshalKeytab(ktSample()))
+	f.Add(keytab.Marshal(ktSample()))
 	f.Add([]byte{5, 1, 21, 0, 0, 0, 2, 0, 1, 0, 'R', 3, 0, 'b', 'o', 'b', 0x10, 0, 0, 0, 7, 17, 0, 2, 0, 0xaa, 0xbb})
 	f.Add([]byte{5, 2, 0xff, 0xff, 0xff, 0xfc, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		es, err := keytab.ParseKeytab(b)
+		es, err := keytab.Parse(b)
 		if err != nil {
 			return
 		}
@@ -242,7 +242,7 @@ func FuzzParseKeytab(f *testing.F) {
 				es[i].Timestamp = time.Unix(1, 0).UTC() // MarshalKeytab writes "now" for zero
 			}
 		}
-		es2, err := keytab.ParseKeytab(keytab.MarshalKeytab(es))
+		es2, err := keytab.Parse(keytab.Marshal(es))
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
@@ -256,6 +256,6 @@ func FuzzParseKeytab(f *testing.F) {
 				t.Fatalf("entry %d: %+v then %+v", i, a, b)
 			}
 		}
-		_, _ = keytab.GokrbKeytab(es)
+		_, _ = keytab.Gokrb5(es)
 	})
 }

@@ -207,46 +207,39 @@ func (e *derEnc) encryptedData(ed types.EncryptedData) {
 	e.close(s)
 }
 
-func (e *derEnc) hostAddresses(a []types.HostAddress, optional bool) {
+// typedOctetsSeq writes SEQUENCE OF SEQUENCE { [t0] Int32, [t0+1] OCTET
+// STRING }, the shape HostAddresses, AuthorizationData and METHOD-DATA share
+// (RFC 4120 §5.2.5, §5.2.6, §5.2.7). With optional, all-zero elements are
+// left out, as gofork does.
+func typedOctetsSeq[T any](e *derEnc, items []T, t0 int, optional bool, get func(T) (int32, []byte)) {
 	s := e.open(0x30)
-	for _, h := range a {
-		if optional && h.AddrType == 0 && h.Address == nil {
+	for _, it := range items {
+		typ, data := get(it)
+		if optional && typ == 0 && data == nil {
 			continue
 		}
 		q := e.open(0x30)
-		e.ctxInt(0, int64(h.AddrType))
-		e.ctxOctets(1, h.Address)
+		e.ctxInt(t0, int64(typ))
+		e.ctxOctets(t0+1, data)
 		e.close(q)
 	}
 	e.close(s)
+}
+
+func hostAddr(h types.HostAddress) (int32, []byte)           { return h.AddrType, h.Address }
+func adEntry(a types.AuthorizationDataEntry) (int32, []byte) { return a.ADType, a.ADData }
+func paEntry(p types.PAData) (int32, []byte)                 { return p.PADataType, p.PADataValue }
+
+func (e *derEnc) hostAddresses(a []types.HostAddress, optional bool) {
+	typedOctetsSeq(e, a, 0, optional, hostAddr)
 }
 
 func (e *derEnc) authorizationData(ad types.AuthorizationData, optional bool) {
-	s := e.open(0x30)
-	for _, a := range ad {
-		if optional && a.ADType == 0 && a.ADData == nil {
-			continue
-		}
-		q := e.open(0x30)
-		e.ctxInt(0, int64(a.ADType))
-		e.ctxOctets(1, a.ADData)
-		e.close(q)
-	}
-	e.close(s)
+	typedOctetsSeq(e, ad, 0, optional, adEntry)
 }
 
 func (e *derEnc) paData(pas []types.PAData, optional bool) {
-	s := e.open(0x30)
-	for _, p := range pas {
-		if optional && p.PADataType == 0 && p.PADataValue == nil {
-			continue
-		}
-		q := e.open(0x30)
-		e.ctxInt(1, int64(p.PADataType))
-		e.ctxOctets(2, p.PADataValue)
-		e.close(q)
-	}
-	e.close(s)
+	typedOctetsSeq(e, pas, 1, optional, paEntry)
 }
 
 func (e *derEnc) lastReqs(lr []messages.LastReq) {

@@ -30,22 +30,22 @@ import (
 
 // PAC buffer types (MS-PAC 2.4).
 const (
-	PACTypeLogonInfo      uint32 = 1
-	PACTypeServerChecksum uint32 = 6
-	PACTypeKDCChecksum    uint32 = 7
-	PACTypeClientInfo     uint32 = 10
-	PACTypeDelegationInfo uint32 = 11
-	PACTypeUPNDNSInfo     uint32 = 12
-	PACTypeTicketChecksum uint32 = 16
-	PACTypeAttributesInfo uint32 = 17
-	PACTypeRequestor      uint32 = 18
-	PACTypeFullChecksum   uint32 = 19
+	TypeLogonInfo      uint32 = 1
+	TypeServerChecksum uint32 = 6
+	TypeKDCChecksum    uint32 = 7
+	TypeClientInfo     uint32 = 10
+	TypeDelegationInfo uint32 = 11
+	TypeUPNDNSInfo     uint32 = 12
+	TypeTicketChecksum uint32 = 16
+	TypeAttributesInfo uint32 = 17
+	TypeRequestor      uint32 = 18
+	TypeFullChecksum   uint32 = 19
 )
 
 // PAC_ATTRIBUTES_INFO flags (MS-PAC 2.14).
 const (
-	PACWasRequested       uint32 = 1
-	PACWasGivenImplicitly uint32 = 2
+	WasRequested       uint32 = 1
+	WasGivenImplicitly uint32 = 2
 )
 
 const (
@@ -63,7 +63,7 @@ var (
 )
 
 // PACInfo is what the KDC knows about a logon, turned into PAC buffers.
-type PACInfo struct {
+type Info struct {
 	LogonTime          time.Time // KERB_VALIDATION_INFO LogonTime and PAC_CLIENT_INFO ClientId (the ticket authtime); parsed from ClientId
 	EffectiveName      string    // sAMAccountName, e.g. "bob"
 	FullName           string
@@ -93,7 +93,7 @@ type S4UDelegationInfo struct {
 }
 
 // PACBuffer is one PAC_INFO_BUFFER and its data (MS-PAC 2.4).
-type PACBuffer struct {
+type Buffer struct {
 	Type uint32
 	Data []byte
 }
@@ -101,8 +101,8 @@ type PACBuffer struct {
 // PAC is a parsed or built PAC. Info holds the decoded buffers; it is refreshed
 // by ParsePAC and Sign. The Verify methods check the bytes last parsed or signed.
 type PAC struct {
-	Buffers []PACBuffer
-	Info    PACInfo
+	Buffers []Buffer
+	Info    Info
 
 	raw                 []byte
 	server, kdc, ticket sigField
@@ -117,7 +117,7 @@ type sigField struct {
 // NewPAC builds the unsigned buffers for info: LOGON_INFO, CLIENT_INFO,
 // UPN_DNS_INFO, and S4U_DELEGATION_INFO, PAC_ATTRIBUTES_INFO, PAC_REQUESTOR
 // when set.
-func NewPAC(info PACInfo) (*PAC, error) {
+func New(info Info) (*PAC, error) {
 	logon, err := encodeLogonInfo(info)
 	if err != nil {
 		return nil, err
@@ -130,27 +130,27 @@ func NewPAC(info PACInfo) (*PAC, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PAC{Info: info, Buffers: []PACBuffer{{PACTypeLogonInfo, logon}, {PACTypeClientInfo, client}, {PACTypeUPNDNSInfo, upn}}}
+	p := &PAC{Info: info, Buffers: []Buffer{{TypeLogonInfo, logon}, {TypeClientInfo, client}, {TypeUPNDNSInfo, upn}}}
 	if err := p.SetDelegation(info.Delegation); err != nil {
 		return nil, err
 	}
 	if info.Attributes != 0 {
-		p.SetBuffer(PACTypeAttributesInfo, binary.LittleEndian.AppendUint32([]byte{2, 0, 0, 0}, info.Attributes)) // FlagsLength 2 bits, Flags
+		p.SetBuffer(TypeAttributesInfo, binary.LittleEndian.AppendUint32([]byte{2, 0, 0, 0}, info.Attributes)) // FlagsLength 2 bits, Flags
 	}
 	if info.Requestor != "" {
 		s, err := parseSID(info.Requestor)
 		if err != nil {
 			return nil, err
 		}
-		p.SetBuffer(PACTypeRequestor, s.binary()) // MS-PAC 2.15: a SID structure
+		p.SetBuffer(TypeRequestor, s.binary()) // MS-PAC 2.15: a SID structure
 	}
 	return p, nil
 }
 
 // EncodePAC builds and signs the PAC of a logon (no ticket signature: use
 // NewPAC and SignTicket for service tickets).
-func EncodePAC(info PACInfo, serverKey, kdcKey types.EncryptionKey) ([]byte, error) {
-	p, err := NewPAC(info)
+func Encode(info Info, serverKey, kdcKey types.EncryptionKey) ([]byte, error) {
+	p, err := New(info)
 	if err != nil {
 		return nil, err
 	}
@@ -160,19 +160,19 @@ func EncodePAC(info PACInfo, serverKey, kdcKey types.EncryptionKey) ([]byte, err
 // SetBuffer replaces the buffers of type typ with one holding data.
 func (p *PAC) SetBuffer(typ uint32, data []byte) {
 	p.RemoveBuffer(typ)
-	p.Buffers = append(p.Buffers, PACBuffer{typ, bytes.Clone(data)})
+	p.Buffers = append(p.Buffers, Buffer{typ, bytes.Clone(data)})
 }
 
 // RemoveBuffer drops the buffers of type typ, e.g. PAC_ATTRIBUTES_INFO and
 // PAC_REQUESTOR, which belong only in TGTs (MS-KILE 3.3.5.6.4.7, 3.3.5.6.4.8).
 func (p *PAC) RemoveBuffer(typ uint32) {
-	p.Buffers = slices.DeleteFunc(p.Buffers, func(b PACBuffer) bool { return b.Type == typ })
+	p.Buffers = slices.DeleteFunc(p.Buffers, func(b Buffer) bool { return b.Type == typ })
 }
 
 // SetDelegation sets S4U_DELEGATION_INFO, or removes it when d is nil.
 func (p *PAC) SetDelegation(d *S4UDelegationInfo) error {
 	if d == nil {
-		p.RemoveBuffer(PACTypeDelegationInfo)
+		p.RemoveBuffer(TypeDelegationInfo)
 		p.Info.Delegation = nil
 		return nil
 	}
@@ -180,7 +180,7 @@ func (p *PAC) SetDelegation(d *S4UDelegationInfo) error {
 	if err != nil {
 		return err
 	}
-	p.SetBuffer(PACTypeDelegationInfo, b)
+	p.SetBuffer(TypeDelegationInfo, b)
 	c := S4UDelegationInfo{d.S4U2ProxyTarget, slices.Clone(d.TransitedServices)}
 	p.Info.Delegation = &c
 	return nil
@@ -189,7 +189,7 @@ func (p *PAC) SetDelegation(d *S4UDelegationInfo) error {
 // HasLogonInfo reports whether the PAC has a KERB_VALIDATION_INFO; MIT 1.20
 // PACs have none and must still be accepted.
 func (p *PAC) HasLogonInfo() bool {
-	return slices.ContainsFunc(p.Buffers, func(b PACBuffer) bool { return b.Type == PACTypeLogonInfo })
+	return slices.ContainsFunc(p.Buffers, func(b Buffer) bool { return b.Type == TypeLogonInfo })
 }
 
 // Sign lays the buffers out and signs them: server signature with serverKey,
@@ -240,12 +240,12 @@ func (p *PAC) sign(serverKey, kdcKey types.EncryptionKey, ticketSig []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	bufs := slices.DeleteFunc(slices.Clone(p.Buffers), func(b PACBuffer) bool { return isSignature(b.Type) })
+	bufs := slices.DeleteFunc(slices.Clone(p.Buffers), func(b Buffer) bool { return isSignature(b.Type) })
 	n := len(bufs)
-	bufs = append(bufs, PACBuffer{PACTypeServerChecksum, sigData(srvType, make([]byte, srvLen))},
-		PACBuffer{PACTypeKDCChecksum, sigData(kdcType, make([]byte, kdcLen))})
+	bufs = append(bufs, Buffer{TypeServerChecksum, sigData(srvType, make([]byte, srvLen))},
+		Buffer{TypeKDCChecksum, sigData(kdcType, make([]byte, kdcLen))})
 	if ticketSig != nil {
-		bufs = append(bufs, PACBuffer{PACTypeTicketChecksum, sigData(kdcType, ticketSig)})
+		bufs = append(bufs, Buffer{TypeTicketChecksum, sigData(kdcType, ticketSig)})
 	}
 	raw, offs := marshalPAC(bufs)
 	// MS-PAC 2.8.4: over the whole PAC, server and KDC Signature fields zero (they still are).
@@ -263,7 +263,7 @@ func (p *PAC) sign(serverKey, kdcKey types.EncryptionKey, ticketSig []byte) ([]b
 	}
 	copy(raw[offs[n]+4:], srv.Checksum)
 	copy(raw[offs[n+1]+4:], kdc.Checksum)
-	q, err := ParsePAC(raw)
+	q, err := Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("PAC: signed PAC does not parse: %w", err)
 	}
@@ -288,7 +288,7 @@ func sigData(typ int32, sig []byte) []byte {
 
 func isSignature(typ uint32) bool {
 	switch typ {
-	case PACTypeServerChecksum, PACTypeKDCChecksum, PACTypeTicketChecksum, PACTypeFullChecksum:
+	case TypeServerChecksum, TypeKDCChecksum, TypeTicketChecksum, TypeFullChecksum:
 		return true
 	}
 	return false
@@ -296,7 +296,7 @@ func isSignature(typ uint32) bool {
 
 // marshalPAC writes PACTYPE and PAC_INFO_BUFFERs (MS-PAC 2.3, 2.4), each buffer
 // at an 8-aligned offset, and returns the buffer offsets.
-func marshalPAC(bufs []PACBuffer) ([]byte, []int) {
+func marshalPAC(bufs []Buffer) ([]byte, []int) {
 	size := 8 + 16*len(bufs)
 	for _, b := range bufs {
 		size += (len(b.Data) + 7) &^ 7
@@ -322,7 +322,7 @@ func marshalPAC(bufs []PACBuffer) ([]byte, []int) {
 // it never panics and allocates at most a few times len(b). The first buffer of
 // each known type is decoded into Info (MS-PAC 2.4: later ones are ignored);
 // duplicate signature buffers are an error.
-func ParsePAC(b []byte) (*PAC, error) {
+func Parse(b []byte) (*PAC, error) {
 	if len(b) < 8 {
 		return nil, errors.New("PAC: truncated")
 	}
@@ -351,7 +351,7 @@ func ParsePAC(b []byte) (*PAC, error) {
 			return nil, errors.New("PAC: overlapping buffers")
 		}
 	}
-	p := &PAC{raw: bytes.Clone(b), Buffers: make([]PACBuffer, n)}
+	p := &PAC{raw: bytes.Clone(b), Buffers: make([]Buffer, n)}
 	// One copy holds every buffer's data; each Data is capped at its own end,
 	// so the buffers stay as independent of each other and of raw as separate copies.
 	total := 0
@@ -363,7 +363,7 @@ func ParsePAC(b []byte) (*PAC, error) {
 	for i, s := range spans {
 		at := len(data)
 		data = append(data, b[s[0]:s[1]]...)
-		buf := PACBuffer{kinds[i], data[at:len(data):len(data)]}
+		buf := Buffer{kinds[i], data[at:len(data):len(data)]}
 		p.Buffers[i] = buf
 		if seen[buf.Type] {
 			if isSignature(buf.Type) {
@@ -379,28 +379,28 @@ func ParsePAC(b []byte) (*PAC, error) {
 	return p, nil
 }
 
-func (p *PAC) decode(buf PACBuffer, off int) error {
+func (p *PAC) decode(buf Buffer, off int) error {
 	var err error
 	switch buf.Type {
-	case PACTypeLogonInfo:
+	case TypeLogonInfo:
 		err = decodeLogonInfo(buf.Data, &p.Info)
-	case PACTypeClientInfo:
+	case TypeClientInfo:
 		err = decodeClientInfo(buf.Data, &p.Info)
-	case PACTypeUPNDNSInfo:
+	case TypeUPNDNSInfo:
 		err = decodeUPNDNSInfo(buf.Data, &p.Info)
-	case PACTypeDelegationInfo:
+	case TypeDelegationInfo:
 		var d S4UDelegationInfo
 		d, err = decodeDelegationInfo(buf.Data)
 		p.Info.Delegation = &d
-	case PACTypeAttributesInfo:
+	case TypeAttributesInfo:
 		p.Info.Attributes, err = decodeAttributes(buf.Data)
-	case PACTypeRequestor:
+	case TypeRequestor:
 		p.Info.Requestor, err = binarySIDString(buf.Data)
-	case PACTypeServerChecksum:
+	case TypeServerChecksum:
 		p.server, err = parseSigField(buf.Data, off)
-	case PACTypeKDCChecksum:
+	case TypeKDCChecksum:
 		p.kdc, err = parseSigField(buf.Data, off)
-	case PACTypeTicketChecksum:
+	case TypeTicketChecksum:
 		p.ticket, err = parseSigField(buf.Data, off)
 	}
 	return err
@@ -459,7 +459,7 @@ func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKe
 	if !ok {
 		return ErrNoPAC
 	}
-	p, err := ParsePAC(raw)
+	p, err := Parse(raw)
 	if err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKe
 }
 
 // encodeLogonInfo builds PAC_LOGON_INFO: a type-serialized KERB_VALIDATION_INFO (MS-PAC 2.5).
-func encodeLogonInfo(in PACInfo) ([]byte, error) {
+func encodeLogonInfo(in Info) ([]byte, error) {
 	var dom sid
 	var err error
 	if in.DomainSID != "" {
@@ -553,7 +553,7 @@ func ifSet(cond bool, f func()) func() {
 
 // decodeLogonInfo reads KERB_VALIDATION_INFO (MS-PAC 2.5); the referents of
 // the resource groups, which come last, are not read.
-func decodeLogonInfo(b []byte, info *PACInfo) error {
+func decodeLogonInfo(b []byte, info *Info) error {
 	r, err := ndrDeserialize(b)
 	if err != nil {
 		return err
@@ -618,7 +618,7 @@ func decodeLogonInfo(b []byte, info *PACInfo) error {
 }
 
 // encodeClientInfo builds PAC_CLIENT_INFO (MS-PAC 2.7): ClientId, NameLength, Name.
-func encodeClientInfo(in PACInfo) ([]byte, error) {
+func encodeClientInfo(in Info) ([]byte, error) {
 	name := utf16le(in.ClientName)
 	if len(name) > 0xffff {
 		return nil, errors.New("PAC_CLIENT_INFO: name too long")
@@ -628,7 +628,7 @@ func encodeClientInfo(in PACInfo) ([]byte, error) {
 	return append(b, name...), nil
 }
 
-func decodeClientInfo(b []byte, info *PACInfo) error {
+func decodeClientInfo(b []byte, info *Info) error {
 	if len(b) < 10 {
 		return errors.New("truncated PAC_CLIENT_INFO")
 	}
@@ -644,7 +644,7 @@ func decodeClientInfo(b []byte, info *PACInfo) error {
 
 // encodeUPNDNSInfo builds UPN_DNS_INFO (MS-PAC 2.10): a header of
 // (length, offset) pairs and Flags, then the 8-aligned UTF-16 strings and SID.
-func encodeUPNDNSInfo(in PACInfo) ([]byte, error) {
+func encodeUPNDNSInfo(in Info) ([]byte, error) {
 	extended := in.SamName != "" || in.UserSID != ""
 	var usid []byte
 	if in.UserSID != "" {
@@ -679,7 +679,7 @@ func encodeUPNDNSInfo(in PACInfo) ([]byte, error) {
 	return b, nil
 }
 
-func decodeUPNDNSInfo(b []byte, info *PACInfo) error {
+func decodeUPNDNSInfo(b []byte, info *Info) error {
 	if len(b) < 12 {
 		return errors.New("truncated UPN_DNS_INFO")
 	}

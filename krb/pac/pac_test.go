@@ -33,8 +33,8 @@ func testKey(etype int32, seed byte) types.EncryptionKey {
 
 var authTime = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
-func bobInfo() PACInfo {
-	return PACInfo{
+func bobInfo() Info {
+	return Info{
 		LogonTime:          authTime,
 		EffectiveName:      "bob",
 		FullName:           "Bob Example",
@@ -52,7 +52,7 @@ func bobInfo() PACInfo {
 		SamName:            "bob",
 		UserSID:            "S-1-5-21-1-2-3-1105",
 		Requestor:          "S-1-5-21-1-2-3-1105",
-		Attributes:         PACWasRequested,
+		Attributes:         WasRequested,
 	}
 }
 
@@ -61,11 +61,11 @@ func TestPACRoundTrip(t *testing.T) {
 		srvKey, kdcKey := testKey(c.srv, 1), testKey(c.kdc, 2)
 		in := bobInfo()
 		in.Delegation = &S4UDelegationInfo{S4U2ProxyTarget: "MSSQLSvc/sql.lab.local:1433", TransitedServices: []string{"svc_iispool@LAB.LOCAL"}}
-		b, err := EncodePAC(in, srvKey, kdcKey)
+		b, err := Encode(in, srvKey, kdcKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := ParsePAC(b)
+		p, err := Parse(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestPACRoundTrip(t *testing.T) {
 		for i := range b {
 			m := bytes.Clone(b)
 			m[i] ^= 0x01
-			q, err := ParsePAC(m)
+			q, err := Parse(m)
 			if err == nil && q.VerifyServerChecksum(srvKey) == nil && q.VerifyKDCChecksum(kdcKey) == nil {
 				t.Fatalf("etypes %v: flipped byte %d of %d still verifies", c, i, len(b))
 			}
@@ -97,12 +97,12 @@ func TestPACRoundTrip(t *testing.T) {
 func TestPACGokrb5Compat(t *testing.T) {
 	for _, etype := range []int32{kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1, kcrypto.ETypeRC4HMAC} {
 		srvKey, krbtgt := testKey(etype, 4), testKey(kcrypto.ETypeAES256SHA1, 5)
-		tgtPAC, err := EncodePAC(bobInfo(), krbtgt, krbtgt)
+		tgtPAC, err := Encode(bobInfo(), krbtgt, krbtgt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The KDC's TGS path: copy the TGT PAC, add S4U2Proxy delegation info, sign for the service.
-		p, err := ParsePAC(tgtPAC)
+		p, err := Parse(tgtPAC)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func testEncTicketPart(t testing.TB, pacBytes []byte) messages.EncTicketPart {
 
 func TestPACTicketSignature(t *testing.T) {
 	srvKey, krbtgt := testKey(kcrypto.ETypeAES256SHA1, 6), testKey(kcrypto.ETypeAES256SHA1, 7)
-	tgtPAC, err := EncodePAC(bobInfo(), krbtgt, krbtgt)
+	tgtPAC, err := Encode(bobInfo(), krbtgt, krbtgt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestPACTicketSignature(t *testing.T) {
 	if err := VerifyTicketSignature(etp, krbtgt); !errors.Is(err, ErrNoTicketSignature) {
 		t.Fatalf("TGT PAC: %v", err)
 	}
-	p, err := ParsePAC(tgtPAC)
+	p, err := Parse(tgtPAC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestPACTicketSignature(t *testing.T) {
 		t.Fatal("ticket signature verifies after the forwardable flag changed")
 	}
 	raw, _ := kmsg.FindPAC(got.AuthorizationData)
-	q, err := ParsePAC(raw)
+	q, err := Parse(raw)
 	if err != nil || q.VerifyServerChecksum(srvKey) != nil || q.VerifyKDCChecksum(krbtgt) != nil {
 		t.Fatalf("PAC signatures: %v", err)
 	}
@@ -253,7 +253,7 @@ func TestPACFindGarbage(t *testing.T) {
 			t.Fatalf("kmsg.FindPAC(%v) found a PAC", ad)
 		}
 	}
-	if _, err := ParsePAC(nil); err == nil {
+	if _, err := Parse(nil); err == nil {
 		t.Fatal("ParsePAC(nil) succeeded")
 	}
 }
@@ -262,11 +262,11 @@ func seedPACs(f *testing.F) [][]byte {
 	key := testKey(kcrypto.ETypeAES256SHA1, 8)
 	in := bobInfo()
 	in.Delegation = &S4UDelegationInfo{S4U2ProxyTarget: "MSSQLSvc/sql.lab.local:1433", TransitedServices: []string{"svc_iispool@LAB.LOCAL"}}
-	a, err := EncodePAC(in, key, key)
+	a, err := Encode(in, key, key)
 	if err != nil {
 		f.Fatal(err)
 	}
-	p, err := NewPAC(PACInfo{ClientName: "alice", LogonTime: authTime})
+	p, err := New(Info{ClientName: "alice", LogonTime: authTime})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func FuzzParsePAC(f *testing.F) {
 	}
 	key := testKey(kcrypto.ETypeAES256SHA1, 8)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ParsePAC(b)
+		p, err := Parse(b)
 		if err != nil {
 			return
 		}
@@ -334,7 +334,7 @@ func TestPACParsesWindowsPACs(t *testing.T) {
 		t.Fatalf("MS sample: %v", err)
 	}
 	for i, raw := range [][]byte{adPAC, ms[0].ADData} {
-		p, err := ParsePAC(raw)
+		p, err := Parse(raw)
 		if err != nil {
 			t.Fatalf("PAC %d: %v", i, err)
 		}
@@ -343,7 +343,7 @@ func TestPACParsesWindowsPACs(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, b := range g.Buffers {
-			if b.ULType == PACTypeLogonInfo {
+			if b.ULType == TypeLogonInfo {
 				g.KerbValidationInfo = new(pac.KerbValidationInfo)
 				if err := g.KerbValidationInfo.Unmarshal(raw[b.Offset : b.Offset+uint64(b.CBBufferSize)]); err != nil {
 					t.Fatal(err)
