@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 
 	"github.com/doublehop/doublehop/directory"
-	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/kdc"
-	"github.com/doublehop/doublehop/lab"
 )
 
 func init() {
@@ -19,26 +16,22 @@ func init() {
 
 func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--events FILE|-]", stderr)
-	state := fs.String("state", defaultState(), "state directory holding directory.yaml")
-	listen := fs.String("listen", ":88", "TCP and UDP listen address")
-	evPath := fs.String("events", "", "event log (JSON lines); \"-\" for stdout; default STATE/events/kdc.jsonl")
-	host := fs.String("host", "dc.lab.local", "host name used in events")
-	level := fs.String("log-level", "info", "log level")
+	tf := addTierFlags(fs, "kdc", ":88", "dc.lab.local", "state directory holding directory.yaml")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	tuneGC()
-	store, err := directory.Open(*state, nil)
+	store, err := directory.Open(*tf.state, nil)
 	if err != nil {
 		return err
 	}
-	sink, closeSink, err := openSink(*evPath, filepath.Join(*state, lab.EventsDir, "kdc.jsonl"), stdout)
+	sink, closeSink, err := tf.sink(stdout)
 	if err != nil {
 		return err
 	}
 	defer closeSink()
-	k := kdc.New(kdc.Config{Directory: store, Events: sink, Logger: logger(stderr, *level), Host: *host})
-	tcp, err := net.Listen("tcp", *listen)
+	k := kdc.New(kdc.Config{Directory: store, Events: sink, Logger: tf.logger(stderr), Host: *tf.host})
+	tcp, err := net.Listen("tcp", *tf.listen)
 	if err != nil {
 		return err
 	}
@@ -59,19 +52,4 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case err := <-errs:
 		return err
 	}
-}
-
-// openSink opens an event log: "-" is stdout (container logs), "" the default path.
-func openSink(path, def string, stdout io.Writer) (events.Sink, func() error, error) {
-	if path == "-" {
-		return events.NewJSONWriter(stdout), func() error { return nil }, nil
-	}
-	if path == "" {
-		path = def
-	}
-	w, err := events.OpenFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return w, w.Close, nil
 }

@@ -1,4 +1,4 @@
-package labtest
+package dockerlab
 
 import (
 	"archive/tar"

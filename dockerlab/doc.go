@@ -1,10 +1,10 @@
-// Package labtest runs the doublehop lab in containers, in the style of a
+// Package dockerlab runs the doublehop lab in containers, in the style of a
 // testcontainers-go module: Run starts a realm whose hosts have their real
 // names on a private network, and hands the caller everything a test suite
 // needs.
 //
-//	lab, err := labtest.Run(ctx)          // or Run(ctx, labtest.WithScenario("no-delegation"))
-//	labtest.Cleanup(t, lab)               // before checking err: a partial lab is returned too
+//	lab, err := dockerlab.Run(ctx)        // or Run(ctx, dockerlab.WithScenario("no-delegation"))
+//	dockerlab.Cleanup(t, lab)             // before checking err: a partial lab is returned too
 //	if err != nil { t.Fatal(err) }
 //	flow, err := lab.Flow(ctx, "bob")     // kinit + http://web.lab.local/ from ws01, inside the network
 //	lab.Admin(ctx, []string{"setspn", "-L", "svc_iispool"})  // runs in the DC container
@@ -32,4 +32,4 @@
 // TESTCONTAINERS_RYUK_DISABLED=true (set when unset): nothing is pulled.
 //
 // Where no Docker engine answers, Available says why; tests skip on it.
-package labtest
+package dockerlab

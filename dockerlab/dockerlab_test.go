@@ -1,4 +1,4 @@
-package labtest_test
+package dockerlab_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/keytab"
-	"github.com/doublehop/doublehop/labtest"
+	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -27,14 +27,14 @@ func TestMain(m *testing.M) {
 	// with a cold cache takes a while on two cores, and the tests' own
 	// deadlines are for the labs).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	if labtest.Available(ctx) == nil {
-		if names, err := labtest.Sweep(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "labtest: sweep:", err)
+	if dockerlab.Available(ctx) == nil {
+		if names, err := dockerlab.Sweep(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "dockerlab: sweep:", err)
 		} else if len(names) > 0 {
-			fmt.Fprintln(os.Stderr, "labtest: removed leftovers of killed runs:", strings.Join(names, ", "))
+			fmt.Fprintln(os.Stderr, "dockerlab: removed leftovers of killed runs:", strings.Join(names, ", "))
 		}
-		if _, err := labtest.EnsureImage(ctx, labtest.ImageOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, "labtest: image:", err) // the tests that need it fail with the reason
+		if _, err := dockerlab.EnsureImage(ctx, dockerlab.ImageOptions{}); err != nil {
+			fmt.Fprintln(os.Stderr, "dockerlab: image:", err) // the tests that need it fail with the reason
 		}
 	}
 	cancel()
@@ -46,7 +46,7 @@ func requireDocker(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := labtest.Available(ctx); err != nil {
+	if err := dockerlab.Available(ctx); err != nil {
 		t.Skipf("no Docker engine reachable: %v", err)
 	}
 	testcontainers.SkipIfProviderIsNotHealthy(t)
@@ -59,13 +59,13 @@ func TestDockerfileMatchesImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	got, err := labtest.Dockerfile(f)
+	got, err := dockerlab.Dockerfile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append([]string{"FROM scratch", "COPY doublehop /doublehop"}, labtest.ImageChanges...)
+	want := append([]string{"FROM scratch", "COPY doublehop /doublehop"}, dockerlab.ImageChanges...)
 	if !slices.Equal(got, want) {
-		t.Fatalf("docker/Dockerfile and labtest.ImageChanges differ:\nDockerfile:\n  %s\nGo:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		t.Fatalf("docker/Dockerfile and dockerlab.ImageChanges differ:\nDockerfile:\n  %s\nGo:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	for _, l := range got {
 		if strings.Contains(l, "--chmod") || strings.HasPrefix(strings.ToLower(l), "# syntax") || strings.HasPrefix(l, "RUN") {
@@ -75,7 +75,7 @@ func TestDockerfileMatchesImport(t *testing.T) {
 }
 
 func TestSplitArgs(t *testing.T) {
-	got, err := labtest.SplitArgs(`policy set 'sql.login=LAB\alice:grant' "a b"  c`)
+	got, err := dockerlab.SplitArgs(`policy set 'sql.login=LAB\alice:grant' "a b"  c`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +85,10 @@ func TestSplitArgs(t *testing.T) {
 }
 
 func TestDefaultPorts(t *testing.T) {
-	if p := labtest.DefaultPorts("default"); p != (labtest.Ports{KDC: 10088, Web: 10080, SQL: 11433}) {
+	if p := dockerlab.DefaultPorts("default"); p != (dockerlab.Ports{KDC: 10088, Web: 10080, SQL: 11433}) {
 		t.Fatalf("default ports %+v", p)
 	}
-	a, b := labtest.DefaultPorts("ws-01"), labtest.DefaultPorts("ws-02")
+	a, b := dockerlab.DefaultPorts("ws-01"), dockerlab.DefaultPorts("ws-02")
 	if a == b || a.Web < 20000 || a.KDC > 29999 {
 		t.Fatalf("ports %+v %+v", a, b)
 	}
@@ -102,8 +102,8 @@ func TestContainerLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	lab, err := labtest.Run(ctx, labtest.WithFlow("bob"), labtest.WithProgress(&progress))
-	labtest.Cleanup(t, lab)
+	lab, err := dockerlab.Run(ctx, dockerlab.WithFlow("bob"), dockerlab.WithProgress(&progress))
+	dockerlab.Cleanup(t, lab)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
@@ -116,7 +116,7 @@ func TestContainerLab(t *testing.T) {
 	t.Run("secrets-per-tier", func(t *testing.T) {
 		for _, c := range []struct {
 			role, account string
-		}{{labtest.RoleWeb, "svc_iispool"}, {labtest.RoleSQL, "svc_mssqlserver"}} {
+		}{{dockerlab.RoleWeb, "svc_iispool"}, {dockerlab.RoleSQL, "svc_mssqlserver"}} {
 			r, err := lab.Exec(ctx, c.role, nil, "help")
 			if err != nil || r.ExitCode != 0 {
 				t.Fatalf("exec in %s: %v %+v", c.role, err, r)
@@ -130,7 +130,7 @@ func TestContainerLab(t *testing.T) {
 			for _, e := range parseKeytab(t, own) {
 				names[principal(e)] = true
 			}
-			kt, err := lab.ReadFile(ctx, c.role, labtest.KeytabPath(c.role))
+			kt, err := lab.ReadFile(ctx, c.role, dockerlab.KeytabPath(c.role))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,10 +144,10 @@ func TestContainerLab(t *testing.T) {
 				}
 			}
 			// No directory (passwords) outside the DC.
-			if _, err := lab.ReadFile(ctx, c.role, labtest.DirectoryYML); err == nil {
+			if _, err := lab.ReadFile(ctx, c.role, dockerlab.DirectoryYML); err == nil {
 				t.Errorf("%s holds the directory", c.role)
 			}
-			sb, err := lab.ReadFile(ctx, c.role, labtest.SettingsPath(c.role))
+			sb, err := lab.ReadFile(ctx, c.role, dockerlab.SettingsPath(c.role))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestContainerLab(t *testing.T) {
 	})
 
 	t.Run("attach", func(t *testing.T) {
-		again, err := labtest.Attach(ctx, lab.Name)
+		again, err := dockerlab.Attach(ctx, lab.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,8 +232,8 @@ func TestBrokenScenarioAndFix(t *testing.T) {
 	requireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	lab, err := labtest.Run(ctx, labtest.WithScenario("no-delegation"))
-	labtest.Cleanup(t, lab)
+	lab, err := dockerlab.Run(ctx, dockerlab.WithScenario("no-delegation"))
+	dockerlab.Cleanup(t, lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +283,8 @@ func TestCatalogInContainers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
-	lab, err := labtest.Run(ctx)
-	labtest.Cleanup(t, lab)
+	lab, err := dockerlab.Run(ctx)
+	dockerlab.Cleanup(t, lab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,14 +318,14 @@ func TestLabFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab, err := labtest.Run(ctx, labtest.WithLab(lf), labtest.WithFlow("alice"))
-	labtest.Cleanup(t, lab)
+	lab, err := dockerlab.Run(ctx, dockerlab.WithLab(lf), dockerlab.WithFlow("alice"))
+	dockerlab.Cleanup(t, lab)
 	// Alice authenticates, but SQL Server denies her login (DENY CONNECT SQL).
 	if lab == nil || lab.FirstFlow == nil || lab.FirstFlow.Page == nil {
 		t.Fatalf("%v", err)
 	}
 	p := lab.FirstFlow.Page
-	if p.RunningAs != `CORP\alice` || p.SQL.Error == nil || p.SQL.Error.Number != 18456 || lab.Tiers[labtest.RoleWeb].Host != "web.corp.local" {
+	if p.RunningAs != `CORP\alice` || p.SQL.Error == nil || p.SQL.Error.Number != 18456 || lab.Tiers[dockerlab.RoleWeb].Host != "web.corp.local" {
 		t.Fatalf("flow as alice in CORP.LOCAL: %s", lab.FirstFlow.Summary())
 	}
 	f, err := lab.Flow(ctx, "bob")
@@ -344,13 +344,13 @@ func TestKillAndRestartTiers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
 	defer cancel()
-	lab, err := labtest.Run(ctx, labtest.WithFlow("bob"))
-	labtest.Cleanup(t, lab)
+	lab, err := dockerlab.Run(ctx, dockerlab.WithFlow("bob"))
+	dockerlab.Cleanup(t, lab)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range []string{labtest.RoleKDC, labtest.RoleSQL, labtest.RoleWeb} {
-		if role == labtest.RoleKDC {
+	for _, role := range []string{dockerlab.RoleKDC, dockerlab.RoleSQL, dockerlab.RoleWeb} {
+		if role == dockerlab.RoleKDC {
 			if out, err := lab.Admin(ctx, []string{"setspn", "-S", "HTTP/kill.lab.local", "svc_iispool"}); err != nil {
 				t.Fatalf("setspn: %v\n%s", err, out)
 			}
@@ -382,7 +382,7 @@ func TestKillAndRestartTiers(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
-		if role == labtest.RoleKDC {
+		if role == dockerlab.RoleKDC {
 			out, err := lab.Admin(ctx, []string{"setspn", "-Q", "HTTP/kill.lab.local"})
 			if err != nil || !strings.Contains(out, "svc_iispool") {
 				t.Fatalf("the setspn made before the KDC was killed is gone: %v\n%s", err, out)

@@ -1,4 +1,4 @@
-package labtest
+package dockerlab
 
 import (
 	"context"
@@ -837,7 +837,7 @@ func Cleanup(tb interface {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if err := l.Terminate(ctx); err != nil {
-			tb.Logf("labtest: terminate %s: %v", l.Name, err)
+			tb.Logf("dockerlab: terminate %s: %v", l.Name, err)
 		}
 	})
 }
