@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/keytab"
-	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/testcontainers/testcontainers-go"
 )
