@@ -39,7 +39,7 @@ FUZZ_TARGETS := \
 	./krb/pac:FuzzParsePAC ./krb/pac:FuzzFindPAC ./krb/ccache:FuzzParseCCache ./krb/keytab:FuzzParseKeytab \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
-	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./krb/kmsg:FuzzParseKDCReqMatchesGofork
+	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \

@@ -13,6 +13,7 @@ import (
 
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/sqltier/tds"
+	"github.com/doublehop/doublehop/sqltier/tsql"
 )
 
 // loginMaxMessage bounds PRELOGIN and LOGIN7 (an SSPI blob is at most
@@ -55,6 +56,7 @@ type conn struct {
 
 	sess    *session
 	pending chan readResult // a read started while a statement was running
+	tabs    []*tsql.Table   // the lab objects bound to this connection (tables)
 }
 
 type readResult struct {

@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// tsql runs FreeTDS tsql against ts with Kerberos from ccache (no -U: GSSAPI)
+// freetdsTsql runs FreeTDS tsql against ts with Kerberos from ccache (no -U: GSSAPI)
 // and returns its output. encryption is freetds.conf's setting (off,
 // request, require).
-func tsql(t *testing.T, r *testRealm, ts *testServer, ccache, encryption, input string, extraConf ...string) (string, error) {
+func freetdsTsql(t *testing.T, r *testRealm, ts *testServer, ccache, encryption, input string, extraConf ...string) (string, error) {
 	t.Helper()
 	path, err := exec.LookPath("tsql")
 	if err != nil {
@@ -60,7 +60,7 @@ func TestTsqlBob(t *testing.T) {
 			}
 			ts := startServer(t, r.keytab, func(c *Config) { c.Encryption = enc })
 			q := strings.Replace(tsqlQueries, "SELECT 1\n", "SELECT 1\ngo\nSELECT encrypt_option FROM lab.connection_info\n", 1)
-			out, err := tsql(t, r, ts, r.ccache(t, "bob", spnPort), tc.client, q)
+			out, err := freetdsTsql(t, r, ts, r.ccache(t, "bob", spnPort), tc.client, q)
 			if err != nil {
 				t.Fatalf("tsql: %v\n%s", err, out)
 			}
@@ -80,7 +80,7 @@ func TestTsqlBob(t *testing.T) {
 func TestTsqlAlice(t *testing.T) {
 	r := labRealm(t)
 	ts := startServer(t, r.keytab, nil)
-	out, _ := tsql(t, r, ts, r.ccache(t, "alice", spnPort), "off", "SELECT 1\ngo\nquit\n")
+	out, _ := freetdsTsql(t, r, ts, r.ccache(t, "alice", spnPort), "off", "SELECT 1\ngo\nquit\n")
 	if !strings.Contains(out, "Login failed for user 'LAB\\alice'.") {
 		t.Errorf("tsql output:\n%s", out)
 	}

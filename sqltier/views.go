@@ -8,9 +8,11 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/sqltier/tds"
+	"github.com/doublehop/doublehop/sqltier/tsql"
 )
 
-// The lab's objects. Every row set is computed for the asking connection.
+// The lab's objects, read by the T-SQL engine (package tsql). Every row set
+// is computed for the asking connection.
 //
 //	sys.dm_exec_connections  every database; the caller's own row only (a
 //	                         login without VIEW SERVER STATE sees just that)
@@ -186,34 +188,13 @@ func tdsVersionName(v uint32) string {
 	return fmt.Sprintf("0x%08x", v)
 }
 
-// resolve finds an object as SQL Server's name resolution would for the
-// lab: [database.][schema.]name, schema dbo when omitted, in the current
-// database unless named. Four-part names go to a linked server, which the
-// lab does not have.
-func (c *conn) resolve(o *objName) (*view, *sqlError) {
-	parts := o.parts
-	if len(parts) == 4 {
-		return nil, &sqlError{7202, 2, 11, fmt.Sprintf("Could not find server '%s' in sys.servers. Verify that the correct server name was specified. If necessary, execute the stored procedure sp_addlinkedserver to add the server to sys.servers.", parts[0])}
-	}
-	db, schema, name := c.sess.database, "dbo", parts[len(parts)-1]
-	if len(parts) >= 2 && parts[len(parts)-2] != "" {
-		schema = parts[len(parts)-2]
-	}
-	if len(parts) == 3 {
-		d, ok := c.srv.database(parts[0])
-		if !ok {
-			return nil, errInvalidObject(o.text)
-		}
-		db = d
-	}
-	for _, v := range c.srv.views() {
-		if (v.db == "" || strings.EqualFold(v.db, db)) && strings.EqualFold(v.schema, schema) && strings.EqualFold(v.name, name) {
-			return v, nil
+// tables are the lab's objects as the engine reads them, bound to c.
+func (c *conn) tables() []*tsql.Table {
+	if c.tabs == nil {
+		for _, v := range c.srv.views() {
+			rows := v.rows
+			c.tabs = append(c.tabs, &tsql.Table{DB: v.db, Schema: v.schema, Name: v.name, Columns: v.cols, Rows: func() [][]any { return rows(c) }})
 		}
 	}
-	return nil, errInvalidObject(o.text)
-}
-
-func errInvalidObject(name string) *sqlError {
-	return &sqlError{208, 1, 16, fmt.Sprintf("Invalid object name '%s'.", name)}
+	return c.tabs
 }

@@ -1,13 +1,8 @@
-package sqltier
+package tsql
 
 import (
 	"strings"
 )
-
-// The lab's T-SQL subset is tokenized here and parsed in parse.go. It is a
-// small, fixed query surface, not a SQL engine: anything outside it gets the
-// error SQL Server would give (102/156 syntax, 208 object, 207 column,
-// 2812 procedure, 229 permission) or 40517 "not supported".
 
 type tokKind int
 

@@ -1,4 +1,4 @@
-package sqltier
+package tsql
 
 import (
 	"fmt"
@@ -7,28 +7,28 @@ import (
 )
 
 // sqlError is an error SQL Server would raise for a statement.
-type sqlError struct {
-	number int32
-	state  uint8
-	class  uint8
-	text   string
+type Error struct {
+	Number int32
+	State  uint8
+	Class  uint8
+	Text   string
 }
 
-func (e *sqlError) Error() string { return fmt.Sprintf("Msg %d: %s", e.number, e.text) }
+func (e *Error) Error() string { return fmt.Sprintf("Msg %d: %s", e.Number, e.Text) }
 
-func errSyntaxNear(t token, prev token) *sqlError {
+func errSyntaxNear(t token, prev token) *Error {
 	if t.kind == tkEOF {
 		// SQL Server names the last token of the batch.
 		t = prev
 	}
 	if t.isKeyword() {
-		return &sqlError{156, 1, 15, fmt.Sprintf("Incorrect syntax near the keyword '%s'.", t.val)}
+		return &Error{156, 1, 15, fmt.Sprintf("Incorrect syntax near the keyword '%s'.", t.val)}
 	}
-	return &sqlError{102, 1, 15, fmt.Sprintf("Incorrect syntax near '%s'.", t.text)}
+	return &Error{102, 1, 15, fmt.Sprintf("Incorrect syntax near '%s'.", t.text)}
 }
 
-func errNotSupported(what string) *sqlError {
-	return &sqlError{40517, 1, 16, fmt.Sprintf("Keyword or statement option '%s' is not supported in this version of SQL Server.", what)}
+func errNotSupported(what string) *Error {
+	return &Error{40517, 1, 16, fmt.Sprintf("Keyword or statement option '%s' is not supported in this version of SQL Server.", what)}
 }
 
 // Statements of the lab's subset.
@@ -158,16 +158,16 @@ func (p *parser) isOp(op string) bool {
 	return t.kind == tkOp && t.val == op
 }
 func (p *parser) isKw(kw string) bool { return p.peek().upper() == kw }
-func (p *parser) syntax() *sqlError {
+func (p *parser) syntax() *Error {
 	return errSyntaxNear(p.peek(), p.prev())
 }
 
 // parseBatch parses a whole batch before anything runs: SQL Server compiles
 // the batch first, and a syntax error means no statement executes.
-func parseBatch(sql string) ([]any, *sqlError) {
+func parseBatch(sql string) ([]any, *Error) {
 	toks, lerr := lex(sql)
 	if lerr != nil {
-		return nil, &sqlError{lerr.number, 1, 15, lerr.text}
+		return nil, &Error{lerr.number, 1, 15, lerr.text}
 	}
 	p := &parser{toks: toks}
 	var out []any
@@ -186,7 +186,7 @@ func parseBatch(sql string) ([]any, *sqlError) {
 	}
 }
 
-func (p *parser) statement(first bool) (any, *sqlError) {
+func (p *parser) statement(first bool) (any, *Error) {
 	t := p.peek()
 	switch kw := t.upper(); {
 	case kw == "SELECT":
@@ -274,11 +274,11 @@ func (p *parser) skipStatement() {
 	}
 }
 
-func (p *parser) setStmt() (any, *sqlError) {
+func (p *parser) setStmt() (any, *Error) {
 	setTok := p.next()
 	t := p.next()
 	if t.kind == tkVar {
-		return nil, &sqlError{137, 1, 15, fmt.Sprintf("Must declare the scalar variable \"%s\".", t.val)}
+		return nil, &Error{137, 1, 15, fmt.Sprintf("Must declare the scalar variable \"%s\".", t.val)}
 	}
 	opt := t.upper()
 	if !setOptions[opt] {
@@ -295,7 +295,7 @@ func (p *parser) setStmt() (any, *sqlError) {
 	return &setStmt{option: opt}, nil
 }
 
-func (p *parser) objName() (*objName, *sqlError) {
+func (p *parser) objName() (*objName, *Error) {
 	var parts, texts []string
 	for {
 		t := p.peek()
@@ -315,11 +315,16 @@ func (p *parser) objName() (*objName, *sqlError) {
 			break
 		}
 		p.next()
+		// db..name: the schema left out between two dots means dbo.
+		for p.isOp(".") && len(parts) < 3 {
+			p.next()
+			parts = append(parts, "")
+		}
 	}
 	return &objName{parts: parts, text: strings.Join(parts, ".")}, nil
 }
 
-func (p *parser) selectStmt() (any, *sqlError) {
+func (p *parser) selectStmt() (any, *Error) {
 	p.next()
 	s := &selectStmt{top: -1}
 	if p.isKw("DISTINCT") {
@@ -424,7 +429,7 @@ func (p *parser) selectStmt() (any, *sqlError) {
 }
 
 // endOfStatement accepts ';', the end of the batch or the next statement.
-func (p *parser) endOfStatement() *sqlError {
+func (p *parser) endOfStatement() *Error {
 	t := p.peek()
 	if t.kind == tkEOF || t.kind == tkOp && t.val == ";" || statementStart(t) {
 		return nil
@@ -438,7 +443,7 @@ func (p *parser) endOfStatement() *sqlError {
 	return p.syntax()
 }
 
-func (p *parser) selItem() (selItem, *sqlError) {
+func (p *parser) selItem() (selItem, *Error) {
 	if p.isOp("*") {
 		p.next()
 		return selItem{star: true}, nil
@@ -476,7 +481,7 @@ func (p *parser) selItem() (selItem, *sqlError) {
 	return it, nil
 }
 
-func (p *parser) pred() (pred, *sqlError) {
+func (p *parser) pred() (pred, *Error) {
 	if p.isKw("NOT") || p.isOp("(") {
 		return pred{}, errNotSupported(p.peek().text)
 	}
@@ -517,7 +522,7 @@ func (p *parser) pred() (pred, *sqlError) {
 	return pred{l: l, r: r, op: t.val, opToken: t}, nil
 }
 
-func (p *parser) expr() (*expr, *sqlError) {
+func (p *parser) expr() (*expr, *Error) {
 	e, err := p.primary()
 	if err != nil {
 		return nil, err
@@ -528,7 +533,7 @@ func (p *parser) expr() (*expr, *sqlError) {
 	return e, nil
 }
 
-func (p *parser) primary() (*expr, *sqlError) {
+func (p *parser) primary() (*expr, *Error) {
 	t := p.next()
 	switch t.kind {
 	case tkNumber:
@@ -637,7 +642,7 @@ type decimalLit struct {
 	scale int
 }
 
-func numberLit(t token) (*expr, *sqlError) {
+func numberLit(t token) (*expr, *Error) {
 	if strings.Count(t.val, ".") > 1 {
 		return nil, errSyntaxNear(t, t)
 	}
@@ -652,4 +657,9 @@ func numberLit(t token) (*expr, *sqlError) {
 		return &expr{kind: eLit, text: t.text, lit: decimalLit{t.val, 0}}, nil
 	}
 	return &expr{kind: eLit, text: t.text, lit: v}, nil
+}
+
+// NewError is a SQL Server error with its number, state, class (severity) and text.
+func NewError(number int32, state, class uint8, text string) *Error {
+	return &Error{Number: number, State: state, Class: class, Text: text}
 }
