@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // ---- a tiny pcap reader, independent of the writer's code ----
@@ -627,10 +629,7 @@ func TestConcurrentConns(t *testing.T) {
 
 func tshark(t *testing.T, args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not on PATH")
-	}
+	bin := peer.Need1(t, "tshark")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)

@@ -14,6 +14,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/testcontainers/testcontainers-go"
@@ -41,13 +42,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// requireDocker skips (never fails) where no Docker engine answers.
+// requireDocker skips where no Docker engine answers, or fails under CI.
 func requireDocker(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := dockerlab.Available(ctx); err != nil {
-		t.Skipf("no Docker engine reachable: %v", err)
+		peer.Missing(t, "no Docker engine reachable: "+err.Error())
 	}
 	testcontainers.SkipIfProviderIsNotHealthy(t)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 )
@@ -22,7 +23,7 @@ func TestDockerfileBuildsTheImportedImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := Available(ctx); err != nil {
-		t.Skipf("no Docker engine reachable: %v", err)
+		peer.Missing(t, "no Docker engine reachable: "+err.Error())
 	}
 	img, err := EnsureImage(ctx, ImageOptions{})
 	if err != nil {

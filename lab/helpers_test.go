@@ -13,6 +13,7 @@ import (
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // startLab runs an embedded lab for one test, optionally changed by patch.
@@ -32,16 +33,14 @@ func startLab(t *testing.T, patch func(*directory.Lab)) *Lab {
 	return l
 }
 
-// tool runs a third-party program with the lab's environment; it skips the
-// test when the program is not installed (CI installs them: see .ci/run).
+// tool runs a third-party program with the lab's environment; without it the
+// test skips, or fails under CI (package peer; .ci/run installs them).
 func tool(t *testing.T, l *Lab, ccache, stdin string, name string, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
+	path := peer.Need1(t, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+l.Krb5Conf(), "KRB5CCNAME=FILE:"+ccache, "KRB5_TRACE=/dev/null")
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer

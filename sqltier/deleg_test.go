@@ -64,6 +64,7 @@ func TestDelegationEvidence(t *testing.T) {
 	r := labRealm(t)
 	ts := startServer(t, r.keytab, nil)
 	const q = "SELECT SUSER_SNAME(), forwarded, delegation, s4u2proxy_target, transited_services FROM lab.connection_info"
+	cursor := len(ts.events.Events())
 	for _, tc := range []struct {
 		name      string
 		flags     []int
@@ -94,9 +95,7 @@ func TestDelegationEvidence(t *testing.T) {
 			if tc.deleg != nil && (row[3] != spnPort || row[4] != "svc_iispool@LAB.LOCAL") {
 				t.Errorf("S4U info %v", row)
 			}
-			time.Sleep(20 * time.Millisecond)
-			evs := ts.events.Events()
-			ev := evs[len(evs)-1]
+			ev := ts.nextEvent(t, &cursor, events.SQLLoginSuccess)
 			if ev.ID != events.SQLLoginSuccess || ev.Mechanism != tc.mechanism {
 				t.Errorf("event %+v", ev)
 			}

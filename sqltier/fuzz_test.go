@@ -67,8 +67,9 @@ func FuzzSQL(f *testing.F) {
 	})
 }
 
-// FuzzRequests feeds arbitrary bytes to a logged-in connection: it must
-// end (EOF or a protocol error) without a panic.
+// FuzzRequests feeds arbitrary bytes to a logged-in connection: it must end
+// (EOF or a protocol error) without a panic, and every reply it wrote before
+// must be a well-formed token stream that ends in a final DONE.
 func FuzzRequests(f *testing.F) {
 	batch := tds.AppendPackets(nil, tds.PacketSQLBatch, 0, 4096, (&tds.SQLBatch{SQL: "SELECT * FROM dbo.orders"}).Marshal(true))
 	rpc, _ := (&tds.RPCRequest{Calls: []tds.RPCCall{{ProcID: tds.ProcExecuteSQL, Params: []tds.Param{
@@ -78,8 +79,27 @@ func FuzzRequests(f *testing.F) {
 	f.Add(tds.AppendPackets(nil, tds.PacketTransMgr, 0, 512, append(tds.AllHeaders{}.Marshal(nil), 5, 0, 0, 0)))
 	s := New(Config{})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c := loggedIn(s, in, io.Discard)
+		var out bytes.Buffer
+		c := loggedIn(s, in, &out)
 		c.requests(context.Background())
+		r := tds.NewReader(&out)
+		r.MaxMessage = 1 << 22
+		for {
+			m, err := r.ReadMessage()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("a reply that does not frame: %v", err)
+			}
+			toks, err := tds.ParseTokens(m.Data, false)
+			if err != nil || len(toks) == 0 {
+				t.Fatalf("a reply that does not parse: %v %x", err, m.Data)
+			}
+			if last, ok := toks[len(toks)-1].(tds.Done); !ok || last.Status&tds.DoneMore != 0 {
+				t.Fatalf("a reply that does not end in a final DONE: %#v", toks[len(toks)-1])
+			}
+		}
 	})
 }
 

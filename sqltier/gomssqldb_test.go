@@ -160,14 +160,8 @@ func TestGoMSSQLLoginFailures(t *testing.T) {
 			t.Errorf("%s: got %d %q, want %d %q", name, me.Number, me.Message, number, text)
 		}
 	}
-	lastEvent := func() events.Event {
-		time.Sleep(50 * time.Millisecond)
-		evs := ts.events.Events()
-		if len(evs) == 0 {
-			return events.Event{}
-		}
-		return evs[len(evs)-1]
-	}
+	cursor := len(ts.events.Events())
+	lastEvent := func() events.Event { return ts.nextEvent(t, &cursor) }
 
 	err := login(ts.dsn(r, r.ccache(t, "alice", spnPort), spnPort, ""))
 	expect("alice", err, 18456, `Login failed for user 'LAB\alice'.`)

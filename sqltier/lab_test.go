@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	mssql "github.com/microsoft/go-mssqldb"
 	_ "github.com/microsoft/go-mssqldb/integratedauth/krb5"
@@ -60,9 +62,7 @@ func TestMain(m *testing.M) {
 // labRealm starts the shared MIT realm once, or skips when MIT is missing.
 func labRealm(t testing.TB) *testRealm {
 	t.Helper()
-	if !mitkdc.Available() {
-		t.Skip("MIT krb5kdc not installed")
-	}
+	peer.Need(t, "krb5kdc", "kdb5_util", "kadmin.local", "kinit")
 	realmOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sqltier-test-")
 		if err != nil {
@@ -221,4 +221,43 @@ func (ts *testServer) waitEvent(t testing.TB, id int) events.Event {
 	}
 	t.Fatalf("no event %d; have %v", id, ts.events.Events())
 	return events.Event{}
+}
+
+// nextEvent waits for the first event after *cursor (one of ids, or any when
+// none are given) and moves the cursor past it.
+func (ts *testServer) nextEvent(t testing.TB, cursor *int, ids ...int) events.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		evs := ts.events.Events()
+		for ; *cursor < len(evs); *cursor++ {
+			if len(ids) == 0 || slices.Contains(ids, evs[*cursor].ID) {
+				e := evs[*cursor]
+				*cursor++
+				return e
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no event %v after #%d; have %v", ids, *cursor, ts.events.Events())
+	return events.Event{}
+}
+
+// waitEvents waits until n events with id are there and returns them.
+func (ts *testServer) waitEvents(t testing.TB, id, n int) []events.Event {
+	t.Helper()
+	var got []events.Event
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got = got[:0]
+		for _, e := range ts.events.Events() {
+			if e.ID == id {
+				got = append(got, e)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+	}
+	t.Fatalf("%d events %d, want %d; have %v", len(got), id, n, ts.events.Events())
+	return nil
 }

@@ -229,12 +229,9 @@ func TestRawReplayAndSkew(t *testing.T) {
 	if ms := findMessages(toks); len(ms) != 1 || ms[0].Number != 18452 {
 		t.Errorf("skew: %v", toks)
 	}
-	time.Sleep(50 * time.Millisecond)
 	var codes []string
-	for _, e := range ts.events.Events() {
-		if e.ID == events.SQLUntrustedDomain {
-			codes = append(codes, e.CodeName)
-		}
+	for _, e := range ts.waitEvents(t, events.SQLUntrustedDomain, 2) {
+		codes = append(codes, e.CodeName)
 	}
 	if strings.Join(codes, ",") != "KRB_AP_ERR_REPEAT,KRB_AP_ERR_SKEW" {
 		t.Errorf("event codes %v", codes)

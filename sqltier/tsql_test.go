@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // freetdsTsql runs FreeTDS tsql against ts with Kerberos from ccache (no -U: GSSAPI)
@@ -16,10 +18,7 @@ import (
 // request, require).
 func freetdsTsql(t *testing.T, r *testRealm, ts *testServer, ccache, encryption, input string, extraConf ...string) (string, error) {
 	t.Helper()
-	path, err := exec.LookPath("tsql")
-	if err != nil {
-		t.Skip("FreeTDS tsql not installed")
-	}
+	path := peer.Need1(t, "tsql")
 	dir := t.TempDir()
 	conf := fmt.Sprintf("[labsql]\n\thost = 127.0.0.1\n\tport = %s\n\ttds version = 7.4\n\tspn = %s\n\tencryption = %s\n", ts.port, spnPort, encryption)
 	for _, l := range extraConf {

@@ -11,13 +11,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 func startLab(t *testing.T, opts Options) *KDC {
 	t.Helper()
-	if !Available() {
-		t.Skip("MIT krb5kdc/kdb5_util/kadmin.local not installed")
-	}
+	peer.Need(t, binKDC, binUtil, binKadmin)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	k, err := Start(ctx, opts)
@@ -35,10 +35,7 @@ func startLab(t *testing.T, opts Options) *KDC {
 
 func mitTool(t *testing.T, k *KDC, stdin string, name string, args ...string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not on PATH", name)
-	}
+	p := peer.Need1(t, name)
 	cmd := exec.Command(p, args...)
 	cmd.Env = k.environ()
 	if stdin != "" {
@@ -143,19 +140,33 @@ func TestPreauthFlags(t *testing.T) {
 	mitTool(t, k, "AlicePw1\n", "kinit", "alice")
 }
 
-// TestStartTwice checks two realms can run side by side (distinct ports).
+// TestStartTwice: two realms run side by side, each answering for its own
+// realm only, and stopping one leaves the other serving.
 func TestStartTwice(t *testing.T) {
-	a := startLab(t, Options{Realm: "A.LAB"})
-	b := startLab(t, Options{Realm: "B.LAB"})
-	if a.Addr == b.Addr {
-		t.Fatalf("same address %s", a.Addr)
+	a := startLab(t, Options{Realm: "A.LAB", Principals: []Principal{{Name: "bob", Password: "A-Passw0rd!", RequiresPreauth: true}}})
+	b := startLab(t, Options{Realm: "B.LAB", Principals: []Principal{{Name: "bob", Password: "B-Passw0rd!", RequiresPreauth: true}}})
+	if a.Addr == b.Addr || a.Dir == b.Dir {
+		t.Fatalf("shared address %s / %s or directory %s / %s", a.Addr, b.Addr, a.Dir, b.Dir)
 	}
+	mitTool(t, a, "A-Passw0rd!\n", "kinit", "bob")
+	mitTool(t, b, "B-Passw0rd!\n", "kinit", "bob")
+	if out := mitTool(t, b, "", "klist"); !strings.Contains(out, "bob@B.LAB") || !strings.Contains(out, "krbtgt/B.LAB@B.LAB") {
+		t.Fatalf("realm B's cache: %s", out)
+	}
+	// Each KDC has its own database: A's password does not work at B.
+	cmd := exec.Command(peer.Need1(t, "kinit"), "bob")
+	cmd.Env, cmd.Stdin = b.environ(), strings.NewReader("A-Passw0rd!\n")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Password incorrect") {
+		t.Fatalf("A's password at B: %v %s", err, out)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	mitTool(t, b, "B-Passw0rd!\n", "kinit", "bob")
 }
 
 func BenchmarkStart(b *testing.B) {
-	if !Available() {
-		b.Skip("MIT KDC not installed")
-	}
+	peer.Need(b, binKDC, binUtil, binKadmin)
 	for i := 0; i < b.N; i++ {
 		k, err := Start(context.Background(), Options{Principals: []Principal{{Name: "bob", Password: "pw", RequiresPreauth: true}, {Name: "HTTP/web.lab.local"}}})
 		if err != nil {

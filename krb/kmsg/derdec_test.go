@@ -2,6 +2,7 @@ package kmsg
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"regexp"
@@ -174,16 +175,18 @@ var goforkPtr = regexp.MustCompile(`tag:0x[0-9a-f]+`)
 func sameParse(t *testing.T, what string, in []byte) bool {
 	t.Helper()
 	got, err1 := ParseKDCReq(in)
-	want, err2 := func() (*KDCReq, error) {
-		if len(in) < 2 || (in[0] != 0x6a && in[0] != 0x6c) {
-			return ParseKDCReq(in) // not a request: no decoder involved
+	if len(in) < 2 || (in[0] != 0x6a && in[0] != 0x6c) {
+		// Not an AS-REQ or TGS-REQ: refused before any decoder runs.
+		if err1 == nil || got != nil {
+			t.Fatalf("%s: ParseKDCReq accepted %x (first byte not 0x6a/0x6c)", what, in)
 		}
-		tag := tagASReq
-		if in[0] == 0x6c {
-			tag = tagTGSReq
-		}
-		return parseKDCReqGofork(in, tag)
-	}()
+		return false
+	}
+	tag := tagASReq
+	if in[0] == 0x6c {
+		tag = tagTGSReq
+	}
+	want, err2 := parseKDCReqGofork(in, tag)
 	if (err1 == nil) != (err2 == nil) || (err1 != nil && goforkPtr.ReplaceAllString(err1.Error(), "") != goforkPtr.ReplaceAllString(err2.Error(), "")) {
 		t.Fatalf("%s: ParseKDCReq error %v, gofork path %v: %x", what, err1, err2, in)
 	}
@@ -253,7 +256,17 @@ func FuzzParseKDCReqMatchesGofork(f *testing.F) {
 	pa, _ := NewPAEncTimestamp(key, 1, time.Now())
 	as, _, _ := ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: 1, NameString: []string{"bob"}}, PAData: []types.PAData{pa}}.Marshal()
 	f.Add(as)
-	f.Fuzz(func(t *testing.T, b []byte) { sameParse(t, "fuzz", b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sameParse(t, "fuzz", b)
+		// The same bytes as an AS-REQ and as a TGS-REQ, so that every input
+		// reaches both decoders.
+		if len(b) >= 2 {
+			for _, id := range []byte{0x6a, 0x6c} {
+				c := append([]byte{id}, b[1:]...)
+				sameParse(t, "fuzz as "+fmt.Sprintf("%#x", id), c)
+			}
+		}
+	})
 }
 
 func BenchmarkParseKDCReqFast(b *testing.B) {

@@ -9,6 +9,7 @@ const (
 	ColNullable  = 0x0001
 	ColUpdatable = 0x0008 // read/write
 	ColIdentity  = 0x0010
+	ColEncrypted = 0x0800 // Always Encrypted: CRYPTO_METADATA follows, which the lab neither sends nor reads
 )
 
 // Column describes one result column.
@@ -50,7 +51,7 @@ func DateTime2N(scale uint8) TypeInfo { return TypeInfo{Type: TypeDateTime2N, Sc
 type ColMetadata []Column
 
 // Marshal appends the token; legacy (TDS 7.0/7.1) writes 16-bit UserTypes.
-// Encrypted columns (flag 0x0800) are never announced.
+// Encrypted columns (ColEncrypted) are never announced.
 func (c ColMetadata) Marshal(b []byte, legacy bool) []byte {
 	b = append(b, tokenColMetadata)
 	b = appendU16(b, uint16(len(c)))
@@ -60,7 +61,7 @@ func (c ColMetadata) Marshal(b []byte, legacy bool) []byte {
 		} else {
 			b = appendU32(b, col.UserType)
 		}
-		b = appendU16(b, col.Flags&^0x0800)
+		b = appendU16(b, col.Flags&^ColEncrypted)
 		b = AppendTypeInfo(b, col.Type)
 		b = AppendBVarChar(b, col.Name)
 	}
@@ -69,7 +70,7 @@ func (c ColMetadata) Marshal(b []byte, legacy bool) []byte {
 
 func unmarshalColMetadata(r *rd, legacy bool) (ColMetadata, error) {
 	n := int(r.u16())
-	if n == 0xFFFF {
+	if n == 0xFFFF || n == 0 { // no metadata (MS-TDS 2.2.7.4); a count of 0 says the same
 		return nil, r.err
 	}
 	if n > r.left() {
@@ -84,6 +85,9 @@ func unmarshalColMetadata(r *rd, legacy bool) (ColMetadata, error) {
 			c.UserType = r.u32()
 		}
 		c.Flags = r.u16()
+		if c.Flags&ColEncrypted != 0 {
+			return nil, fmt.Errorf("%w: an encrypted column (Always Encrypted is not supported)", ErrType)
+		}
 		ti, err := readTypeInfo(r)
 		if err != nil {
 			return nil, err

@@ -55,6 +55,14 @@ func (e EnvChange) Marshal(b []byte) []byte {
 		v = AppendBVarChar(v, e.Old)
 	case e.Type == EnvResetConnection:
 		v = append(v, 0, 0)
+	case e.Type == EnvPromoteTran: // LONGLEN new value, BYTELEN 0 old value
+		v = appendU32(v, uint32(len(e.NewBytes)))
+		v = append(v, e.NewBytes...)
+		v = append(v, 0)
+	case e.Type == EnvRouting: // USHORTLEN new value (the routing data), USHORT 0
+		v = appendU16(v, uint16(len(e.NewBytes)))
+		v = append(v, e.NewBytes...)
+		v = append(v, 0, 0)
 	default:
 		v = append(v, byte(len(e.NewBytes)))
 		v = append(v, e.NewBytes...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 )
@@ -115,6 +116,10 @@ func isCharType(t uint8) bool {
 	return false
 }
 
+// nullableSizes are the sizes the variable-length forms of the fixed types
+// may have (MS-TDS 2.2.5.4.2).
+var nullableSizes = map[uint8][]int{TypeGUID: {16}, TypeIntN: {1, 2, 4, 8}, TypeBitN: {1}, TypeFltN: {4, 8}, TypeMoneyN: {4, 8}, TypeDateTimeN: {4, 8}}
+
 // readTypeInfo decodes a TYPE_INFO as found in RPC parameters and
 // COLMETADATA (no table names: the lab never sends TEXT columns).
 func readTypeInfo(r *rd) (TypeInfo, error) {
@@ -130,12 +135,18 @@ func readTypeInfo(r *rd) (TypeInfo, error) {
 	case TypeGUID, TypeIntN, TypeBitN, TypeFltN, TypeMoneyN, TypeDateTimeN,
 		TypeChar, TypeVarChar, TypeBinary, TypeVarBinary:
 		ti.Size = int(r.u8())
+		if sizes, ok := nullableSizes[ti.Type]; ok && r.err == nil && !slices.Contains(sizes, ti.Size) {
+			return ti, fmt.Errorf("%w: type 0x%02x of %d bytes", ErrType, ti.Type, ti.Size)
+		}
 	case TypeDecimal, TypeNumeric, TypeDecimalN, TypeNumericN:
 		ti.Size = int(r.u8())
 		ti.Precision = r.u8()
 		ti.Scale = r.u8()
-		if ti.Scale > 38 || ti.Precision > 38 {
+		if ti.Scale > 38 || ti.Precision > 38 || ti.Scale > ti.Precision && ti.Precision > 0 {
 			return ti, fmt.Errorf("%w: decimal(%d,%d)", ErrType, ti.Precision, ti.Scale)
+		}
+		if r.err == nil && ti.Size != 5 && ti.Size != 9 && ti.Size != 13 && ti.Size != 17 {
+			return ti, fmt.Errorf("%w: decimal of %d bytes", ErrType, ti.Size)
 		}
 	case TypeDateN:
 		ti.Size = 3
@@ -217,6 +228,10 @@ func readValue(r *rd, ti TypeInfo) (any, error) {
 			n := r.u16()
 			if n == maxShort {
 				return nil, r.err
+			}
+			if int(n) > ti.Size {
+				// MS-TDS 2.2.5.2.3: the actual length never exceeds the declared maximum.
+				return nil, fmt.Errorf("%w: a value of %d bytes in a column or parameter of at most %d", ErrType, n, ti.Size)
 			}
 			data = r.bytes(int(n))
 		case TypeText, TypeNText, TypeImage:
