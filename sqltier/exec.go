@@ -99,7 +99,7 @@ func (c *conn) rpc(m *tds.Message) error {
 			// A well-framed call with a parameter type the lab does not
 			// decode: answer like SQL Server's TDS RPC protocol error.
 			o := c.newOutput(true)
-			o.sqlError(tsql.NewError(8016, 1, 16, "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. " + strings.TrimPrefix(err.Error(), "tds: ")))
+			o.sqlError(tsql.NewError(8016, 1, 16, "The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. "+strings.TrimPrefix(err.Error(), "tds: ")))
 			o.finish(false)
 			return c.sendTokens()
 		}
