@@ -223,13 +223,7 @@ func (x *exchange) openEvidence(t messages.Ticket, svc1 *directory.Entry) (*evid
 		// krb5 PR #1159: S4U2Proxy must not work without a valid PAC in the evidence ticket.
 		return ev, kerr.Errorf(kerr.KDC_ERR_BADOPTION, "EVIDENCE_NO_PAC", "the evidence ticket carries no PAC")
 	}
-	pc, perr := pac.Parse(p)
-	if perr == nil {
-		perr = pc.VerifyServerChecksum(key)
-	}
-	if perr == nil {
-		perr = pc.VerifyKDCChecksum(kk)
-	}
+	pc, perr := pac.ParseVerified(p, key, kk)
 	if perr != nil {
 		return ev, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "EVIDENCE_PAC", "evidence PAC does not verify: %v", perr)
 	}

@@ -157,13 +157,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 	}
 	st.requester = requester
 	if p, ok := kmsg.FindPAC(etp.AuthorizationData); ok {
-		pc, err := pac.Parse(p)
-		if err == nil {
-			err = pc.VerifyServerChecksum(key)
-		}
-		if err == nil {
-			err = pc.VerifyKDCChecksum(key)
-		}
+		pc, err := pac.ParseVerified(p, key, key)
 		if err != nil {
 			return st, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
 		}

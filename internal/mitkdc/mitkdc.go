@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // Principal is one account created with kadmin.local addprinc.
@@ -79,18 +81,7 @@ func Available() bool {
 	return true
 }
 
-func lookBin(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("mitkdc: %s not found (apt-get install krb5-kdc krb5-admin-server)", name)
-}
+func lookBin(name string) (string, error) { return peer.Look(name) }
 
 // Start creates a realm database, adds the principals and runs `krb5kdc -n`
 // on a free loopback port, returning once the KDC answers an AS-REQ over UDP.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing"
 )
 
 // Packages maps each peer program to the Debian 12 package that ships it.
@@ -36,6 +35,14 @@ var Packages = map[string]string{
 	"samba":            "samba",
 	"samba-tool":       "samba",
 	"/usr/bin/python3": "python3",
+}
+
+// TB is the part of testing.TB the helpers use (so that this package, which
+// bench and mitkdc also use, does not link package testing into the binary).
+type TB interface {
+	Helper()
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // Required reports whether a missing peer must fail the test (CI) rather
@@ -86,7 +93,7 @@ func Install(names ...string) string {
 
 // Need returns the path of each program, or ends the test: Skip outside CI,
 // Fatal under CI, naming what to install.
-func Need(t testing.TB, names ...string) []string {
+func Need(t TB, names ...string) []string {
 	t.Helper()
 	var paths, missing []string
 	for _, n := range names {
@@ -104,14 +111,14 @@ func Need(t testing.TB, names ...string) []string {
 }
 
 // Need1 is Need for one program.
-func Need1(t testing.TB, name string) string {
+func Need1(t TB, name string) string {
 	t.Helper()
 	return Need(t, name)[0]
 }
 
 // Missing ends a test whose peer is unavailable for a reason found by the
 // caller (a Python module that does not import, a browser that cannot start).
-func Missing(t testing.TB, why string) {
+func Missing(t TB, why string) {
 	t.Helper()
 	if Required() {
 		t.Fatalf("peer missing under CI: %s", why)
@@ -121,7 +128,7 @@ func Missing(t testing.TB, why string) {
 
 // Run runs a peer program with a minimal environment plus env, feeding stdin,
 // and fails the test when it exits non-zero.
-func Run(t testing.TB, env []string, stdin, name string, args ...string) string {
+func Run(t TB, env []string, stdin, name string, args ...string) string {
 	t.Helper()
 	out, err := RunErr(env, stdin, Need1(t, name), args...)
 	if err != nil {

@@ -324,19 +324,7 @@ func (c *Cache) Marshal() []byte {
 
 // LoadCCache reads a FILE ccache ("FILE:/path" or a plain path).
 func Load(path string) (*Cache, error) {
-	p, err := mitfmt.FilePath(path)
-	if err != nil {
-		return nil, err
-	}
-	b, err := mitfmt.ReadFile(p, MaxSize)
-	if err != nil {
-		return nil, fmt.Errorf("ccache: %w", err)
-	}
-	c, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%s)", err, p)
-	}
-	return c, nil
+	return mitfmt.Load(path, mitfmt.FilePath, MaxSize, "ccache", Parse)
 }
 
 // Save writes the cache atomically (temp file in the same dir, fsync,

@@ -183,19 +183,7 @@ func ktParseEntry(b []byte, order binary.ByteOrder, v int) (Entry, error) {
 
 // LoadKeytab reads a keytab file ("FILE:/path", "WRFILE:/path" or a plain path).
 func Load(path string) ([]Entry, error) {
-	p, err := ktFilePath(path)
-	if err != nil {
-		return nil, err
-	}
-	b, err := mitfmt.ReadFile(p, MaxSize)
-	if err != nil {
-		return nil, fmt.Errorf("keytab: %w", err)
-	}
-	es, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%s)", err, p)
-	}
-	return es, nil
+	return mitfmt.Load(path, ktFilePath, MaxSize, "keytab", Parse)
 }
 
 // SaveKeytab writes entries atomically with mode 0600.

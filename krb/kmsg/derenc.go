@@ -277,14 +277,7 @@ func (e *derEnc) encTicketPart(t *messages.EncTicketPart) {
 	e.ctxOctets(1, t.Transited.Contents)
 	e.close(tr)
 	e.close(c)
-	e.ctxTime(5, t.AuthTime)
-	if t.StartTime != (time.Time{}) {
-		e.ctxTime(6, t.StartTime)
-	}
-	e.ctxTime(7, t.EndTime)
-	if t.RenewTill != (time.Time{}) {
-		e.ctxTime(8, t.RenewTill)
-	}
+	e.ticketTimes(t.AuthTime, t.StartTime, t.EndTime, t.RenewTill)
 	if t.CAddr != nil {
 		c = e.open(0xa9)
 		e.hostAddresses(t.CAddr, true)
@@ -297,6 +290,20 @@ func (e *derEnc) encTicketPart(t *messages.EncTicketPart) {
 	}
 	e.close(s)
 	e.close(a)
+}
+
+// ticketTimes writes authtime [5], starttime [6] (optional), endtime [7] and
+// renew-till [8] (optional): the same tags in EncTicketPart and EncKDCRepPart
+// (RFC 4120 §5.3, §5.4.2).
+func (e *derEnc) ticketTimes(auth, start, end, renew time.Time) {
+	e.ctxTime(5, auth)
+	if !start.IsZero() {
+		e.ctxTime(6, start)
+	}
+	e.ctxTime(7, end)
+	if !renew.IsZero() {
+		e.ctxTime(8, renew)
+	}
 }
 
 // encKDCRepPart writes EncASRepPart [APPLICATION 25] or EncTGSRepPart
@@ -315,14 +322,7 @@ func (e *derEnc) encKDCRepPart(p *messages.EncKDCRepPart, tag int) {
 		e.ctxTime(3, p.KeyExpiration)
 	}
 	e.ctxBits(4, p.Flags)
-	e.ctxTime(5, p.AuthTime)
-	if p.StartTime != (time.Time{}) {
-		e.ctxTime(6, p.StartTime)
-	}
-	e.ctxTime(7, p.EndTime)
-	if p.RenewTill != (time.Time{}) {
-		e.ctxTime(8, p.RenewTill)
-	}
+	e.ticketTimes(p.AuthTime, p.StartTime, p.EndTime, p.RenewTill)
 	e.ctxString(9, p.SRealm)
 	c = e.open(0xaa)
 	e.principalName(p.SName)

@@ -446,6 +446,22 @@ func (p *PAC) VerifyKDCChecksum(kdcKey types.EncryptionKey) error {
 	return p.verify(p.kdc, kdcKey, p.raw[p.server.off:p.server.end])
 }
 
+// ParseVerified parses a PAC and checks both its server and KDC signatures,
+// what a KDC does with the PAC of a ticket it issued (MS-PAC 2.8).
+func ParseVerified(raw []byte, serverKey, kdcKey types.EncryptionKey) (*PAC, error) {
+	p, err := Parse(raw)
+	if err == nil {
+		err = p.VerifyServerChecksum(serverKey)
+	}
+	if err == nil {
+		err = p.VerifyKDCChecksum(kdcKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 func (p *PAC) verify(f sigField, key types.EncryptionKey, data []byte) error {
 	return kcrypto.VerifyChecksum(key, kcrypto.UsagePACChecksum, data, types.Checksum{CksumType: f.typ, Checksum: p.raw[f.off:f.end]})
 }

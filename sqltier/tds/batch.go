@@ -54,6 +54,14 @@ var ErrAllHeaders = errors.New("tds: malformed ALL_HEADERS")
 const maxStreamHeaders = 16
 
 // readAllHeaders decodes ALL_HEADERS at r.
+// readAllHeadersIf reads ALL_HEADERS when the request carries them (TDS 7.2+).
+func readAllHeadersIf(r *rd, present bool) (AllHeaders, error) {
+	if !present {
+		return nil, nil
+	}
+	return readAllHeaders(r)
+}
+
 func readAllHeaders(r *rd) (AllHeaders, error) {
 	total := int(r.u32())
 	if r.err != nil || total < 4 || total-4 > r.left() {
@@ -83,12 +91,9 @@ type SQLBatch struct {
 func (s *SQLBatch) Unmarshal(b []byte, allHeaders bool) error {
 	*s = SQLBatch{}
 	r := &rd{b: b}
-	if allHeaders {
-		h, err := readAllHeaders(r)
-		if err != nil {
-			return err
-		}
-		s.Headers = h
+	var err error
+	if s.Headers, err = readAllHeadersIf(r, allHeaders); err != nil {
+		return err
 	}
 	text := r.bytes(r.left())
 	if len(text)%2 != 0 {

@@ -74,12 +74,9 @@ const (
 func (q *RPCRequest) Unmarshal(b []byte, tds72 bool) error {
 	*q = RPCRequest{}
 	r := &rd{b: b}
-	if tds72 {
-		h, err := readAllHeaders(r)
-		if err != nil {
-			return err
-		}
-		q.Headers = h
+	var err error
+	if q.Headers, err = readAllHeadersIf(r, tds72); err != nil {
+		return err
 	}
 	sep := uint8(0x80)
 	if tds72 {

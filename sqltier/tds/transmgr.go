@@ -27,12 +27,9 @@ type TransMgrRequest struct {
 func (t *TransMgrRequest) Unmarshal(b []byte, tds72 bool) error {
 	*t = TransMgrRequest{}
 	r := &rd{b: b}
-	if tds72 {
-		h, err := readAllHeaders(r)
-		if err != nil {
-			return err
-		}
-		t.Headers = h
+	var err error
+	if t.Headers, err = readAllHeadersIf(r, tds72); err != nil {
+		return err
 	}
 	t.Type = r.u16()
 	if r.err != nil {

@@ -193,3 +193,23 @@ func (r *Reader) Data16() []byte {
 	}
 	return append([]byte(nil), r.Take(n)...)
 }
+
+// Load reads the file a name resolves to (with the format's own FILE:
+// rules), bounded by max, and parses it; errors name the format (what) and
+// the path.
+func Load[T any](name string, resolve func(string) (string, error), max int64, what string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	p, err := resolve(name)
+	if err != nil {
+		return zero, err
+	}
+	b, err := ReadFile(p, max)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	v, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("%w (%s)", err, p)
+	}
+	return v, nil
+}
