@@ -54,6 +54,20 @@ var ErrAllHeaders = errors.New("tds: malformed ALL_HEADERS")
 const maxStreamHeaders = 16
 
 // readAllHeaders decodes ALL_HEADERS at r.
+// appendAllHeadersIf writes ALL_HEADERS for a 7.2+ request: h, or the
+// transaction descriptor of "no transaction" (outstanding requests 1) that
+// MS-TDS 2.2.5.3 requires when the caller gave none.
+func appendAllHeadersIf(b []byte, h AllHeaders, present bool) []byte {
+	if !present {
+		return b
+	}
+	if h == nil {
+		h = AllHeaders{{Type: HeaderTransactionDescriptor, Data: make([]byte, 12)}}
+		h[0].Data[8] = 1
+	}
+	return h.Marshal(b)
+}
+
 // readAllHeadersIf reads ALL_HEADERS when the request carries them (TDS 7.2+).
 func readAllHeadersIf(r *rd, present bool) (AllHeaders, error) {
 	if !present {
@@ -105,14 +119,6 @@ func (s *SQLBatch) Unmarshal(b []byte, allHeaders bool) error {
 
 // Marshal encodes the request (tests and fuzz seeds).
 func (s *SQLBatch) Marshal(allHeaders bool) []byte {
-	var b []byte
-	if allHeaders {
-		h := s.Headers
-		if h == nil {
-			h = AllHeaders{{Type: HeaderTransactionDescriptor, Data: make([]byte, 12)}}
-			h[0].Data[8] = 1
-		}
-		b = h.Marshal(b)
-	}
+	b := appendAllHeadersIf(nil, s.Headers, allHeaders)
 	return AppendUCS2(b, s.SQL)
 }

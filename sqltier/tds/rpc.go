@@ -149,15 +149,7 @@ func (c *RPCCall) IsExecuteSQL() bool {
 // Marshal encodes the request (tests and fuzz seeds). Values are encoded
 // with AppendValue, so only its types are supported.
 func (q *RPCRequest) Marshal(tds72 bool) ([]byte, error) {
-	var b []byte
-	if tds72 {
-		h := q.Headers
-		if h == nil {
-			h = AllHeaders{{Type: HeaderTransactionDescriptor, Data: make([]byte, 12)}}
-			h[0].Data[8] = 1
-		}
-		b = h.Marshal(b)
-	}
+	b := appendAllHeadersIf(nil, q.Headers, tds72)
 	for i, c := range q.Calls {
 		if i > 0 {
 			if tds72 {
