@@ -7,9 +7,10 @@ export CGO_ENABLED := 0
 
 # Debian packages the tests use as third-party peers (internal/peer names the
 # program each provides): MIT krb5 clients, KDC and kadmin.local, curl with
-# GSS-API, FreeTDS tsql built with Kerberos, tshark. Under CI (CI=true) a test
+# GSS-API, FreeTDS tsql built with Kerberos, tshark, Chromium and Firefox ESR
+# (headless, for the page a trainer projects). Under CI (CI=true) a test
 # whose peer is missing fails instead of skipping.
-DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark
+DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr
 
 .PHONY: all build test deps vet fuzz bench soak clean
 

@@ -2,6 +2,7 @@ package sqltier
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ func (s *Server) views() []*view { return s.viewList }
 func (s *Server) makeViews() []*view {
 	return []*view{
 		{schema: "sys", name: "dm_exec_connections", cols: dmExecConnectionsColumns, rows: (*conn).dmExecConnections},
+		{schema: "sys", name: "dm_server_services", cols: dmServerServicesColumns, rows: (*conn).dmServerServices},
 		{db: s.cfg.Database, schema: "dbo", name: "orders", cols: ordersColumns, rows: (*conn).orders},
 		{db: s.cfg.Database, schema: "lab", name: "connection_info", cols: connectionInfoColumns, rows: (*conn).connectionInfo},
 	}
@@ -71,6 +73,24 @@ func (c *conn) dmExecConnections() [][]any {
 		int64(c.spid), int64(c.spid), c.start, "TCP", "TSQL", int64(int32(c.tdsVersion)), enc, c.sess.authScheme,
 		int64(c.packetSize), c.addr, int64(c.port), c.localAddr, int64(c.localPort),
 	}}
+}
+
+// sys.dm_server_services: the services of this instance and the accounts
+// they run as (what the SPN must be registered on).
+var dmServerServicesColumns = []tds.Column{
+	col("servicename", tds.NVarChar(256), false),
+	col("startup_type_desc", tds.NVarChar(256), false),
+	col("status_desc", tds.NVarChar(256), false),
+	col("process_id", tds.IntN(4), true),
+	col("service_account", tds.NVarChar(256), false),
+}
+
+func (c *conn) dmServerServices() [][]any {
+	cfg := c.srv.cfg
+	return [][]any{
+		{"SQL Server (MSSQLSERVER)", "Automatic", "Running", int64(os.Getpid()), cfg.NetBIOS + `\` + cfg.ServiceAccount},
+		{"SQL Server Agent (MSSQLSERVER)", "Manual", "Stopped", nil, cfg.NetBIOS + `\` + cfg.ServiceAccount},
+	}
 }
 
 var ordersColumns = []tds.Column{

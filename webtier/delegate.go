@@ -25,6 +25,19 @@ type sqlCredential struct {
 	cred      *kmsg.Credential // service ticket for MSSQLSvc; nil = anonymous
 	kdcErr    error            // why the KDC refused a delegable credential
 	steps     []string         // human-readable steps for the page
+	calls     []KDCRequest     // what the site asked the DC, for the picture
+}
+
+// call records one request to the DC.
+func call(what string, err error) KDCRequest {
+	r := KDCRequest{From: "web", What: what, OK: err == nil}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		r.Error = ke.Code.Name()
+	} else if err != nil {
+		r.Error = "unreachable"
+	}
+	return r
 }
 
 // delegate obtains a ticket to spn for the user, the way Windows' LSA does for
@@ -36,19 +49,22 @@ func (s *Server) delegate(ctx context.Context, id identity, spn string) sqlCrede
 	if id.ctx != nil && id.ctx.Delegated != nil {
 		d := *id.ctx.Delegated
 		rep, err := s.kdc.ServiceTicket(ctx, d, spn, kmsg.FlagForwardable)
+		calls := []KDCRequest{call("TGS-REQ "+spn+" with "+id.user+"'s TGT", err)}
 		if err != nil {
-			return sqlCredential{mechanism: MechNone, kdcErr: err,
+			return sqlCredential{mechanism: MechNone, kdcErr: err, calls: calls,
 				steps: []string{"TGS-REQ for " + spn + " with " + id.user + "'s forwarded TGT: " + errText(err)}}
 		}
 		c := rep.Credential()
-		return sqlCredential{mechanism: MechUnconstrained, cred: &c,
+		return sqlCredential{mechanism: MechUnconstrained, cred: &c, calls: calls,
 			steps: []string{id.user + "'s client forwarded a TGT in the authenticator's GSS checksum (KRB-CRED)", "TGS-REQ as " + id.user + " for " + spn + ": ok"}}
 	}
 	own, err := s.ownTGT(ctx)
 	if err != nil {
-		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: []string{"logon of " + s.cfg.ServiceAccount + " failed: " + errText(err)}}
+		return sqlCredential{mechanism: MechNone, kdcErr: err, calls: []KDCRequest{call("AS-REQ "+s.cfg.ServiceAccount, err)},
+			steps: []string{"logon of " + s.cfg.ServiceAccount + " failed: " + errText(err)}}
 	}
 	var steps []string
+	var calls []KDCRequest
 	var evidence kmsg.Credential
 	mech := MechConstrained
 	if id.ctx != nil {
@@ -57,20 +73,22 @@ func (s *Server) delegate(ctx context.Context, id identity, spn string) sqlCrede
 	} else {
 		mech = MechProtocolTransition
 		rep, err := s.kdc.S4U2Self(ctx, own, id.user)
+		calls = append(calls, call("S4U2Self for "+id.user, err))
 		if err != nil {
-			return sqlCredential{mechanism: MechNone, kdcErr: err, steps: []string{"S4U2Self for " + id.user + ": " + errText(err)}}
+			return sqlCredential{mechanism: MechNone, kdcErr: err, calls: calls, steps: []string{"S4U2Self for " + id.user + ": " + errText(err)}}
 		}
 		evidence = rep.Credential()
 		steps = append(steps, fmt.Sprintf("S4U2Self: a ticket to %s for %s (%s)", s.cfg.ServiceAccount, id.user, flagOrNot(evidence.Info.Flags)))
 	}
 	rep, err := s.kdc.S4U2Proxy(ctx, own, evidence, spn)
+	calls = append(calls, call("S4U2Proxy "+spn, err))
 	if err != nil {
 		steps = append(steps, "S4U2Proxy to "+spn+": "+errText(err))
-		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: steps}
+		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: steps, calls: calls}
 	}
 	c := rep.Credential()
 	steps = append(steps, "S4U2Proxy to "+spn+": ok ("+flagOrNot(c.Info.Flags)+")")
-	return sqlCredential{mechanism: mech, cred: &c, steps: steps}
+	return sqlCredential{mechanism: mech, cred: &c, steps: steps, calls: calls}
 }
 
 // ownCredential is a ticket to spn as the service account (impersonation off).
@@ -80,11 +98,12 @@ func (s *Server) ownCredential(ctx context.Context, spn string) sqlCredential {
 		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: []string{"logon of " + s.cfg.ServiceAccount + " failed: " + errText(err)}}
 	}
 	rep, err := s.kdc.ServiceTicket(ctx, own, spn)
+	calls := []KDCRequest{call("TGS-REQ "+spn+" as "+s.cfg.ServiceAccount, err)}
 	if err != nil {
-		return sqlCredential{mechanism: MechNone, kdcErr: err, steps: []string{"TGS-REQ for " + spn + ": " + errText(err)}}
+		return sqlCredential{mechanism: MechNone, kdcErr: err, calls: calls, steps: []string{"TGS-REQ for " + spn + ": " + errText(err)}}
 	}
 	c := rep.Credential()
-	return sqlCredential{mechanism: MechOwnIdentity, cred: &c, steps: []string{"impersonation is off: the site uses " + s.cfg.ServiceAccount + "'s own ticket"}}
+	return sqlCredential{mechanism: MechOwnIdentity, cred: &c, calls: calls, steps: []string{"impersonation is off: the site uses " + s.cfg.ServiceAccount + "'s own ticket"}}
 }
 
 func flagOrNot(f asn1.BitString) string {

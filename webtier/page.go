@@ -16,21 +16,23 @@ import (
 
 // Page is everything the site shows about a request; the JSON view is this struct.
 type Page struct {
-	RunningAs       string      `json:"running_as"`       // the seed's "This page is running as"
-	User            string      `json:"user"`             // LAB\bob
-	Principal       string      `json:"principal"`        // bob@LAB.LOCAL
-	AuthenticatedBy string      `json:"authenticated_by"` // Kerberos (SPNEGO) | forms
-	Impersonate     bool        `json:"impersonate"`
-	Ticket          *TicketInfo `json:"ticket,omitempty"`
-	Delegated       bool        `json:"delegated_credential"` // a forwarded TGT came with the request
-	Mechanism       string      `json:"mechanism"`            // how the second hop was made
-	Steps           []string    `json:"steps"`
-	KDCError        string      `json:"kdc_error,omitempty"`
-	SQLSPN          string      `json:"sql_spn"`
-	SQL             SQLResult   `json:"sql"`
-	Hops            []Hop       `json:"hops"`
-	Server          string      `json:"server"`
-	Time            time.Time   `json:"time"`
+	RunningAs       string       `json:"running_as"`       // the seed's "This page is running as"
+	User            string       `json:"user"`             // LAB\bob
+	Principal       string       `json:"principal"`        // bob@LAB.LOCAL
+	AuthenticatedBy string       `json:"authenticated_by"` // Kerberos (SPNEGO) | forms
+	Impersonate     bool         `json:"impersonate"`
+	Ticket          *TicketInfo  `json:"ticket,omitempty"`
+	Delegated       bool         `json:"delegated_credential"` // a forwarded TGT came with the request
+	Mechanism       string       `json:"mechanism"`            // how the second hop was made
+	Steps           []string     `json:"steps"`
+	KDCError        string       `json:"kdc_error,omitempty"`
+	SQLSPN          string       `json:"sql_spn"`
+	SQL             SQLResult    `json:"sql"`
+	Hops            []Hop        `json:"hops"`
+	KDCRequests     []KDCRequest `json:"kdc_requests"` // what each hop asked the DC (ws01's as far as the site can tell)
+	Picture         *Picture     `json:"-"`
+	Server          string       `json:"server"`
+	Time            time.Time    `json:"time"`
 }
 
 // TicketInfo describes the ticket the client presented.
@@ -108,6 +110,12 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 			Flags: kmsg.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: gss.FlagNames(c.GSSFlags), EndTime: c.EndTime}
 		p.Delegated = c.Delegated != nil
 		first.Via = "Kerberos " + c.Service
+		// The ticket arrived, so the client's TGS-REQ worked (and, with a
+		// forwarded TGT, its request for a forwardable TGT too).
+		p.KDCRequests = append(p.KDCRequests, KDCRequest{From: "ws01", What: "TGS-REQ " + c.Service, OK: true})
+		if p.Delegated {
+			p.KDCRequests = append(p.KDCRequests, KDCRequest{From: "ws01", What: "TGS-REQ krbtgt (forwarded TGT)", OK: true})
+		}
 	}
 	var cred sqlCredential
 	if st.Impersonate {
@@ -116,6 +124,7 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 		cred = s.ownCredential(ctx, spn)
 	}
 	p.Mechanism, p.Steps = cred.mechanism, cred.steps
+	p.KDCRequests = append(p.KDCRequests, cred.calls...)
 	if cred.kdcErr != nil {
 		p.KDCError = errText(cred.kdcErr)
 	}
@@ -131,6 +140,7 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 		}
 	}
 	p.Hops = []Hop{first, second}
+	p.Picture = s.picture(&p)
 	return p
 }
 
@@ -177,7 +187,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, code int, t
 	errorTmpl.Execute(w, map[string]any{"Code": code, "Title": title, "Detail": detail})
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+var pageTmpl = template.Must(template.Must(pictureTmpl.Clone()).New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>doublehop — {{.Server}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;line-height:1.4}
 code,pre{background:#f4f4f4;padding:.1em .3em}.ok{color:#176217}.fail{color:#a11}
@@ -186,6 +196,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}.ho
 <h1>This page is running as: <b>{{.RunningAs}}</b></h1>
 <p>Authenticated user: <b>{{.User}}</b> ({{.Principal}}) via {{.AuthenticatedBy}}. Impersonation is {{if .Impersonate}}on{{else}}off{{end}}
 (<code>&lt;identity impersonate="{{.Impersonate}}"/&gt;</code>).</p>
+{{template "picture" .Picture}}
 {{with .Ticket}}<h2>The ticket Bob's browser sent</h2>
 <table><tr><th>SPN</th><td>{{.SPN}}</td></tr><tr><th>decrypted with the key of</th><td>{{.Account}} (kvno {{.KVNO}})</td></tr>
 <tr><th>encryption type</th><td>{{.EType}}</td></tr><tr><th>ticket flags</th><td>{{range .Flags}}{{.}} {{end}}</td></tr>

@@ -67,9 +67,10 @@ var anonymousNTLM = []byte{'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 1, 0, 0, 0, 0x0
 
 // SQLResult is what SQL Server answered, as the page shows it.
 type SQLResult struct {
-	Login      string  `json:"login,omitempty"`       // SUSER_SNAME()
-	AuthScheme string  `json:"auth_scheme,omitempty"` // sys.dm_exec_connections.auth_scheme
-	Orders     []Order `json:"orders,omitempty"`
+	Login          string  `json:"login,omitempty"`           // SUSER_SNAME()
+	ServiceAccount string  `json:"service_account,omitempty"` // sys.dm_server_services: the account SQL Server runs as
+	AuthScheme     string  `json:"auth_scheme,omitempty"`     // sys.dm_exec_connections.auth_scheme
+	Orders         []Order `json:"orders,omitempty"`
 	// From lab.connection_info: how the SQL tier saw the ticket (S4U_DELEGATION_INFO from the PAC).
 	Delegation        string    `json:"delegation,omitempty"`
 	TicketFlags       string    `json:"ticket_flags,omitempty"`
@@ -139,6 +140,10 @@ func (s *Server) querySQL(ctx context.Context, st Settings, spn string, cred *km
 		return res
 	}
 	res.TicketFlags, res.TransitedServices = flags.String, transited.String
+	if err := c.QueryRowContext(ctx, "SELECT TOP 1 service_account FROM sys.dm_server_services").Scan(&res.ServiceAccount); err != nil {
+		res.Error = sqlError(err)
+		return res
+	}
 	rows, err := c.QueryContext(ctx, "SELECT id, item, amount FROM dbo.orders")
 	if err != nil {
 		res.Error = sqlError(err)
