@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/doublehop/doublehop/ntstatus"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/messages"
 )
@@ -93,23 +94,23 @@ func (c Code) String() string { return fmt.Sprintf("%s (%d/0x%x)", c.Name(), int
 
 // NTSTATUS values Windows attaches to Kerberos failures (MS-KILE 2.2.1 KERB-EXT-ERROR, MS-ERREF 2.3).
 const (
-	StatusWrongPassword         uint32 = 0xC000006A
-	StatusLogonFailure          uint32 = 0xC000006D
-	StatusNoSuchUser            uint32 = 0xC0000064
-	StatusAccountRestriction    uint32 = 0xC000006E
-	StatusNotSupported          uint32 = 0xC00000BB
-	StatusTimeDifference        uint32 = 0xC0000133
-	StatusNoLogonServers        uint32 = 0xC000005E
-	StatusAccountDisabled       uint32 = 0xC0000072
-	StatusNotFound              uint32 = 0xC0000225
-	StatusNoMatch               uint32 = 0xC0000272
-	StatusUnsupportedEtype      uint32 = 0xC00002FD // STATUS_KDC_UNKNOWN_ETYPE
-	StatusTrustFailure          uint32 = 0xC00002DE // STATUS_AUTHENTICATION_FIREWALL_FAILED
-	StatusInvalidParameter      uint32 = 0xC000000D
-	StatusBadTokenType          uint32 = 0xC00000A8
-	StatusAccessDenied          uint32 = 0xC0000022
-	StatusServerUnavailable     uint32 = 0xC0000466
-	StatusInsufficientResources uint32 = 0xC000009A
+	StatusWrongPassword         = uint32(ntstatus.WrongPassword)
+	StatusLogonFailure          = uint32(ntstatus.LogonFailure)
+	StatusNoSuchUser            = uint32(ntstatus.NoSuchUser)
+	StatusAccountRestriction    = uint32(ntstatus.AccountRestriction)
+	StatusNotSupported          = uint32(ntstatus.NotSupported)
+	StatusTimeDifference        = uint32(ntstatus.TimeDifference)
+	StatusNoLogonServers        = uint32(ntstatus.NoLogonServers)
+	StatusAccountDisabled       = uint32(ntstatus.AccountDisabled)
+	StatusNotFound              = uint32(ntstatus.NotFound)
+	StatusNoMatch               = uint32(ntstatus.NoMatch)
+	StatusUnsupportedEtype      = uint32(ntstatus.KDCUnknownEtype)
+	StatusTrustFailure          = uint32(ntstatus.AuthFirewallFailed)
+	StatusInvalidParameter      = uint32(ntstatus.InvalidParameter)
+	StatusBadTokenType          = uint32(ntstatus.BadTokenType)
+	StatusAccessDenied          = uint32(ntstatus.AccessDenied)
+	StatusServerUnavailable     = uint32(ntstatus.ServerUnavailable)
+	StatusInsufficientResources = uint32(ntstatus.InsufficientResource)
 )
 
 // Error is a Kerberos protocol failure: the code that goes on the wire, the
