@@ -23,8 +23,8 @@ const (
 
 // AvFlags bits.
 const (
-	AvFlagConstrained uint32 = 0x1 // the account authentication is constrained
-	AvFlagMIC         uint32 = 0x2 // the AUTHENTICATE message carries a MIC
+	AvFlagConstrained  uint32 = 0x1 // the account authentication is constrained
+	AvFlagMIC          uint32 = 0x2 // the AUTHENTICATE message carries a MIC
 	AvFlagUntrustedSPN uint32 = 0x4
 )
 

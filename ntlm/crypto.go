@@ -80,7 +80,7 @@ func MIC(exportedSessionKey, negotiate, challenge, authenticateNoMIC []byte) []b
 // Session is the message security of an established context (MS-NLMP 3.4)
 // with extended session security, as SPNEGO's mechListMIC uses it.
 type Session struct {
-	flags                 uint32
+	flags                  uint32
 	clientSign, serverSign []byte
 	clientSeal, serverSeal *rc4.Cipher
 }
@@ -92,7 +92,10 @@ const (
 	s2cSeal = "session key to server-to-client sealing key magic constant\x00"
 )
 
-func md5s(a []byte, b string) []byte { h := md5.Sum(append(append([]byte(nil), a...), b...)); return h[:] }
+func md5s(a []byte, b string) []byte {
+	h := md5.Sum(append(append([]byte(nil), a...), b...))
+	return h[:]
+}
 
 // NewSession derives the signing and sealing keys (MS-NLMP 3.4.5.2, 3.4.5.3;
 // 128-bit keys).
@@ -127,10 +130,14 @@ func (s *Session) mac(signKey []byte, seal *rc4.Cipher, seq uint32, msg []byte) 
 }
 
 // ClientMAC signs msg as the client does (GSS_GetMIC, MS-NLMP 3.4.4.2).
-func (s *Session) ClientMAC(seq uint32, msg []byte) []byte { return s.mac(s.clientSign, s.clientSeal, seq, msg) }
+func (s *Session) ClientMAC(seq uint32, msg []byte) []byte {
+	return s.mac(s.clientSign, s.clientSeal, seq, msg)
+}
 
 // ServerMAC signs msg as the server does.
-func (s *Session) ServerMAC(seq uint32, msg []byte) []byte { return s.mac(s.serverSign, s.serverSeal, seq, msg) }
+func (s *Session) ServerMAC(seq uint32, msg []byte) []byte {
+	return s.mac(s.serverSign, s.serverSeal, seq, msg)
+}
 
 // VerifyClientMAC checks a client signature over msg.
 func (s *Session) VerifyClientMAC(seq uint32, msg, sig []byte) bool {
