@@ -323,6 +323,7 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   allow_rc4=true|false          permit RC4-HMAC keys and tickets (INSECURE)
   max_skew=5m                   allowed clock skew
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
+  restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   sql.login=LAB\alice:grant     a SQL Server login's access: grant, deny or disabled
 `
@@ -334,8 +335,8 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s\nweb.impersonate=%v\n",
-			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), l.Web.Impersonate)
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nweb.impersonate=%v\n",
+			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM), l.Web.Impersonate)
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -370,6 +371,14 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.MaxSkew, err = dur()
 	case "kdc_clock_offset":
 		l.Policy.KDCClockOffset, err = dur()
+	case "restrict_ntlm":
+		if v != "" && v != "none" && v != directory.RestrictNTLMDenyAll {
+			return fmt.Errorf("restrict_ntlm wants none or deny_all")
+		}
+		if v == "none" {
+			v = ""
+		}
+		l.Policy.RestrictNTLM = v
 	case "web.impersonate":
 		l.Web.Impersonate, err = strconv.ParseBool(v)
 	case "sql.login":
@@ -388,4 +397,11 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		return fmt.Errorf("unknown setting %q", k)
 	}
 	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -48,7 +48,13 @@ type Policy struct {
 	RenewLifetime  Duration `yaml:"renew_lifetime"`
 	AllowRC4       bool     `yaml:"allow_rc4"`                  // INSECURE: RC4-HMAC tickets and keys
 	KDCClockOffset Duration `yaml:"kdc_clock_offset,omitempty"` // the DC's clock is off by this much (skew scenarios)
+	// RestrictNTLM is "Network security: Restrict NTLM: NTLM authentication in
+	// this domain": "" allows NTLM (AD's default), deny_all refuses it at the DC.
+	RestrictNTLM string `yaml:"restrict_ntlm,omitempty"`
 }
+
+// RestrictNTLM values.
+const RestrictNTLMDenyAll = "deny_all"
 
 // Group is a domain group with its RID.
 type Group struct {

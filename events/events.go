@@ -28,6 +28,9 @@ const (
 	KDCDuplicateName       = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).
 	KerberosError          = 3     // System log, source Kerberos: a Kerberos error message was received (from a KDC).
 	AppPoolIdentityInvalid = 5021  // IIS WAS: the identity of the application pool is invalid (the seed's Service Unavailable).
+	CredentialValidation   = 4776  // The computer attempted to validate the credentials for an account (NTLM at the DC).
+	NetlogonSessionFailed  = 5805  // System log, source NETLOGON: the session setup from a computer failed to authenticate.
+	NTLMBlocked            = 8004  // Microsoft-Windows-NTLM/Operational: NTLM authentication to this domain controller was blocked.
 )
 
 // Outcome values.
@@ -64,6 +67,9 @@ type Event struct {
 	// Logon (4624/4625)
 	LogonType     int    `json:"logon_type,omitempty"`    // 3 = network
 	Package       string `json:"package,omitempty"`       // Kerberos, NTLM, Negotiate
+	LogonProcess  string `json:"logon_process,omitempty"` // Kerberos, NtLmSsp
+	LMPackage     string `json:"lm_package,omitempty"`    // "NTLM V2" (the 4624 Package Name (NTLM only) field)
+	Workstation   string `json:"workstation,omitempty"`   // the client's workstation name (NTLM)
 	Impersonation string `json:"impersonation,omitempty"` // Impersonation, Delegation
 	Delegated     bool   `json:"delegated,omitempty"`     // a delegable credential came with the logon
 
@@ -119,6 +125,9 @@ func (e Event) String() string {
 	if len(e.TicketFlags) > 0 {
 		add("flags", strings.Join(e.TicketFlags, ","))
 	}
+	add("package", e.Package)
+	add("lm_package", e.LMPackage)
+	add("workstation", e.Workstation)
 	add("impersonation", e.Impersonation)
 	add("login", e.Login)
 	add("auth_scheme", e.AuthScheme)

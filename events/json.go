@@ -69,6 +69,9 @@ func (e Event) AppendJSON(b []byte) []byte {
 	str("evidence", e.Evidence)
 	num("logon_type", int64(e.LogonType))
 	str("package", e.Package)
+	str("logon_process", e.LogonProcess)
+	str("lm_package", e.LMPackage)
+	str("workstation", e.Workstation)
 	str("impersonation", e.Impersonation)
 	if e.Delegated {
 		b = append(b, `,"delegated":true`...)

@@ -3,6 +3,7 @@ package ntlm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"os/exec"
@@ -44,7 +45,7 @@ func TestNTLMv2SpecVectors(t *testing.T) {
 // dc validates with a directory of NT hashes, as the DC's Netlogon does.
 type dc map[string][]byte
 
-func (d dc) ValidateNTLM(r ValidationRequest) (*ValidationResult, error) {
+func (d dc) ValidateNTLM(_ context.Context, r ValidationRequest) (*ValidationResult, error) {
 	h, ok := d[strings.ToLower(r.User)]
 	if !ok {
 		return nil, Errorf(ntstatus.NoSuchUser, "NO_SUCH_USER", "no account %s", r.User)
@@ -72,7 +73,7 @@ func handshake(t *testing.T, cfg ClientConfig, tamper func([]byte) []byte) (*Ser
 	if tamper != nil {
 		auth = tamper(auth)
 	}
-	return srv.Authenticate(auth, dc{"bob": NTHash("Bob-Passw0rd!")})
+	return srv.Authenticate(context.Background(), auth, dc{"bob": NTHash("Bob-Passw0rd!")})
 }
 
 func status(err error) ntstatus.Status {
@@ -123,15 +124,15 @@ func TestReplayRefused(t *testing.T) {
 	ch, _ := srv.Challenge(cl.Negotiate())
 	auth, _ := cl.Authenticate(ch)
 	d := dc{"bob": NTHash("Bob-Passw0rd!")}
-	if _, err := srv.Authenticate(auth, d); err != nil {
+	if _, err := srv.Authenticate(context.Background(), auth, d); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Authenticate(auth, d); err == nil || err.(*Error).Reason != "NO_CHALLENGE" {
+	if _, err := srv.Authenticate(context.Background(), auth, d); err == nil || err.(*Error).Reason != "NO_CHALLENGE" {
 		t.Fatalf("replay on the same connection: %v", err)
 	}
 	other := NewServerContext(labServer)
 	other.Challenge(NewClientContext(ClientConfig{}).Negotiate())
-	if _, err := other.Authenticate(auth, d); status(err) != ntstatus.WrongPassword {
+	if _, err := other.Authenticate(context.Background(), auth, d); status(err) != ntstatus.WrongPassword {
 		t.Fatalf("replay on another connection: %v", err)
 	}
 }
@@ -139,7 +140,7 @@ func TestReplayRefused(t *testing.T) {
 func TestAnonymous(t *testing.T) {
 	srv := NewServerContext(labServer)
 	srv.Challenge((&Negotiate{Flags: ClientFlags | FlagAnonymous}).Marshal())
-	r, err := srv.Authenticate((&Authenticate{Flags: FlagUnicode | FlagAnonymous, LmChallengeResponse: []byte{0}}).Marshal(), dc{})
+	r, err := srv.Authenticate(context.Background(), (&Authenticate{Flags: FlagUnicode | FlagAnonymous, LmChallengeResponse: []byte{0}}).Marshal(), dc{})
 	if err != nil || !r.Anonymous || r.Validation != nil {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -151,7 +152,7 @@ func TestSessionSigning(t *testing.T) {
 	srv := NewServerContext(labServer)
 	ch, _ := srv.Challenge(cl.Negotiate())
 	auth, _ := cl.Authenticate(ch)
-	r, err := srv.Authenticate(auth, dc{"bob": NTHash("Bob-Passw0rd!")})
+	r, err := srv.Authenticate(context.Background(), auth, dc{"bob": NTHash("Bob-Passw0rd!")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ sys.stdout.write(binascii.hexlify(t3.getData()).decode() + "\n")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("impacket: %v\n%s", err, stderr.String())
 	}
-	r, err := srv.Authenticate(unhex(strings.TrimSpace(last)), dc{"bob": NTHash("Bob-Passw0rd!")})
+	r, err := srv.Authenticate(context.Background(), unhex(strings.TrimSpace(last)), dc{"bob": NTHash("Bob-Passw0rd!")})
 	if err != nil || r.Validation.Account != "bob" || !r.V2 {
 		t.Fatalf("impacket's AUTHENTICATE: %+v %v", r, err)
 	}

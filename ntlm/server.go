@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
@@ -14,7 +15,7 @@ import (
 // 3.1.5 over MS-NRPC) and returns the session base key the DC computed, or
 // the DC's refusal as an *Error.
 type Validator interface {
-	ValidateNTLM(req ValidationRequest) (*ValidationResult, error)
+	ValidateNTLM(ctx context.Context, req ValidationRequest) (*ValidationResult, error)
 }
 
 // ValidationRequest is what a member server hands the DC: never a secret.
@@ -106,7 +107,7 @@ func (c *ServerContext) Challenge(negotiateMsg []byte) ([]byte, error) {
 // then its MIC is checked with the session key the DC returned (MS-NLMP
 // 3.2.5.1.2). The context is spent either way: a replayed AUTHENTICATE finds
 // no challenge to answer.
-func (c *ServerContext) Authenticate(authMsg []byte, dc Validator) (*ServerResult, error) {
+func (c *ServerContext) Authenticate(ctx context.Context, authMsg []byte, dc Validator) (*ServerResult, error) {
 	if c.challenge == nil || c.done {
 		return nil, Errorf(ntstatus.LogonFailure, "NO_CHALLENGE", "an AUTHENTICATE without a pending challenge on this connection (replayed?)")
 	}
@@ -120,7 +121,7 @@ func (c *ServerContext) Authenticate(authMsg []byte, dc Validator) (*ServerResul
 		res.Anonymous = true
 		return res, nil
 	}
-	v, err := dc.ValidateNTLM(ValidationRequest{User: a.User, Domain: a.Domain, Workstation: a.Workstation,
+	v, err := dc.ValidateNTLM(ctx, ValidationRequest{User: a.User, Domain: a.Domain, Workstation: a.Workstation,
 		ServerChallenge: c.challenge.ServerChallenge, NtResponse: a.NtChallengeResponse, LmResponse: a.LmChallengeResponse})
 	if err != nil {
 		return nil, err
