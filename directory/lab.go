@@ -123,6 +123,10 @@ type WebConfig struct {
 	SQLHost     string            `yaml:"sql_dsn_host,omitempty"`
 	SQLPort     int               `yaml:"sql_port,omitempty"`
 	FormUsers   map[string]string `yaml:"form_users,omitempty"`
+	// Providers are IIS's Windows Authentication providers, in order:
+	// Negotiate (SPNEGO: Kerberos, and NTLM inside it), Negotiate:Kerberos
+	// (SPNEGO with Kerberos only), NTLM. Empty: IIS's default, Negotiate then NTLM.
+	Providers []string `yaml:"providers,omitempty"`
 }
 
 // SQLConfig is the SQL tier's logins and data.

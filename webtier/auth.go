@@ -20,6 +20,8 @@ import (
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/ntlm"
+	"github.com/doublehop/doublehop/ntstatus"
 	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -106,8 +108,9 @@ func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) {
 type identity struct {
 	principal string // bob@LAB.LOCAL
 	user      string // bob
-	via       string // "kerberos" or "form"
+	via       string // "Kerberos (SPNEGO)", "NTLM (...)", the form
 	ctx       *gss.SecContext
+	ntlm      *ntlm.ServerResult
 }
 
 func (id identity) windows(netbios string) string { return netbios + `\` + id.user }
@@ -123,16 +126,17 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*gss.SecCont
 	}
 	h := r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Negotiate") {
-		s.challenge(w, r, nil, "")
-		return nil, false
-	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
 	if err != nil || len(raw) == 0 {
-		s.logonFailure(r, nil, "BAD_TOKEN", "the Negotiate header is not base64")
-		s.challenge(w, r, nil, "the Negotiate token was not valid base64")
+		s.logonFailure(r, nil, "BAD_TOKEN", "the "+scheme+" header is not base64")
+		s.challenge(w, r, nil, "the "+scheme+" token was not valid base64")
 		return nil, false
 	}
+	return s.kerberos(w, r, kt, raw)
+}
+
+// kerberos verifies a Kerberos context token.
+func (s *Server) kerberos(w http.ResponseWriter, r *http.Request, kt *gokeytab.Keytab, raw []byte) (*gss.SecContext, bool) {
 	skew := s.cfg.MaxSkew
 	if st := s.settings.get(); st.MaxSkew > 0 {
 		skew = st.MaxSkew // the lab's policy, live
@@ -169,11 +173,20 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*gss.SecCont
 // challenge answers 401 with WWW-Authenticate: Negotiate, carrying the
 // acceptor's KRB-ERROR token when there is one (as Windows servers do).
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request, token []byte, why string) {
-	v := "Negotiate"
-	if len(token) > 0 {
-		v += " " + base64.StdEncoding.EncodeToString(token)
+	negotiated := false
+	for _, p := range s.settings.get().providers() {
+		switch {
+		case strings.HasPrefix(strings.ToLower(p), "negotiate") && !negotiated:
+			v := "Negotiate"
+			if len(token) > 0 {
+				v += " " + base64.StdEncoding.EncodeToString(token)
+			}
+			w.Header().Add("WWW-Authenticate", v)
+			negotiated = true
+		case strings.EqualFold(p, ProviderNTLM):
+			w.Header().Add("WWW-Authenticate", "NTLM")
+		}
 	}
-	w.Header().Set("WWW-Authenticate", v)
 	s.renderError(w, r, http.StatusUnauthorized, "401 - Unauthorized: Access is denied due to invalid credentials.", why)
 }
 
@@ -259,4 +272,56 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
+}
+
+// authenticate reads the Authorization header: Kerberos or NTLM inside
+// Negotiate (SPNEGO, MS-SPNG), or the NTLM scheme, as the site's providers
+// allow. It writes the 401 itself and returns ok=false when the request is
+// not (yet) authenticated.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, st Settings) (identity, bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
+	if err != nil || len(raw) == 0 || len(raw) > gss.MaxToken {
+		s.logonFailure(r, nil, "BAD_TOKEN", "the "+scheme+" header is not a base64 token")
+		s.challenge(w, r, nil, "the "+scheme+" token was not valid base64")
+		return identity{}, false
+	}
+	negotiate := strings.EqualFold(scheme, "Negotiate")
+	switch {
+	case strings.EqualFold(scheme, "NTLM") && st.has(ProviderNTLM) && ntlm.Is(raw):
+		return s.ntlmLeg(w, r, "NTLM", raw, nil, nil)
+	case negotiate && (st.has(ProviderNegotiate) || st.has(ProviderNegotiateKerberos)):
+	default:
+		s.logonFailure(r, nil, "PROVIDER_NOT_ENABLED", "the client used the "+scheme+" scheme, which this site does not offer")
+		s.challenge(w, r, nil, "this site does not accept the "+scheme+" scheme")
+		return identity{}, false
+	}
+	// Inside Negotiate: raw NTLMSSP (Windows sends it bare), a NegTokenResp
+	// continuing an NTLM handshake, or a NegTokenInit whose first mechanism is NTLM.
+	ntlmMsg, init, resp := []byte(nil), (*gss.NegTokenInit)(nil), (*gss.NegTokenResp)(nil)
+	switch {
+	case ntlm.Is(raw):
+		ntlmMsg = raw
+	case raw[0] == 0xa1:
+		if resp, err = gss.ParseNegTokenResp(raw); err == nil {
+			ntlmMsg = resp.ResponseToken
+		}
+	case raw[0] == 0x60 || raw[0] == 0xa0:
+		if n, err := gss.ParseNegTokenInit(raw); err == nil && n.FirstMech() == gss.MechNTLM {
+			init, ntlmMsg = n, n.MechToken
+		}
+	}
+	if ntlmMsg != nil {
+		if !st.negotiateAllowsNTLM() {
+			s.ntlmFailure(r, ntlm.Errorf(ntstatus.LogonFailure, "NTLM_NOT_ENABLED", "NTLM inside Negotiate, and this site's provider is Negotiate:Kerberos"), "", "")
+			s.challenge(w, r, nil, "this site accepts Kerberos only (provider Negotiate:Kerberos); the browser offered NTLM")
+			return identity{}, false
+		}
+		return s.ntlmLeg(w, r, "Negotiate", ntlmMsg, init, resp)
+	}
+	ctx, ok := s.negotiate(w, r)
+	if !ok {
+		return identity{}, false
+	}
+	return identity{principal: ctx.ClientPrincipal(), user: strings.Join(ctx.Client.NameString, "/"), via: "Kerberos (SPNEGO)", ctx: ctx}, true
 }

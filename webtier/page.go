@@ -62,12 +62,14 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var id identity
+	st := s.settings.get()
 	if h := r.Header.Get("Authorization"); h != "" {
-		ctx, ok := s.negotiate(w, r)
-		if !ok {
+		var ok bool
+		if id, ok = s.authenticate(w, r, st); !ok {
 			return
 		}
-		id = identity{principal: ctx.ClientPrincipal(), user: strings.Join(ctx.Client.NameString, "/"), via: "Kerberos (SPNEGO)", ctx: ctx}
+	} else if u := stateOf(r).authenticated(); u != nil {
+		id = *u // NTLM authenticates the connection, not the request (IIS)
 	} else if user, ok := s.formUser(r); ok {
 		if _, err := s.keytab(); err != nil {
 			s.unavailable(w, r, err)
@@ -82,7 +84,6 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		s.challenge(w, r, nil, "")
 		return
 	}
-	st := s.settings.get()
 	p := s.build(r.Context(), id, st)
 	if wantsJSON(r) {
 		w.Header().Set("Content-Type", "application/json")

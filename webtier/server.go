@@ -21,6 +21,8 @@ import (
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/netlogon"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
@@ -40,6 +42,11 @@ type Config struct {
 	Now            func() time.Time
 	MaxSkew        time.Duration
 	FormSecret     []byte // signs the form-login cookie; random when empty
+	// NetlogonAddr is the DC's pass-through service (dc.lab.local:445) for
+	// NTLM logons; the site opens it with a ticket for HOST/<dc host>.
+	NetlogonAddr string
+	// Validator replaces the secure channel (tests).
+	Validator ntlm.Validator
 }
 
 // Server is the web tier.
@@ -56,6 +63,8 @@ type Server struct {
 	ktStamp string
 	own     *kmsg.Credential // the service account's TGT
 	ownKVNO int
+
+	netlogon ntlm.Validator // the secure channel to the DC (NTLM pass-through)
 }
 
 // New makes the web tier.
@@ -89,6 +98,24 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, ev: events.Stamp(ev, cfg.Host, "web", cfg.Now), settings: &settingsFile{path: cfg.SettingsFile, cur: DefaultSettings()},
 		replay: gss.NewReplayCache(cfg.MaxSkew, 0)}
 	s.kdc = &kdcclient.Client{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
+	switch {
+	case cfg.Validator != nil:
+		s.netlogon = cfg.Validator
+	case cfg.NetlogonAddr != "":
+		dcHost, _, _ := net.SplitHostPort(cfg.NetlogonAddr)
+		s.netlogon = netlogon.NewClient(netlogon.ClientConfig{Addr: cfg.NetlogonAddr, Dialer: cfg.Dialer,
+			Ticket: func(ctx context.Context) (kmsg.Credential, error) {
+				tgt, err := s.ownTGT(ctx)
+				if err != nil {
+					return kmsg.Credential{}, err
+				}
+				rep, err := s.kdc.ServiceTicket(ctx, tgt, "HOST/"+dcHost)
+				if err != nil {
+					return kmsg.Credential{}, err
+				}
+				return rep.Credential(), nil
+			}})
+	}
 	return s
 }
 
@@ -96,7 +123,7 @@ func New(cfg Config) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), ConnContext: withConnState}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -2,6 +2,7 @@ package webtier
 
 import (
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,41 @@ type Settings struct {
 	SQLHost     string            `yaml:"sql_dsn_host"`
 	SQLPort     int               `yaml:"sql_port"`
 	FormUsers   map[string]string `yaml:"form_users"` // the site's own (non-Kerberos) logins, for protocol transition
-	MaxSkew     time.Duration     `yaml:"-"`
+	// Providers are IIS's Windows Authentication providers in order (see
+	// ProviderNegotiate and friends); empty is IIS's default.
+	Providers []string      `yaml:"providers"`
+	MaxSkew   time.Duration `yaml:"-"`
 }
+
+// IIS's providers (system.webServer/security/authentication/windowsAuthentication/providers).
+const (
+	ProviderNegotiate         = "Negotiate"          // SPNEGO: Kerberos, or NTLM inside it
+	ProviderNegotiateKerberos = "Negotiate:Kerberos" // SPNEGO with Kerberos only
+	ProviderNTLM              = "NTLM"               // the NTLM scheme
+)
+
+// DefaultProviders is IIS's default list.
+var DefaultProviders = []string{ProviderNegotiate, ProviderNTLM}
+
+// has reports a provider (case-insensitive).
+func (s Settings) has(p string) bool {
+	for _, x := range s.providers() {
+		if strings.EqualFold(x, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s Settings) providers() []string {
+	if len(s.Providers) == 0 {
+		return DefaultProviders
+	}
+	return s.Providers
+}
+
+// negotiateAllowsNTLM: the Negotiate provider (not Negotiate:Kerberos) takes NTLM inside SPNEGO.
+func (s Settings) negotiateAllowsNTLM() bool { return s.has(ProviderNegotiate) }
 
 // DefaultSettings is the lab's working end state.
 func DefaultSettings() Settings {

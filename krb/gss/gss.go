@@ -55,8 +55,11 @@ func mechOf(oid []byte) Mech {
 }
 
 func (m Mech) oid() []byte {
-	if m == MechMSKRB5 {
+	switch m {
+	case MechMSKRB5:
 		return oidMSKRB5
+	case MechNTLM:
+		return oidNTLM
 	}
 	return oidKRB5
 }
@@ -101,11 +104,28 @@ func unwrapKRB5(b []byte) (Mech, []byte, []byte, error) {
 
 // NegTokenInit is SPNEGO's first token (RFC 4178 §4.2.1).
 type NegTokenInit struct {
-	MechTypes [][]byte // DER OIDs as sent
-	ReqFlags  []byte
-	MechToken []byte
-	MIC       []byte
+	MechTypes    [][]byte // DER OIDs as sent
+	MechTypesDER []byte   // the MechTypeList as sent: what mechListMIC signs (RFC 4178 §5)
+	ReqFlags     []byte
+	MechToken    []byte
+	MIC          []byte
 }
+
+// FirstMech is the initiator's preferred mechanism (its optimistic token's).
+func (n *NegTokenInit) FirstMech() Mech { return mechOf(n.MechTypes[0]) }
+
+// Offers reports whether the initiator lists m.
+func (n *NegTokenInit) Offers(m Mech) bool {
+	for _, o := range n.MechTypes {
+		if mechOf(o) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseNegTokenInit decodes SPNEGO's first token (RFC 4178 §4.2.1).
+func ParseNegTokenInit(b []byte) (*NegTokenInit, error) { return parseSPNEGO(b) }
 
 // parseSPNEGO decodes an initial SPNEGO token: either [APPLICATION 0]{SPNEGO
 // OID, [0] NegTokenInit} or a bare [0] NegTokenInit (some clients, e.g.
@@ -131,6 +151,7 @@ func parseSPNEGO(b []byte) (*NegTokenInit, error) {
 	err = der.Fields(seq, func(tag int, inner der.TLV) error {
 		switch tag {
 		case 0:
+			n.MechTypesDER = inner.Full
 			for q := inner.Content; len(q) > 0; {
 				o, more, err := der.Read(q)
 				if err != nil || o.Tag != 6 {
@@ -169,21 +190,35 @@ const (
 // MarshalNegTokenResp builds the acceptor's SPNEGO reply: [1] NegTokenResp
 // (RFC 4178 §4.2.2). supportedMech is included whenever mech is Kerberos.
 func MarshalNegTokenResp(state int, mech Mech, responseToken []byte) []byte {
-	parts := [][]byte{der.Ctx(0, der.Encode(0x0a, []byte{byte(state)}))}
-	if mech == MechKRB5 || mech == MechMSKRB5 {
+	return MarshalNegTokenRespMIC(state, mech, responseToken, nil)
+}
+
+// MarshalNegTokenRespMIC is MarshalNegTokenResp with a mechListMIC [3]
+// (RFC 4178 §4.2.2, §5). A state below 0 leaves negState out (the
+// initiator's continuation tokens); MechUnknown leaves supportedMech out.
+func MarshalNegTokenRespMIC(state int, mech Mech, responseToken, mechListMIC []byte) []byte {
+	var parts [][]byte
+	if state >= 0 {
+		parts = append(parts, der.Ctx(0, der.Encode(0x0a, []byte{byte(state)})))
+	}
+	if mech == MechKRB5 || mech == MechMSKRB5 || mech == MechNTLM {
 		parts = append(parts, der.Ctx(1, mech.oid()))
 	}
 	if len(responseToken) > 0 {
 		parts = append(parts, der.Ctx(2, der.Octets(responseToken)))
+	}
+	if len(mechListMIC) > 0 {
+		parts = append(parts, der.Ctx(3, der.Octets(mechListMIC)))
 	}
 	return der.Ctx(1, der.Seq(parts...))
 }
 
 // NegTokenResp is the acceptor's reply as a client sees it.
 type NegTokenResp struct {
-	State         int
+	State         int // -1 when absent
 	Mech          Mech
 	ResponseToken []byte
+	MechListMIC   []byte
 }
 
 // ParseNegTokenResp decodes [1] NegTokenResp.
@@ -203,6 +238,8 @@ func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 			r.Mech = mechOf(inner.Full)
 		case 2:
 			r.ResponseToken = inner.Content
+		case 3:
+			r.MechListMIC = inner.Content
 		}
 		return nil
 	})
@@ -210,6 +247,19 @@ func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// MarshalNegTokenInitMechs builds a NegTokenInit offering mechs in order,
+// with token as the optimistic token of the first, and returns the
+// MechTypeList it signed up to (for a later mechListMIC).
+func MarshalNegTokenInitMechs(mechs []Mech, token []byte) (tok, mechTypes []byte) {
+	var oids [][]byte
+	for _, m := range mechs {
+		oids = append(oids, m.oid())
+	}
+	mechTypes = der.Seq(oids...)
+	init := der.Seq(der.Ctx(0, mechTypes), der.Ctx(2, der.Octets(token)))
+	return der.App(0, oidSPNEGO, der.Ctx(0, init)), mechTypes
 }
 
 // MarshalNegTokenInit builds the initiator's first SPNEGO token offering krb5
