@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # GSS-API, FreeTDS tsql built with Kerberos, tshark, Chromium and Firefox ESR
 # (headless, for the page a trainer projects). Under CI (CI=true) a test
 # whose peer is missing fails instead of skipping.
-DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr
+DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr gss-ntlmssp python3-impacket
 
 .PHONY: all build test deps vet fuzz bench soak clean
 
@@ -43,7 +43,8 @@ FUZZ_TARGETS := \
 	./krb/pac:FuzzParsePAC ./krb/pac:FuzzFindPAC ./krb/ccache:FuzzParseCCache ./krb/keytab:FuzzParseKeytab \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
-	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork
+	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork \
+	./ntlm:FuzzParseMessages
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \

@@ -16,6 +16,10 @@ type ClientConfig struct {
 	// NoMIC leaves the MIC out (clients before Windows Vista); V1 sends an
 	// NTLMv1 response (what LmCompatibilityLevel < 3 clients send).
 	NoMIC, V1 bool
+	// Anonymous answers with the null session (MS-NLMP 3.1.5.1.2: no user,
+	// an empty NT response, LM response Z(1)): what Windows sends for a
+	// thread whose impersonation token cannot leave the machine.
+	Anonymous bool
 }
 
 // ClientContext is the initiator's side of one handshake (MS-NLMP 3.1).
@@ -40,7 +44,11 @@ const ClientFlags = FlagUnicode | FlagRequestTarget | FlagSign | FlagSeal | Flag
 
 // Negotiate returns the NEGOTIATE_MESSAGE.
 func (c *ClientContext) Negotiate() []byte {
-	c.negotiate = (&Negotiate{Flags: ClientFlags, Version: &DefaultVersion}).Marshal()
+	f := ClientFlags
+	if c.cfg.Anonymous {
+		f |= FlagAnonymous
+	}
+	c.negotiate = (&Negotiate{Flags: f, Version: &DefaultVersion}).Marshal()
 	return c.negotiate
 }
 
@@ -55,6 +63,10 @@ func (c *ClientContext) Authenticate(challengeMsg []byte) ([]byte, error) {
 		return nil, fmt.Errorf("ntlm: AUTHENTICATE before NEGOTIATE")
 	}
 	flags := ch.Flags & (ClientFlags | FlagVersion | FlagTargetInfo)
+	if c.cfg.Anonymous {
+		a := &Authenticate{Flags: flags | FlagAnonymous, Workstation: c.cfg.Workstation, LmChallengeResponse: []byte{0}, Version: &DefaultVersion}
+		return a.Marshal(), nil
+	}
 	a := &Authenticate{Flags: flags, Domain: c.cfg.Domain, User: c.cfg.User, Workstation: c.cfg.Workstation, Version: &DefaultVersion}
 	if c.cfg.V1 {
 		// An NTLMv1 response (MS-NLMP 3.3.1, DESL over the NT hash): only

@@ -16,7 +16,6 @@ import (
 
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
-	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -63,17 +62,8 @@ func (s *Server) ownKey() (types.EncryptionKey, int, error) {
 	if err != nil {
 		return types.EncryptionKey{}, 0, err
 	}
-	var best types.EncryptionKey
-	kvno := 0
-	for _, e := range kt.Entries {
-		if len(e.Principal.Components) != 1 || !strings.EqualFold(e.Principal.Components[0], s.cfg.ServiceAccount) {
-			continue
-		}
-		if int(e.KVNO) > kvno || (int(e.KVNO) == kvno && e.Key.KeyType == kcrypto.ETypeAES256SHA1) {
-			best, kvno = e.Key, int(e.KVNO)
-		}
-	}
-	if best.KeyType == 0 {
+	best, kvno, ok := keytab.Strongest(kt, s.cfg.ServiceAccount)
+	if !ok {
 		return best, 0, errKeytab{fmt.Errorf("no key for %s in %s", s.cfg.ServiceAccount, s.cfg.Keytab)}
 	}
 	return best, kvno, nil
@@ -114,26 +104,6 @@ type identity struct {
 }
 
 func (id identity) windows(netbios string) string { return netbios + `\` + id.user }
-
-// negotiate authenticates a request with Authorization: Negotiate (RFC 4559
-// §4). It writes the 401 itself and returns ok=false when the request is not
-// (yet) authenticated.
-func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) (*gss.SecContext, bool) {
-	kt, err := s.keytab()
-	if err != nil {
-		s.unavailable(w, r, err)
-		return nil, false
-	}
-	h := r.Header.Get("Authorization")
-	scheme, tok, _ := strings.Cut(h, " ")
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
-	if err != nil || len(raw) == 0 {
-		s.logonFailure(r, nil, "BAD_TOKEN", "the "+scheme+" header is not base64")
-		s.challenge(w, r, nil, "the "+scheme+" token was not valid base64")
-		return nil, false
-	}
-	return s.kerberos(w, r, kt, raw)
-}
 
 // kerberos verifies a Kerberos context token.
 func (s *Server) kerberos(w http.ResponseWriter, r *http.Request, kt *gokeytab.Keytab, raw []byte) (*gss.SecContext, bool) {
@@ -319,7 +289,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, st Setting
 		}
 		return s.ntlmLeg(w, r, "Negotiate", ntlmMsg, init, resp)
 	}
-	ctx, ok := s.negotiate(w, r)
+	kt, err := s.keytab()
+	if err != nil {
+		s.unavailable(w, r, err)
+		return identity{}, false
+	}
+	ctx, ok := s.kerberos(w, r, kt, raw)
 	if !ok {
 		return identity{}, false
 	}

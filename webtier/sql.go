@@ -14,6 +14,7 @@ import (
 
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/ntlm"
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/integratedauth"
 	"github.com/microsoft/go-mssqldb/msdsn"
@@ -44,26 +45,32 @@ func provide(cfg msdsn.Config) (integratedauth.IntegratedAuthenticator, error) {
 }
 
 // authenticator produces the LOGIN7 SSPI blob: SPNEGO(krb5 AP-REQ) for the
-// user's ticket, or, with no credential, an NTLM NEGOTIATE with no user — what
-// Windows sends when an impersonation-level token leaves the machine.
-type authenticator struct{ cred *kmsg.Credential }
+// user's ticket, or, with no credential, the NTLM null session — what
+// Windows sends when an impersonation-level token leaves the machine
+// (NEGOTIATE, then an anonymous AUTHENTICATE to SQL Server's CHALLENGE).
+type authenticator struct {
+	cred *kmsg.Credential
+	anon *ntlm.ClientContext
+}
 
 func (a *authenticator) InitialBytes() ([]byte, error) {
 	if a.cred == nil {
-		return anonymousNTLM, nil
+		a.anon = ntlm.NewClientContext(ntlm.ClientConfig{Anonymous: true})
+		return a.anon.Negotiate(), nil
 	}
 	tok, _, err := gss.InitiatorToken(*a.cred, gss.InitiatorOptions{Flags: gss.FlagConf | gss.FlagInteg, SPNEGO: true})
 	return tok, err
 }
 
-// NextBytes: SQL Server sends no continuation for Kerberos (notes §1.4).
-func (a *authenticator) NextBytes([]byte) ([]byte, error) { return nil, nil }
-func (a *authenticator) Free()                            {}
-
-// anonymousNTLM is an NTLMSSP NEGOTIATE_MESSAGE (MS-NLMP 2.2.1.1) with the
-// anonymous flag and no domain or workstation.
-var anonymousNTLM = []byte{'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 1, 0, 0, 0, 0x07, 0x82, 0x08, 0x00,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+// NextBytes: SQL Server sends no continuation for Kerberos (notes §1.4);
+// for NTLM its CHALLENGE gets the anonymous AUTHENTICATE.
+func (a *authenticator) NextBytes(b []byte) ([]byte, error) {
+	if a.anon != nil && ntlm.TypeOf(b) == ntlm.TypeChallenge {
+		return a.anon.Authenticate(b)
+	}
+	return nil, nil
+}
+func (a *authenticator) Free() {}
 
 // SQLResult is what SQL Server answered, as the page shows it.
 type SQLResult struct {

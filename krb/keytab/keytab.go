@@ -26,6 +26,7 @@ import (
 
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/krb/internal/mitfmt"
+	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -230,4 +231,21 @@ func Gokrb5(entries []Entry) (kt *keytab.Keytab, err error) {
 		return nil, fmt.Errorf("keytab: gokrb5 unmarshal: %w", err)
 	}
 	return kt, nil
+}
+
+// Strongest returns account's key of the highest kvno, AES256 first, as a
+// service logging on with its keytab picks it (single-component principals:
+// the account's own name).
+func Strongest(kt *keytab.Keytab, account string) (types.EncryptionKey, int, bool) {
+	var best types.EncryptionKey
+	kvno := 0
+	for _, e := range kt.Entries {
+		if len(e.Principal.Components) != 1 || !strings.EqualFold(e.Principal.Components[0], account) {
+			continue
+		}
+		if int(e.KVNO) > kvno || (int(e.KVNO) == kvno && e.Key.KeyType == kcrypto.ETypeAES256SHA1) {
+			best, kvno = e.Key, int(e.KVNO)
+		}
+	}
+	return best, kvno, best.KeyType != 0
 }
