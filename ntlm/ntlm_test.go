@@ -43,19 +43,7 @@ func TestNTLMv2SpecVectors(t *testing.T) {
 }
 
 // dc validates with a directory of NT hashes, as the DC's Netlogon does.
-type dc map[string][]byte
-
-func (d dc) ValidateNTLM(_ context.Context, r ValidationRequest) (*ValidationResult, error) {
-	h, ok := d[strings.ToLower(r.User)]
-	if !ok {
-		return nil, Errorf(ntstatus.NoSuchUser, "NO_SUCH_USER", "no account %s", r.User)
-	}
-	key, e := Verify(h, r.User, r.Domain, r.ServerChallenge, r.NtResponse, r.LmResponse)
-	if e != nil {
-		return nil, e
-	}
-	return &ValidationResult{Account: r.User, Domain: "LAB", SessionBaseKey: key}, nil
-}
+func dc(h map[string][]byte) LocalAccounts { return LocalAccounts{Domain: "LAB", Hashes: h} }
 
 var labServer = ServerConfig{NetBIOSDomain: "LAB", NetBIOSComputer: "WEB", DNSDomain: "lab.local", DNSComputer: "web.lab.local"}
 
@@ -73,7 +61,7 @@ func handshake(t *testing.T, cfg ClientConfig, tamper func([]byte) []byte) (*Ser
 	if tamper != nil {
 		auth = tamper(auth)
 	}
-	return srv.Authenticate(context.Background(), auth, dc{"bob": NTHash("Bob-Passw0rd!")})
+	return srv.Authenticate(context.Background(), auth, dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")}))
 }
 
 func status(err error) ntstatus.Status {
@@ -123,7 +111,7 @@ func TestReplayRefused(t *testing.T) {
 	srv := NewServerContext(labServer)
 	ch, _ := srv.Challenge(cl.Negotiate())
 	auth, _ := cl.Authenticate(ch)
-	d := dc{"bob": NTHash("Bob-Passw0rd!")}
+	d := dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")})
 	if _, err := srv.Authenticate(context.Background(), auth, d); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +128,7 @@ func TestReplayRefused(t *testing.T) {
 func TestAnonymous(t *testing.T) {
 	srv := NewServerContext(labServer)
 	srv.Challenge((&Negotiate{Flags: ClientFlags | FlagAnonymous}).Marshal())
-	r, err := srv.Authenticate(context.Background(), (&Authenticate{Flags: FlagUnicode | FlagAnonymous, LmChallengeResponse: []byte{0}}).Marshal(), dc{})
+	r, err := srv.Authenticate(context.Background(), (&Authenticate{Flags: FlagUnicode | FlagAnonymous, LmChallengeResponse: []byte{0}}).Marshal(), dc(nil))
 	if err != nil || !r.Anonymous || r.Validation != nil {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -152,7 +140,7 @@ func TestSessionSigning(t *testing.T) {
 	srv := NewServerContext(labServer)
 	ch, _ := srv.Challenge(cl.Negotiate())
 	auth, _ := cl.Authenticate(ch)
-	r, err := srv.Authenticate(context.Background(), auth, dc{"bob": NTHash("Bob-Passw0rd!")})
+	r, err := srv.Authenticate(context.Background(), auth, dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +193,7 @@ sys.stdout.write(binascii.hexlify(t3.getData()).decode() + "\n")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("impacket: %v\n%s", err, stderr.String())
 	}
-	r, err := srv.Authenticate(context.Background(), unhex(strings.TrimSpace(last)), dc{"bob": NTHash("Bob-Passw0rd!")})
+	r, err := srv.Authenticate(context.Background(), unhex(strings.TrimSpace(last)), dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")}))
 	if err != nil || r.Validation.Account != "bob" || !r.V2 {
 		t.Fatalf("impacket's AUTHENTICATE: %+v %v", r, err)
 	}

@@ -1,8 +1,10 @@
 package ntlm
 
 import (
+	"context"
 	"crypto/hmac"
 	"fmt"
+	"strings"
 
 	"github.com/doublehop/doublehop/ntstatus"
 )
@@ -59,4 +61,25 @@ func Verify(ntHash []byte, user, domain string, serverChallenge [8]byte, nt, lm 
 		return nil, Errorf(ntstatus.WrongPassword, ReasonWrongPassword, "the NTLMv2 response does not match %s's password", user)
 	}
 	return hmacMD5(key, proof), nil
+}
+
+// LocalAccounts validates against NT hashes held in memory, as a standalone
+// (workgroup) server checks its own SAM: user (lower-case) → NT hash. Domain
+// is the name it answers with. The lab's tiers use the DC instead.
+type LocalAccounts struct {
+	Domain string
+	Hashes map[string][]byte
+}
+
+// ValidateNTLM implements Validator.
+func (a LocalAccounts) ValidateNTLM(_ context.Context, r ValidationRequest) (*ValidationResult, error) {
+	h, ok := a.Hashes[strings.ToLower(r.User)]
+	if !ok {
+		return nil, Errorf(ntstatus.NoSuchUser, "NO_SUCH_USER", "no account %s", r.User)
+	}
+	key, e := Verify(h, r.User, r.Domain, r.ServerChallenge, r.NtResponse, r.LmResponse)
+	if e != nil {
+		return nil, e
+	}
+	return &ValidationResult{Account: r.User, Domain: a.Domain, SessionBaseKey: key}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
@@ -137,6 +138,14 @@ type Config struct {
 	// setting needs TLS).
 	Encryption Encryption
 	TLSConfig  *tls.Config
+
+	// Validator passes NTLM logons through to the DC (a netlogon.Client:
+	// the member server's secure channel). nil: every NTLM logon fails as
+	// with no domain controller reachable (SEC_E_NO_AUTHENTICATING_AUTHORITY).
+	Validator ntlm.Validator
+	// NTLMComputer is the NetBIOS computer name in the CHALLENGE (SQL);
+	// default: the first label of Host, upper-cased.
+	NTLMComputer string
 
 	Events events.Sink // SQL login events (18453 / 18456 / 18452); nil = discard
 	Logger *slog.Logger

@@ -311,9 +311,9 @@ func (c *conn) login() error {
 	// Mutual authentication: the AP-REP goes alone in its own message, then
 	// the login response follows without waiting for the client (notes §4.4).
 	// go-mssqldb never asks for it (and cannot verify an AP-REP).
-	if sess.sec != nil && sess.sec.MutualRequired && len(sess.sec.ResponseToken) > 0 {
+	if len(sess.reply) > 0 {
 		c.tok.Reset()
-		c.tok.SSPI(sess.sec.ResponseToken)
+		c.tok.SSPI(sess.reply)
 		if err := c.sendTokens(); err != nil {
 			return err
 		}

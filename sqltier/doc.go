@@ -1,7 +1,7 @@
 // Package sqltier is the lab's SQL Server (sql.lab.local:1433, running as
 // svc_mssqlserver): a TDS 7.4 server that real SQL clients (go-mssqldb with
-// its stock krb5 authenticator, FreeTDS tsql) log in to with Kerberos. It
-// maps the authenticated principal to a Windows login (bob@LAB.LOCAL →
+// its stock krb5 and ntlm authenticators, FreeTDS tsql) log in to with
+// Kerberos or NTLM. It maps the authenticated principal to a Windows login (bob@LAB.LOCAL →
 // LAB\bob), admits it by a login table, fails the way SQL Server fails, and
 // answers a small, fixed set of queries. It is not a SQL engine.
 //
@@ -22,15 +22,25 @@
 //
 // # Logins
 //
-// LOGIN7's SSPI blob is handed to krb.Acceptor (SPNEGO, raw krb5 GSS with
-// either krb5 OID, or a bare AP-REQ), verified with Config.Keytab. When the
+// LOGIN7's SSPI blob is Kerberos or NTLM. Kerberos (SPNEGO, raw krb5 GSS
+// with either krb5 OID, or a bare AP-REQ) is verified with Config.Keytab.
+// NTLM (bare NTLMSSP, or inside SPNEGO) is a handshake: the NEGOTIATE in
+// LOGIN7, the CHALLENGE back in an SSPI token, the AUTHENTICATE in an SSPI
+// message (0x11), validated by the DC through Config.Validator (the
+// member's secure channel, package netlogon); SQL Server never holds a
+// user's password or hash. When the
 // client asked for mutual authentication (FreeTDS does, go-mssqldb never
 // does) the AP-REP goes back alone in an SSPI token before the login
 // response. Outcomes, with the errorlog state carried in the event (the
 // client always sees state 1):
 //
-//	Kerberos OK, login granted           LOGINACK; event 18453
-//	NTLMSSP or empty blob                18456 'NT AUTHORITY\ANONYMOUS LOGON', state 11 (the double hop)
+//	Kerberos OK, login granted           LOGINACK; event 18453, auth_scheme KERBEROS
+//	NTLM validated by the DC, granted    LOGINACK; event 18453, auth_scheme NTLM
+//	anonymous NTLM (null session)        18456 'NT AUTHORITY\ANONYMOUS LOGON', state 11 (the double hop)
+//	empty blob                           18456 'NT AUTHORITY\ANONYMOUS LOGON', state 11
+//	NTLM refused by the DC (password,
+//	unknown user, NTLMv1/LM, restricted) 18452; 17806 0x8009030c in the event, with the NTSTATUS
+//	NTLM with no DC reachable            18452; 17806 0x80090311 SEC_E_NO_AUTHENTICATING_AUTHORITY
 //	no row in the login table            18456 state 11, "Token-based server access validation failed..."
 //	login with CONNECT SQL denied        18456 state 12, "Login-based server access validation failed..." (LAB\alice by default)
 //	login disabled                       18456 state 7

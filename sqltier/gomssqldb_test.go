@@ -175,11 +175,12 @@ func TestGoMSSQLLoginFailures(t *testing.T) {
 		t.Errorf("carol event = %+v", ev)
 	}
 
-	// The stock ntlm authenticator: no Kerberos reaches the server.
+	// The stock ntlm authenticator with a wrong password: the DC refuses,
+	// SQL Server logs 17806 and answers 18452.
 	err = login("sqlserver://" + ts.addr + "?authenticator=ntlm&user+id=LAB%5Cbob&password=x&dial+timeout=5")
-	expect("ntlm", err, 18456, `Login failed for user 'NT AUTHORITY\ANONYMOUS LOGON'.`)
-	if ev := lastEvent(); ev.Login != `NT AUTHORITY\ANONYMOUS LOGON` || ev.AuthScheme != "NTLM" || ev.State != 11 {
-		t.Errorf("anonymous event = %+v", ev)
+	expect("ntlm", err, 18452, "untrusted domain")
+	if ev := lastEvent(); ev.ID != events.SQLUntrustedDomain || ev.AuthScheme != "NTLM" || ev.Status != "0xC000006A" || !strings.Contains(ev.Message, "0x8009030c") {
+		t.Errorf("wrong-password NTLM event = %+v", ev)
 	}
 
 	// A ticket for another account's SPN, presented to this server.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/doublehop/doublehop/ntlm"
 	"net"
 	"os"
 	"os/exec"
@@ -157,7 +158,11 @@ func startServer(t testing.TB, kt *keytab.Keytab, mod func(*Config)) *testServer
 		t.Fatal(err)
 	}
 	mem := events.NewMemory(0)
-	cfg := Config{Keytab: kt, Events: mem}
+	hashes := map[string][]byte{}
+	for u, pw := range passwords {
+		hashes[u] = ntlm.NTHash(pw)
+	}
+	cfg := Config{Keytab: kt, Events: mem, Validator: ntlm.LocalAccounts{Domain: "LAB", Hashes: hashes}}
 	if testing.Verbose() && os.Getenv("SQLTIER_LOG") != "" {
 		cfg.Logger = testLogger(t)
 	}

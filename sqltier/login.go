@@ -11,6 +11,7 @@ import (
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/krb/pac"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier/tds"
 )
 
@@ -29,7 +30,9 @@ type session struct {
 	login      string // LAB\bob
 	principal  string // bob@LAB.LOCAL ("" for SQL logins)
 	authScheme string
-	sec        *gss.SecContext
+	sec        *gss.SecContext    // Kerberos logons
+	ntlm       *ntlm.ServerResult // NTLM logons
+	reply      []byte             // the last security token for the client (AP-REP, SPNEGO accept-completed)
 	database   string
 	defaultDB  string
 	app        string
@@ -65,9 +68,10 @@ const (
 )
 
 // authenticate turns LOGIN7 into a session or a failure, SQL Server style:
-// SQL authentication is refused (Windows-only server), the SSPI blob must be
-// Kerberos (SPNEGO, raw krb5 GSS or a bare AP-REQ, verified with the service
-// keytab by krb.Acceptor), the principal maps to LAB\user, and the login
+// SQL authentication is refused (Windows-only server); the SSPI blob is
+// NTLM (bare or inside SPNEGO: a handshake of SSPI messages, validated by
+// the DC) or Kerberos (SPNEGO, raw krb5 GSS or a bare AP-REQ, verified with
+// the service keytab); the Windows identity maps to LAB\user and the login
 // table decides.
 func (c *conn) authenticate(l *tds.Login7) (*session, *loginFailure) {
 	now := c.srv.cfg.Now()
@@ -76,36 +80,42 @@ func (c *conn) authenticate(l *tds.Login7) (*session, *loginFailure) {
 		return nil, c.failed18456(l.UserName, stateWindowsOnly, reasonWindowsOnly, "SQL_AUTH_WINDOWS_ONLY", schemeSQL, nil)
 	}
 	cur := c.srv.current()
+	if msg, _, _ := gss.SplitNTLM(l.SSPI); msg != nil {
+		return c.ntlmLogin(l, s, cur)
+	}
 	sec, err := cur.acceptor.Accept(l.SSPI)
 	if err != nil {
 		if errors.Is(err, gss.ErrNotKerberos) {
-			// No usable credential: NTLM (the web tier has no delegable
-			// credential and falls back) or nothing. SQL Server sees the
-			// anonymous token: the double-hop symptom.
-			scheme, why := schemeNTLM, "ANONYMOUS_NTLM"
-			if !gss.IsNTLM(l.SSPI) {
-				scheme, why = "", "ANONYMOUS_NO_CREDENTIAL"
-			}
-			return nil, c.failed18456(anonymousLogon, stateTokenAccess, reasonTokenAccess, why, scheme, nil)
+			// No credential at all: SQL Server sees the anonymous token.
+			return nil, c.failed18456(anonymousLogon, stateTokenAccess, reasonTokenAccess, "ANONYMOUS_NO_CREDENTIAL", "", nil)
 		}
 		return nil, c.sspiFailed(err)
 	}
 	s.sec = sec
 	s.principal = sec.ClientPrincipal()
 	s.authScheme = schemeKerberos
+	if sec.MutualRequired {
+		s.reply = sec.ResponseToken
+	}
 	if !strings.EqualFold(sec.ClientRealm, c.srv.cfg.Realm) {
 		// A principal of a realm this domain does not trust.
 		return nil, c.untrusted(s, fmt.Sprintf("client realm %s is not %s", sec.ClientRealm, c.srv.cfg.Realm), "UNTRUSTED_REALM")
 	}
 	s.login = c.srv.cfg.NetBIOS + `\` + strings.Join(sec.Client.NameString, "/")
+	return c.authorize(l, s, cur)
+}
+
+// authorize applies the login table and opens the database for an
+// authenticated Windows identity (s.login).
+func (c *conn) authorize(l *tds.Login7, s *session, cur *live) (*session, *loginFailure) {
 	row, ok := cur.logins[strings.ToLower(s.login)]
 	switch {
 	case !ok:
-		return nil, c.failed18456(s.login, stateTokenAccess, reasonTokenAccess, "NO_LOGIN", schemeKerberos, sec)
+		return nil, c.failed18456(s.login, stateTokenAccess, reasonTokenAccess, "NO_LOGIN", s.authScheme, s.sec)
 	case row.Access == Deny:
-		return nil, c.failed18456(s.login, stateLoginAccess, reasonLoginAccess, "CONNECT_SQL_DENIED", schemeKerberos, sec)
+		return nil, c.failed18456(s.login, stateLoginAccess, reasonLoginAccess, "CONNECT_SQL_DENIED", s.authScheme, s.sec)
 	case row.Access == Disabled:
-		return nil, c.failed18456(s.login, stateDisabled, reasonDisabled, "LOGIN_DISABLED", schemeKerberos, sec)
+		return nil, c.failed18456(s.login, stateDisabled, reasonDisabled, "LOGIN_DISABLED", s.authScheme, s.sec)
 	}
 	s.login = row.Name // the login's own spelling, as SUSER_SNAME() returns it
 	s.defaultDB = c.srv.cfg.Database
@@ -118,7 +128,7 @@ func (c *conn) authenticate(l *tds.Login7) (*session, *loginFailure) {
 	}
 	name, ok := c.srv.database(db)
 	if !ok {
-		f := c.failed18456(s.login, state, fmt.Sprintf("Failed to open the explicitly specified database '%s'.", db), "DATABASE_UNAVAILABLE", schemeKerberos, sec)
+		f := c.failed18456(s.login, state, fmt.Sprintf("Failed to open the explicitly specified database '%s'.", db), "DATABASE_UNAVAILABLE", s.authScheme, s.sec)
 		if state == stateDefaultDB {
 			f.event.Message = strings.Replace(f.event.Message, "Failed to open the explicitly specified database", "Failed to open the database configured in the login object", 1)
 		}
@@ -182,7 +192,13 @@ func (c *conn) sspiFailed(err error) *loginFailure {
 	} else if code, ok := kerr.CodeOf(err); ok {
 		ev.Code, ev.CodeName = int(code), code.Name()
 	}
-	ev.Message = fmt.Sprintf("SSPI handshake failed with error code 0x%08x, state 14 while establishing a connection with integrated security; the connection has been closed. Reason: AcceptSecurityContext failed. The operating system error code indicates the cause of failure. %s. %s [CLIENT: %s] Kerberos: %s",
+	return c.handshakeFailed(ev, secCode, secText, "Kerberos: "+cause)
+}
+
+// handshakeFailed is SQL Server's errorlog 17806 and the client's 18452 for
+// a security context that could not be established.
+func (c *conn) handshakeFailed(ev events.Event, secCode uint32, secText, cause string) *loginFailure {
+	ev.Message = fmt.Sprintf("SSPI handshake failed with error code 0x%08x, state 14 while establishing a connection with integrated security; the connection has been closed. Reason: AcceptSecurityContext failed. The operating system error code indicates the cause of failure. %s. %s [CLIENT: %s] %s",
 		secCode, secText, msgUntrustedDomain, c.addr, cause)
 	return &loginFailure{client: []tds.ServerMessage{c.errorMsg(18452, 1, 14, msgUntrustedDomain)}, event: ev}
 }

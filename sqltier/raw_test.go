@@ -81,13 +81,7 @@ func (c *rawClient) prelogin() tds.Prelogin {
 // login sends LOGIN7 with token as the SSPI blob.
 func (c *rawClient) login(version uint32, token []byte) []any {
 	c.t.Helper()
-	c.legacy = version < 0x72000000 && version != tds.Version80
-	l := tds.Login7{TDSVersion: version, PacketSize: 4096, OptionFlags1: 0xE0, OptionFlags2: 0x83, HostName: "ws01",
-		AppName: "raw", ServerName: "sql.lab.local", CltIntName: "raw-tds", SSPI: token}
-	toks, err := c.roundTrip(tds.PacketLogin7, l.Marshal())
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	toks := c.login7(version, token)
 	// An SSPI token (mutual authentication) comes alone; the login response follows.
 	if len(toks) == 1 {
 		if _, ok := toks[0].(tds.SSPIToken); ok {
@@ -97,6 +91,19 @@ func (c *rawClient) login(version uint32, token []byte) []any {
 			}
 			toks = append(toks, more...)
 		}
+	}
+	return toks
+}
+
+// login7 sends LOGIN7 and returns the first reply's tokens.
+func (c *rawClient) login7(version uint32, token []byte) []any {
+	c.t.Helper()
+	c.legacy = version < 0x72000000 && version != tds.Version80
+	l := tds.Login7{TDSVersion: version, PacketSize: 4096, OptionFlags1: 0xE0, OptionFlags2: 0x83, HostName: "ws01",
+		AppName: "raw", ServerName: "sql.lab.local", CltIntName: "raw-tds", SSPI: token}
+	toks, err := c.roundTrip(tds.PacketLogin7, l.Marshal())
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	return toks
 }

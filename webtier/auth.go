@@ -22,7 +22,6 @@ import (
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/ntstatus"
 	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // errKeytab is the seed's "Service Unavailable": the app pool identity's
@@ -52,47 +51,13 @@ func (s *Server) keytab() (*gokeytab.Keytab, error) {
 	if err != nil {
 		return nil, errKeytab{err}
 	}
-	s.kt, s.ktStamp, s.own = kt, stamp, nil
+	s.kt, s.ktStamp = kt, stamp
 	return kt, nil
-}
-
-// ownKey is the service account's strongest key from its keytab.
-func (s *Server) ownKey() (types.EncryptionKey, int, error) {
-	kt, err := s.keytab()
-	if err != nil {
-		return types.EncryptionKey{}, 0, err
-	}
-	best, kvno, ok := keytab.Strongest(kt, s.cfg.ServiceAccount)
-	if !ok {
-		return best, 0, errKeytab{fmt.Errorf("no key for %s in %s", s.cfg.ServiceAccount, s.cfg.Keytab)}
-	}
-	return best, kvno, nil
 }
 
 // ownTGT returns the service account's TGT, logging on with its keytab when
 // needed (the app pool identity's logon).
-func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) {
-	s.mu.Lock()
-	if s.own != nil && s.cfg.Now().Add(5*time.Minute).Before(s.own.Info.EndTime) {
-		c := *s.own
-		s.mu.Unlock()
-		return c, nil
-	}
-	s.mu.Unlock()
-	key, kvno, err := s.ownKey()
-	if err != nil {
-		return kmsg.Credential{}, err
-	}
-	rep, err := s.kdc.LoginWithKey(ctx, s.cfg.ServiceAccount, key, kvno, []int{kmsg.FlagForwardable})
-	if err != nil {
-		return kmsg.Credential{}, fmt.Errorf("logon of %s at the KDC: %w", s.cfg.ServiceAccount, err)
-	}
-	c := rep.Credential()
-	s.mu.Lock()
-	s.own = &c
-	s.mu.Unlock()
-	return c, nil
-}
+func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) { return s.logon.TGT(ctx) }
 
 // identity is who the page serves.
 type identity struct {
@@ -259,35 +224,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, st Setting
 	negotiate := strings.EqualFold(scheme, "Negotiate")
 	switch {
 	case strings.EqualFold(scheme, "NTLM") && st.has(ProviderNTLM) && ntlm.Is(raw):
-		return s.ntlmLeg(w, r, "NTLM", raw, nil, nil)
+		return s.ntlmLeg(w, r, "NTLM", raw)
 	case negotiate && (st.has(ProviderNegotiate) || st.has(ProviderNegotiateKerberos)):
 	default:
 		s.logonFailure(r, nil, "PROVIDER_NOT_ENABLED", "the client used the "+scheme+" scheme, which this site does not offer")
 		s.challenge(w, r, nil, "this site does not accept the "+scheme+" scheme")
 		return identity{}, false
 	}
-	// Inside Negotiate: raw NTLMSSP (Windows sends it bare), a NegTokenResp
-	// continuing an NTLM handshake, or a NegTokenInit whose first mechanism is NTLM.
-	ntlmMsg, init, resp := []byte(nil), (*gss.NegTokenInit)(nil), (*gss.NegTokenResp)(nil)
-	switch {
-	case ntlm.Is(raw):
-		ntlmMsg = raw
-	case raw[0] == 0xa1:
-		if resp, err = gss.ParseNegTokenResp(raw); err == nil {
-			ntlmMsg = resp.ResponseToken
-		}
-	case raw[0] == 0x60 || raw[0] == 0xa0:
-		if n, err := gss.ParseNegTokenInit(raw); err == nil && n.FirstMech() == gss.MechNTLM {
-			init, ntlmMsg = n, n.MechToken
-		}
-	}
-	if ntlmMsg != nil {
+	// Inside Negotiate: bare NTLMSSP (Windows sends it so), a NegTokenResp
+	// continuing an NTLM handshake, or a NegTokenInit preferring NTLM.
+	if msg, _, _ := gss.SplitNTLM(raw); msg != nil {
 		if !st.negotiateAllowsNTLM() {
 			s.ntlmFailure(r, ntlm.Errorf(ntstatus.LogonFailure, "NTLM_NOT_ENABLED", "NTLM inside Negotiate, and this site's provider is Negotiate:Kerberos"), "", "")
 			s.challenge(w, r, nil, "this site accepts Kerberos only (provider Negotiate:Kerberos); the browser offered NTLM")
 			return identity{}, false
 		}
-		return s.ntlmLeg(w, r, "Negotiate", ntlmMsg, init, resp)
+		return s.ntlmLeg(w, r, "Negotiate", raw)
 	}
 	kt, err := s.keytab()
 	if err != nil {

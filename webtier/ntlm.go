@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -28,10 +27,8 @@ type connKey struct{}
 // connState is what the site remembers about one TCP connection.
 type connState struct {
 	mu        sync.Mutex
-	pending   *ntlm.ServerContext // a CHALLENGE was sent, the AUTHENTICATE is due
-	spnego    bool                // the handshake runs inside SPNEGO
-	mechTypes []byte              // the client's MechTypeList (for mechListMIC)
-	user      *identity           // authenticated by NTLM on this connection
+	ntlm *gss.NTLMAcceptor // this connection's NTLM handshake
+	user *identity         // authenticated by NTLM on this connection
 }
 
 func withConnState(ctx context.Context, _ net.Conn) context.Context {
@@ -51,82 +48,49 @@ func (s *Server) ntlmServerConfig() ntlm.ServerConfig {
 		DNSComputer: s.cfg.Host, Now: s.cfg.Now}
 }
 
-// ntlmLeg runs one leg of an NTLM handshake. msg is the NTLMSSP message;
-// scheme is how it came (Negotiate or NTLM); neg is the SPNEGO wrapper's
-// token when there was one.
-func (s *Server) ntlmLeg(w http.ResponseWriter, r *http.Request, scheme string, msg []byte, init *gss.NegTokenInit, resp *gss.NegTokenResp) (identity, bool) {
+// ntlmLeg runs one leg of an NTLM handshake on the request's connection;
+// scheme is how it came (Negotiate or NTLM).
+func (s *Server) ntlmLeg(w http.ResponseWriter, r *http.Request, scheme string, tok []byte) (identity, bool) {
 	cs := stateOf(r)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	spnego := init != nil || resp != nil
-	switch ntlm.TypeOf(msg) {
-	case ntlm.TypeNegotiate:
-		c := ntlm.NewServerContext(s.ntlmServerConfig())
-		ch, err := c.Challenge(msg)
-		if err != nil {
-			s.ntlmFailure(r, nil, "BAD_TOKEN", err.Error())
-			s.challenge(w, r, nil, "the NTLM NEGOTIATE message does not parse: "+err.Error())
-			return identity{}, false
-		}
-		cs.pending, cs.spnego, cs.user = c, spnego, nil
-		if init != nil {
-			cs.mechTypes = init.MechTypesDER
-		}
-		tok := ch
-		if spnego {
-			tok = gss.MarshalNegTokenResp(gss.NegAcceptIncomplete, gss.MechNTLM, ch)
-		}
-		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(tok))
+	msg, _, _ := gss.SplitNTLM(tok)
+	if ntlm.TypeOf(msg) == ntlm.TypeNegotiate {
+		cs.ntlm, cs.user = &gss.NTLMAcceptor{Config: s.ntlmServerConfig()}, nil
+	} else if cs.ntlm == nil {
+		cs.ntlm = &gss.NTLMAcceptor{Config: s.ntlmServerConfig()}
+	}
+	out, res, err := cs.ntlm.Step(r.Context(), tok, s.validator())
+	var ne *ntlm.Error
+	switch {
+	case errors.As(err, &ne):
+		s.ntlmFailure(r, ne, "", "")
+		s.challenge(w, r, nil, "NTLM logon failed: "+ne.Error())
+		return identity{}, false
+	case err != nil:
+		s.ntlmFailure(r, nil, "BAD_TOKEN", err.Error())
+		s.challenge(w, r, nil, "the NTLM message does not parse: "+err.Error())
+		return identity{}, false
+	case res == nil:
+		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(out))
 		s.renderError(w, r, http.StatusUnauthorized, "401 - Unauthorized: Access is denied due to invalid credentials.", "NTLM handshake: the challenge is on its way")
 		return identity{}, false
-	case ntlm.TypeAuthenticate:
-		c := cs.pending
-		cs.pending = nil
-		if c == nil {
-			s.ntlmFailure(r, ntlm.Errorf(ntstatus.LogonFailure, "NO_CHALLENGE", "an AUTHENTICATE without a CHALLENGE on this connection"), "", "")
-			s.challenge(w, r, nil, "an NTLM AUTHENTICATE arrived without a challenge on this connection (NTLM is bound to one TCP connection)")
-			return identity{}, false
-		}
-		res, err := c.Authenticate(r.Context(), msg, s.validator())
-		if err != nil {
-			var ne *ntlm.Error
-			if !errors.As(err, &ne) {
-				ne = ntlm.Errorf(ntstatus.LogonFailure, ntlm.ReasonMalformed, "%v", err)
-			}
-			s.ntlmFailure(r, ne, "", "")
-			s.challenge(w, r, nil, "NTLM logon failed: "+ne.Error())
-			return identity{}, false
-		}
-		if res.Anonymous {
-			s.ntlmFailure(r, ntlm.Errorf(ntstatus.LogonFailure, "ANONYMOUS", "an anonymous NTLM logon (the site does not allow anonymous access)"), "", "")
-			s.challenge(w, r, nil, "anonymous access is disabled on this site")
-			return identity{}, false
-		}
-		var mic []byte
-		if spnego && resp != nil && len(resp.MechListMIC) > 0 {
-			// RFC 4178 §5: the client's mechListMIC signs the mechanism
-			// list it sent; the answer signs it back.
-			if !res.Session.VerifyClientMAC(0, cs.mechTypes, resp.MechListMIC) {
-				s.ntlmFailure(r, ntlm.Errorf(ntstatus.DowngradeDetected, "MECHLISTMIC", "the SPNEGO mechListMIC does not verify (the mechanism list was changed in transit)"), "", "")
-				s.challenge(w, r, nil, "SPNEGO mechListMIC mismatch")
-				return identity{}, false
-			}
-			mic = res.Session.ServerMAC(0, cs.mechTypes)
-		}
-		if spnego {
-			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(gss.MarshalNegTokenRespMIC(gss.NegAcceptCompleted, gss.MechUnknown, nil, mic)))
-		}
-		v := res.Validation
-		id := identity{principal: v.Account + "@" + s.cfg.Realm, user: v.Account, via: "NTLM (NTLMv2" + map[bool]string{true: ", inside Negotiate", false: ""}[spnego] + ")", ntlm: res}
-		cs.user = &id
-		s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: id.principal, Account: s.cfg.ServiceAccount,
-			Message: "An account was successfully logged on", LogonType: 3, Package: "NTLM", LogonProcess: "NtLmSsp", LMPackage: "NTLM V2",
-			Workstation: res.Workstation, Impersonation: "Impersonation", Address: r.RemoteAddr})
-		return id, true
+	case res.Anonymous:
+		s.ntlmFailure(r, ntlm.Errorf(ntstatus.LogonFailure, "ANONYMOUS", "an anonymous NTLM logon (the site does not allow anonymous access)"), "", "")
+		s.challenge(w, r, nil, "anonymous access is disabled on this site")
+		return identity{}, false
 	}
-	s.ntlmFailure(r, nil, "BAD_TOKEN", fmt.Sprintf("an NTLM message of type %d out of order", ntlm.TypeOf(msg)))
-	s.challenge(w, r, nil, "an NTLM message out of order")
-	return identity{}, false
+	if out != nil {
+		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(out))
+	}
+	spnego := cs.ntlm.SPNEGO()
+	v := res.Validation
+	id := identity{principal: v.Account + "@" + s.cfg.Realm, user: v.Account, via: "NTLM (NTLMv2" + map[bool]string{true: ", inside Negotiate", false: ""}[spnego] + ")", ntlm: res}
+	cs.user = &id
+	s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: id.principal, Account: s.cfg.ServiceAccount,
+		Message: "An account was successfully logged on", LogonType: 3, Package: "NTLM", LogonProcess: "NtLmSsp", LMPackage: "NTLM V2",
+		Workstation: res.Workstation, Impersonation: "Impersonation", Address: r.RemoteAddr})
+	return id, true
 }
 
 // validator is the DC's pass-through service, or an answer that says there is none.

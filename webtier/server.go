@@ -61,7 +61,7 @@ type Server struct {
 	mu      sync.Mutex
 	kt      *keytab.Keytab
 	ktStamp string
-	own     *kmsg.Credential // the service account's TGT
+	logon   *kdcclient.ServiceLogon // the service account's own TGT
 	ownKVNO int
 
 	netlogon ntlm.Validator // the secure channel to the DC (NTLM pass-through)
@@ -98,23 +98,14 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, ev: events.Stamp(ev, cfg.Host, "web", cfg.Now), settings: &settingsFile{path: cfg.SettingsFile, cur: DefaultSettings()},
 		replay: gss.NewReplayCache(cfg.MaxSkew, 0)}
 	s.kdc = &kdcclient.Client{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
+	s.logon = &kdcclient.ServiceLogon{KDC: s.kdc, Account: cfg.ServiceAccount, Keytab: s.keytab, Options: []int{kmsg.FlagForwardable}}
 	switch {
 	case cfg.Validator != nil:
 		s.netlogon = cfg.Validator
 	case cfg.NetlogonAddr != "":
 		dcHost, _, _ := net.SplitHostPort(cfg.NetlogonAddr)
 		s.netlogon = netlogon.NewClient(netlogon.ClientConfig{Addr: cfg.NetlogonAddr, Dialer: cfg.Dialer,
-			Ticket: func(ctx context.Context) (kmsg.Credential, error) {
-				tgt, err := s.ownTGT(ctx)
-				if err != nil {
-					return kmsg.Credential{}, err
-				}
-				rep, err := s.kdc.ServiceTicket(ctx, tgt, "HOST/"+dcHost)
-				if err != nil {
-					return kmsg.Credential{}, err
-				}
-				return rep.Credential(), nil
-			}})
+			Ticket: func(ctx context.Context) (kmsg.Credential, error) { return s.logon.Ticket(ctx, "HOST/"+dcHost) }})
 	}
 	return s
 }
