@@ -21,8 +21,12 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/kdc"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
+	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/netlogon"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier"
 	"github.com/doublehop/doublehop/webtier"
 )
@@ -36,9 +40,12 @@ type Options struct {
 	KDCPort  int            // 0: any free port
 	WebPort  int
 	SQLPort  int
-	Logger   *slog.Logger
-	Now      func() time.Time
-	Capture  string // write a pcap of every tier's traffic here (the wire view)
+	// NetlogonPort is the DC's pass-through service for NTLM (dc.lab.local:445
+	// to the tiers); 0: any free port.
+	NetlogonPort int
+	Logger       *slog.Logger
+	Now          func() time.Time
+	Capture      string // write a pcap of every tier's traffic here (the wire view)
 }
 
 // Lab is a running embedded lab.
@@ -50,7 +57,10 @@ type Lab struct {
 	WebAddr  string         // host:port on loopback
 	WebURL   string         // http://web.lab.local:PORT/
 	SQLAddr  string
-	Store    *directory.Store
+	// NetlogonAddr is the DC's secure-channel service (NTLM pass-through),
+	// which the tiers reach as dc.lab.local:445.
+	NetlogonAddr string
+	Store        *directory.Store
 
 	host    string
 	capture *capture.Writer
@@ -130,6 +140,9 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		l.Dialer.Map(h.Name, opt.Host)
 		l.Dialer.Map(h.Short, opt.Host)
 	}
+	if err := l.startNetlogon(ctx, opt, v, kdcEvents); err != nil {
+		return fail(err)
+	}
 	if err := l.startSQL(ctx, opt, v); err != nil {
 		return fail(err)
 	}
@@ -140,6 +153,36 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		return fail(err)
 	}
 	return l, nil
+}
+
+// NetlogonPort is the port the tiers dial for the DC's Netlogon service.
+const NetlogonPort = 445
+
+// startNetlogon runs the DC's pass-through validation (package netlogon):
+// the web and SQL tiers send NTLM responses there, never holding a hash.
+func (l *Lab) startNetlogon(ctx context.Context, opt Options, v *directory.View, ev events.Sink) error {
+	dc := v.Lab.HostByRole("kdc")
+	if dc == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.NetlogonPort)))
+	if err != nil {
+		return fmt.Errorf("netlogon: %w", err)
+	}
+	l.NetlogonAddr = ln.Addr().String()
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, NetlogonPort), l.NetlogonAddr)
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, NetlogonPort), l.NetlogonAddr)
+	nl := netlogon.New(netlogon.Config{Directory: l.Store, Host: dc.Name, Events: ev, Logger: opt.Logger.With("tier", "netlogon"), Now: opt.Now})
+	l.serve(func() error { return nl.Serve(ctx, l.wrap(ln)) })
+	return nil
+}
+
+// netlogonTarget is the DC's Netlogon address as the tiers name it.
+func netlogonTarget(v *directory.View) string {
+	if dc := v.Lab.HostByRole("kdc"); dc != nil {
+		return fmt.Sprintf("%s:%d", dc.Name, NetlogonPort)
+	}
+	return ""
 }
 
 // startWeb runs the web tier under svc_iispool with its exported keytab.
@@ -167,7 +210,7 @@ func (l *Lab) startWeb(ctx context.Context, opt Options, v *directory.View) erro
 	l.WebURL = "http://" + h.Name + ":" + port + "/"
 	w := webtier.New(webtier.Config{Keytab: kt, ServiceAccount: h.RunsAs, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name,
 		KDC: l.KDCAddr, SettingsFile: l.Store.Path(), Dialer: l.Dialer, Events: ev, Logger: opt.Logger.With("tier", "web"), Now: opt.Now,
-		MaxSkew: v.Lab.Policy.MaxSkew.D()})
+		MaxSkew: v.Lab.Policy.MaxSkew.D(), NetlogonAddr: netlogonTarget(v)})
 	l.serve(func() error { return w.Serve(ctx, l.wrap(ln)) })
 	return nil
 }
@@ -185,13 +228,10 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 			return fmt.Errorf("sql keytab: %w", err)
 		}
 	}
-	entries, err := keytab.Load(ktPath)
+	ktFile := &keytab.File{Path: ktPath}
+	kt, err := ktFile.Keytab()
 	if err != nil {
 		return fmt.Errorf("sql keytab: %w", err)
-	}
-	kt, err := keytab.Gokrb5(entries)
-	if err != nil {
-		return err
 	}
 	ev, err := l.eventLog("sql")
 	if err != nil {
@@ -208,7 +248,15 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 	}
 	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Name, port), l.SQLAddr)
 	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Short, port), l.SQLAddr)
-	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name, ServiceAccount: h.RunsAs,
+	var validator ntlm.Validator
+	if target := netlogonTarget(v); target != "" {
+		dcHost, _, _ := net.SplitHostPort(target)
+		logon := &kdcclient.ServiceLogon{KDC: &kdcclient.Client{Addr: l.KDCAddr, Realm: v.Lab.Realm, Now: opt.Now}, Account: h.RunsAs,
+			Keytab: ktFile.Keytab}
+		validator = netlogon.NewClient(netlogon.ClientConfig{Addr: target, Dialer: l.Dialer,
+			Ticket: func(ctx context.Context) (kmsg.Credential, error) { return logon.Ticket(ctx, "HOST/"+dcHost) }})
+	}
+	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name, ServiceAccount: h.RunsAs, Validator: validator,
 		Refresh: sqltier.WatchFiles(l.Store.Path(), ktPath, v.Lab.NetBIOS), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
 		MaxSkew: v.Lab.Policy.MaxSkew.D()})
 	l.serve(func() error { return srv.Serve(ctx, l.wrap(ln)) })

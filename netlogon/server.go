@@ -96,6 +96,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			defer wg.Done()
 			defer func() { <-s.slots }()
 			defer c.Close()
+			defer context.AfterFunc(ctx, func() { c.Close() })() // shutdown ends idle channels
 			defer func() {
 				if r := recover(); r != nil {
 					s.log.Error("netlogon: panic recovered", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(r))
@@ -113,7 +114,7 @@ const (
 )
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
-	c.SetDeadline(s.cfg.Now().Add(30 * time.Second))
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // wall clock, not the lab's
 	tok, err := kmsg.ReadFrame(c, MaxFrame)
 	if err != nil {
 		return
@@ -133,7 +134,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	key := sec.SessionKey()
 	var seq uint64
 	for ctx.Err() == nil {
-		c.SetDeadline(s.cfg.Now().Add(s.cfg.Idle))
+		c.SetDeadline(time.Now().Add(s.cfg.Idle))
 		var req SamLogonRequest
 		if err := readSealed(c, key, usageRequest, &req); err != nil {
 			return

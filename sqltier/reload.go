@@ -83,14 +83,19 @@ func (s *Server) current() *live {
 // YAML settings file (logins, orders) and a keytab file when they change —
 // the lab's directory file and the tier's exported keytab.
 func WatchFiles(settingsPath, keytabPath, netbios string) func() *Update {
-	w := &fileWatch{settings: settingsPath, keytab: keytabPath, netbios: netbios}
+	w := &fileWatch{settings: settingsPath, netbios: netbios}
+	if keytabPath != "" {
+		w.keytab = &keytab.File{Path: keytabPath}
+	}
 	return w.refresh
 }
 
 type fileWatch struct {
-	settings, keytab, netbios string
-	mu                        sync.Mutex
-	sStamp, kStamp            string
+	settings, netbios string
+	keytab            *keytab.File
+	mu                sync.Mutex
+	sStamp            string
+	kt                *gokeytab.Keytab
 }
 
 func stamp(path string) string {
@@ -114,14 +119,9 @@ func (w *fileWatch) refresh() *Update {
 			}
 		}
 	}
-	if w.keytab != "" {
-		if st := stamp(w.keytab); st != w.kStamp {
-			w.kStamp = st
-			if entries, err := keytab.Load(w.keytab); err == nil {
-				if kt, err := keytab.Gokrb5(entries); err == nil {
-					u.Keytab, changed = kt, true
-				}
-			}
+	if w.keytab != nil {
+		if kt, err := w.keytab.Keytab(); err == nil && kt != w.kt {
+			w.kt, u.Keytab, changed = kt, kt, true
 		}
 	}
 	if !changed {

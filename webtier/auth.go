@@ -10,14 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kerr"
-	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/ntstatus"
@@ -33,25 +31,10 @@ func (e errKeytab) Error() string { return "cannot read the service account keyt
 // keytab returns the service account's keys, re-reading the file when it
 // changed (a re-exported keytab after a password reset takes effect at once).
 func (s *Server) keytab() (*gokeytab.Keytab, error) {
-	fi, err := os.Stat(s.cfg.Keytab)
+	kt, err := s.ktFile.Keytab()
 	if err != nil {
 		return nil, errKeytab{err}
 	}
-	stamp := fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kt != nil && stamp == s.ktStamp {
-		return s.kt, nil
-	}
-	entries, err := keytab.Load(s.cfg.Keytab)
-	if err != nil {
-		return nil, errKeytab{err}
-	}
-	kt, err := keytab.Gokrb5(entries)
-	if err != nil {
-		return nil, errKeytab{err}
-	}
-	s.kt, s.ktStamp = kt, stamp
 	return kt, nil
 }
 
@@ -66,6 +49,7 @@ type identity struct {
 	via       string // "Kerberos (SPNEGO)", "NTLM (...)", the form
 	ctx       *gss.SecContext
 	ntlm      *ntlm.ServerResult
+	spnego    bool // NTLM inside Negotiate (not the NTLM scheme)
 }
 
 func (id identity) windows(netbios string) string { return netbios + `\` + id.user }

@@ -26,7 +26,7 @@ type connKey struct{}
 
 // connState is what the site remembers about one TCP connection.
 type connState struct {
-	mu        sync.Mutex
+	mu   sync.Mutex
 	ntlm *gss.NTLMAcceptor // this connection's NTLM handshake
 	user *identity         // authenticated by NTLM on this connection
 }
@@ -85,7 +85,7 @@ func (s *Server) ntlmLeg(w http.ResponseWriter, r *http.Request, scheme string, 
 	}
 	spnego := cs.ntlm.SPNEGO()
 	v := res.Validation
-	id := identity{principal: v.Account + "@" + s.cfg.Realm, user: v.Account, via: "NTLM (NTLMv2" + map[bool]string{true: ", inside Negotiate", false: ""}[spnego] + ")", ntlm: res}
+	id := identity{principal: v.Account + "@" + s.cfg.Realm, user: v.Account, via: "NTLM (NTLMv2" + map[bool]string{true: ", inside Negotiate", false: ""}[spnego] + ")", ntlm: res, spnego: spnego}
 	cs.user = &id
 	s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: id.principal, Account: s.cfg.ServiceAccount,
 		Message: "An account was successfully logged on", LogonType: 3, Package: "NTLM", LogonProcess: "NtLmSsp", LMPackage: "NTLM V2",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"html/template"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ type Page struct {
 	AuthenticatedBy string       `json:"authenticated_by"` // Kerberos (SPNEGO) | forms
 	Impersonate     bool         `json:"impersonate"`
 	Ticket          *TicketInfo  `json:"ticket,omitempty"`
+	NTLM            *NTLMInfo    `json:"ntlm,omitempty"`
 	Delegated       bool         `json:"delegated_credential"` // a forwarded TGT came with the request
 	Mechanism       string       `json:"mechanism"`            // how the second hop was made
 	Steps           []string     `json:"steps"`
@@ -45,6 +47,16 @@ type TicketInfo struct {
 	Mech     string    `json:"mech"`
 	GSSFlags []string  `json:"gss_flags"`
 	EndTime  time.Time `json:"end_time"`
+}
+
+// NTLMInfo describes an NTLM logon: no ticket came, so there is nothing to
+// delegate (MS-NLMP has no delegation; only protocol transition can go on).
+type NTLMInfo struct {
+	Version         string `json:"version"`          // NTLMv2
+	InsideNegotiate bool   `json:"inside_negotiate"` // Negotiate fell back to NTLM (vs the NTLM scheme)
+	Workstation     string `json:"workstation,omitempty"`
+	MIC             bool   `json:"mic"`
+	ValidatedBy     string `json:"validated_by"` // the DC that checked the response (pass-through)
 }
 
 // Hop is one arrow of the picture.
@@ -106,6 +118,12 @@ func (s *Server) build(ctx context.Context, id identity, st Settings) Page {
 		p.RunningAs = id.windows(s.cfg.NetBIOS)
 	}
 	first := Hop{From: "ws01", To: "web", As: id.user, Via: "form login (no Kerberos ticket)", OK: true}
+	if n := id.ntlm; n != nil {
+		dc, _, _ := net.SplitHostPort(s.cfg.NetlogonAddr)
+		p.NTLM = &NTLMInfo{Version: "NTLMv2", InsideNegotiate: id.spnego, Workstation: n.Workstation, MIC: n.MICPresent, ValidatedBy: dc}
+		first.Via = "NTLM"
+		p.KDCRequests = append(p.KDCRequests, KDCRequest{From: "web", What: "NTLM pass-through (Netlogon) for " + id.user, OK: true})
+	}
 	if c := id.ctx; c != nil {
 		p.Ticket = &TicketInfo{SPN: c.Service, Account: s.cfg.ServiceAccount, EType: events.ETypeName(c.EType), KVNO: c.KVNO,
 			Flags: kmsg.FlagNames(c.Flags), Mech: c.Mech.String(), GSSFlags: gss.FlagNames(c.GSSFlags), EndTime: c.EndTime}
@@ -202,6 +220,11 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}.ho
 <table><tr><th>SPN</th><td>{{.SPN}}</td></tr><tr><th>decrypted with the key of</th><td>{{.Account}} (kvno {{.KVNO}})</td></tr>
 <tr><th>encryption type</th><td>{{.EType}}</td></tr><tr><th>ticket flags</th><td>{{range .Flags}}{{.}} {{end}}</td></tr>
 <tr><th>GSS flags</th><td>{{range .GSSFlags}}{{.}} {{end}}({{.Mech}})</td></tr></table>{{end}}
+{{with .NTLM}}<h2>No ticket: Bob was authenticated with NTLM</h2>
+<p class="fail">{{if .InsideNegotiate}}The browser was offered Negotiate and could not get a Kerberos ticket for this site, so it fell back to NTLM{{else}}The browser used the NTLM scheme{{end}}
+({{.Version}}{{if .Workstation}}, workstation {{.Workstation}}{{end}}{{if .MIC}}, MIC checked{{end}}; validated by {{if .ValidatedBy}}{{.ValidatedBy}}{{else}}the domain controller{{end}} over Netlogon).
+NTLM credentials cannot be delegated: the site holds no ticket for Bob, so it can reach SQL Server as Bob only by protocol transition
+(S4U2Self, "Use any authentication protocol").</p>{{end}}
 <p>Delegated credential (forwarded TGT) with the request: <b>{{if .Delegated}}yes{{else}}no{{end}}</b></p>
 <h2>The hops</h2>
 {{range .Hops}}<div class="hop {{if .OK}}ok{{else}}fail{{end}}">{{.From}} --[{{.Via}}]--> {{.To}}   as {{.As}}</div>{{end}}

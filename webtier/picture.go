@@ -31,7 +31,7 @@ type Box struct{ Host, Account, Note string }
 // Arrow is a hop between hosts.
 type Arrow struct {
 	Lines []string // label, one line each
-	State string   // ok | fail | none
+	State string   // ok | warn (worked, but NTLM) | fail | none
 }
 
 // Call is an arrow to the DC; X is where it leaves its host.
@@ -65,6 +65,12 @@ func (s *Server) picture(p *Page) *Picture {
 		h1.Lines = []string{"Kerberos ticket", p.Ticket.SPN, "+ forwarded TGT"}
 	case p.Ticket != nil:
 		h1.Lines = []string{"Kerberos ticket", p.Ticket.SPN}
+	case p.NTLM != nil:
+		h1.State = "warn" // it works, and it is why the next hop cannot
+		h1.Lines = []string{"NTLM (no ticket)", "cannot be delegated"}
+		if p.NTLM.InsideNegotiate {
+			h1.Lines[0] = "NTLM fallback (no ticket)"
+		}
 	default:
 		h1.Lines = []string{p.AuthenticatedBy}
 	}
@@ -116,8 +122,9 @@ var pictureTmpl = template.Must(template.New("picture").Parse(`{{define "picture
 <defs>
 <marker id="ah-ok" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1b7f1b"/></marker>
 <marker id="ah-fail" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#b31d1d"/></marker>
+<marker id="ah-warn" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#b8860b"/></marker>
 <style>.box{fill:#f5f7fa;stroke:#445;stroke-width:2}.dc{fill:#eef3fb}.host{font-size:19px;font-weight:700}.acct{font-size:16px}
-.ok{stroke:#1b7f1b;fill:#1b7f1b}.fail{stroke:#b31d1d;fill:#b31d1d}.lbl{font-size:15px;stroke:none}.call{font-size:14px;stroke:none}</style>
+.ok{stroke:#1b7f1b;fill:#1b7f1b}.fail{stroke:#b31d1d;fill:#b31d1d}.warn{stroke:#b8860b;fill:#b8860b}.lbl{font-size:15px;stroke:none}.call{font-size:14px;stroke:none}</style>
 </defs>
 <g class="tier" data-tier="dc"><rect class="box dc" x="340" y="10" width="320" height="70" rx="8"/>
 <text class="host" x="500" y="40" text-anchor="middle">dc.lab.local — KDC</text>

@@ -20,10 +20,10 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/netlogon"
 	"github.com/doublehop/doublehop/ntlm"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Config configures the web tier.
@@ -59,8 +59,7 @@ type Server struct {
 	kdc      *kdcclient.Client
 
 	mu      sync.Mutex
-	kt      *keytab.Keytab
-	ktStamp string
+	ktFile  *keytab.File
 	logon   *kdcclient.ServiceLogon // the service account's own TGT
 	ownKVNO int
 
@@ -98,6 +97,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, ev: events.Stamp(ev, cfg.Host, "web", cfg.Now), settings: &settingsFile{path: cfg.SettingsFile, cur: DefaultSettings()},
 		replay: gss.NewReplayCache(cfg.MaxSkew, 0)}
 	s.kdc = &kdcclient.Client{Addr: cfg.KDC, Realm: cfg.Realm, Dialer: cfg.Dialer, Now: cfg.Now}
+	s.ktFile = &keytab.File{Path: cfg.Keytab}
 	s.logon = &kdcclient.ServiceLogon{KDC: s.kdc, Account: cfg.ServiceAccount, Keytab: s.keytab, Options: []int{kmsg.FlagForwardable}}
 	switch {
 	case cfg.Validator != nil:
