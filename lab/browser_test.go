@@ -113,12 +113,22 @@ func TestChromiumNegotiate(t *testing.T) {
 
 // Chromium's default canonicalizes the host through the resolver: behind a
 // host mapping (as behind a CNAME), it asks for HTTP/<what the name resolves
-// to>, finds no such SPN, and the page is a 401. Windows clients would fall
-// back to NTLM here.
+// to> and the KDC has no such SPN. SPNEGO then falls back to NTLM (MIT's
+// SPNEGO tries the next mechanism, gss-ntlmssp, with Bob's NTLM
+// credentials, as Windows' Negotiate uses the logon session's): the page
+// works as Bob, and SQL Server says ANONYMOUS LOGON — the silent fallback.
 func TestChromiumCanonicalizesTheName(t *testing.T) {
+	if _, err := os.Stat("/etc/gss/mech.d/mech.ntlmssp.conf"); err != nil {
+		peer.Missing(t, "gss-ntlmssp (apt-get install gss-ntlmssp): "+err.Error())
+	}
 	l, env := browserLab(t, nil)
-	dom := chromium(t, l, env, chromiumProfile(t, false, true), "--dump-dom")
-	mustContain(t, "Chromium's page", dom, "401 - Unauthorized")
+	creds := filepath.Join(t.TempDir(), "ntlm-users")
+	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dom := chromium(t, l, append(env, "NTLM_USER_FILE="+creds), chromiumProfile(t, false, true), "--dump-dom")
+	mustContain(t, "Chromium's page", dom, `This page is running as: <b>LAB\bob</b>`, "via NTLM (NTLMv2, inside Negotiate)",
+		`data-hop="1" data-state="warn"`, `data-hop="2" data-state="fail"`, "ANONYMOUS LOGON")
 	got := asked(t, l)
 	e, ok := got["HTTP/127.0.0.1"]
 	if !ok || e.CodeName != "KDC_ERR_S_PRINCIPAL_UNKNOWN" {
@@ -165,6 +175,20 @@ func TestChromiumScreenshots(t *testing.T) {
 	mustContain(t, "the broken page", dom, `data-hop="1" data-state="ok"`, `data-hop="2" data-state="fail"`,
 		"S4U2Proxy MSSQLSvc/sql.lab.local:1433: KDC_ERR_BADOPTION", "SQL error 18456: ANONYMOUS LOGON", "(no delegable credential)")
 	shot("page-broken.png")
+	// The silent fallback: Chromium canonicalizes the name, asks for an SPN
+	// nobody has, and Negotiate falls back to NTLM with Bob's credentials.
+	if err := admin.Run(l.Store, []string{"delegation", "set", "svc_iispool", "constrained", "--to", "MSSQLSvc/sql.lab.local:1433"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(t.TempDir(), "ntlm-users")
+	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "NTLM_USER_FILE="+creds)
+	profile = chromiumProfile(t, false, true)
+	dom = chromium(t, l, env, profile, "--dump-dom")
+	mustContain(t, "the NTLM fallback page", dom, "via NTLM (NTLMv2, inside Negotiate)", `data-hop="1" data-state="warn"`, "ANONYMOUS LOGON")
+	shot("page-ntlm-fallback.png")
 }
 
 // Firefox ESR: network.negotiate-auth.trusted-uris (and delegation-uris)

@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // NTLM on every tier, with real clients: curl's own NTLM, FreeTDS and
@@ -52,4 +54,26 @@ func TestCurlNTLM(t *testing.T) {
 	if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LogonFailure && e.Package == "NTLM" }); !ok || e.Status != "0xC000006D/0xC000006A" {
 		t.Errorf("the site's 4625: %+v", e)
 	}
+}
+
+// Negotiate falling back to NTLM, with MIT's GSS-API and gss-ntlmssp (the
+// NTLM mechanism Debian ships): Bob has no Kerberos ticket, so curl's SPNEGO
+// offers NTLM alone, as Windows does when it cannot get a ticket.
+func TestCurlNegotiateFallsBackToNTLM(t *testing.T) {
+	if _, err := os.Stat("/etc/gss/mech.d/mech.ntlmssp.conf"); err != nil {
+		peer.Missing(t, "gss-ntlmssp (apt-get install gss-ntlmssp): "+err.Error())
+	}
+	l := startLab(t, nil)
+	creds := filepath.Join(t.TempDir(), "ntlm-users")
+	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NTLM_USER_FILE", creds)
+	p := webPort(l)
+	out, err := tool(t, l, filepath.Join(t.TempDir(), "empty-cc"), "", "curl", "-s", "--negotiate", "-u", ":", "--resolve", "web.lab.local:"+p+":127.0.0.1", "http://web.lab.local:"+p+"/")
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	mustContain(t, "curl --negotiate (gss-ntlmssp) page", out, `This page is running as: <b>LAB\bob</b>`, "via NTLM (NTLMv2, inside Negotiate)",
+		"could not get a Kerberos ticket for this site, so it fell back to NTLM", "ANONYMOUS LOGON")
 }
