@@ -325,6 +325,8 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   web.impersonate=true|false    the site's <identity impersonate="true"/>
+  web.providers=Negotiate,NTLM  IIS's Windows Authentication providers, in order: Negotiate,
+                                Negotiate:Kerberos (Kerberos only), NTLM ("default" = Negotiate,NTLM)
   sql.login=LAB\alice:grant     a SQL Server login's access: grant, deny or disabled
 `
 
@@ -335,8 +337,8 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nweb.impersonate=%v\n",
-			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM), l.Web.Impersonate)
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nweb.impersonate=%v web.providers=%s\n",
+			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM), l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -381,6 +383,25 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.RestrictNTLM = v
 	case "web.impersonate":
 		l.Web.Impersonate, err = strconv.ParseBool(v)
+	case "web.providers":
+		if v == "default" || v == "" {
+			l.Web.Providers = nil
+			return nil
+		}
+		var ps []string
+		for _, p := range strings.Split(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(p)) {
+			case "negotiate":
+				ps = append(ps, "Negotiate")
+			case "negotiate:kerberos":
+				ps = append(ps, "Negotiate:Kerberos")
+			case "ntlm":
+				ps = append(ps, "NTLM")
+			default:
+				return fmt.Errorf("web.providers: %q is not Negotiate, Negotiate:Kerberos or NTLM", p)
+			}
+		}
+		l.Web.Providers = ps
 	case "sql.login":
 		login, access, ok := strings.Cut(v, ":")
 		if !ok || (access != "grant" && access != "deny" && access != "disabled") {
@@ -397,6 +418,13 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		return fmt.Errorf("unknown setting %q", k)
 	}
 	return err
+}
+
+func providersOrDefault(p []string) string {
+	if len(p) == 0 {
+		return "Negotiate,NTLM (default)"
+	}
+	return strings.Join(p, ",")
 }
 
 func orNone(s string) string {

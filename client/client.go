@@ -137,7 +137,7 @@ func (c *Client) Kinit(ctx context.Context, user, password string) (kmsg.Credent
 		if err != nil {
 			return kmsg.Credential{}, c.kdcError(err, "krbtgt/"+c.cfg.Realm)
 		}
-		return c.saveTGT(r)
+		return c.saveTGT(r, user, password)
 	case isCode(err, kerr.KDC_ERR_PREAUTH_REQUIRED):
 		k, _ := kmsg.ParseKRBError(rep)
 		var ok bool
@@ -168,10 +168,10 @@ func (c *Client) Kinit(ctx context.Context, user, password string) (kmsg.Credent
 	if err != nil {
 		return kmsg.Credential{}, err
 	}
-	return c.saveTGT(r)
+	return c.saveTGT(r, user, password)
 }
 
-func (c *Client) saveTGT(r *kmsg.KDCReply) (kmsg.Credential, error) {
+func (c *Client) saveTGT(r *kmsg.KDCReply, user, password string) (kmsg.Credential, error) {
 	cred := r.Credential()
 	cc := &ccache.Cache{Default: kmsg.NewPrincipal(cred.Info.PName, cred.Info.PRealm)}
 	e, err := ccache.CredentialFrom(cred)
@@ -185,7 +185,7 @@ func (c *Client) saveTGT(r *kmsg.KDCReply) (kmsg.Credential, error) {
 	if err := cc.Save(c.cfg.CCache); err != nil {
 		return cred, err
 	}
-	return cred, nil
+	return cred, c.saveNTLM(user, password)
 }
 
 // Cache loads the credential cache.
@@ -271,8 +271,9 @@ func (c *Client) kdcError(err error, spn string) error {
 	return err
 }
 
-// Kdestroy removes the cache.
+// Kdestroy removes the cache (and the logon's NTLM credential).
 func (c *Client) Kdestroy() error {
+	os.Remove(c.ntlmPath())
 	err := os.Remove(c.cfg.CCache)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

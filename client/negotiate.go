@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +30,9 @@ type GetOptions struct {
 	SPN      string // override the SPN derived from the URL
 	Accept   string // Accept header, e.g. application/json
 	NoMutual bool   // do not ask for mutual authentication
+	// NoNTLM refuses the fallback to NTLM (Windows' "Network security:
+	// Restrict NTLM: Outgoing NTLM traffic to remote servers = Deny all").
+	NoNTLM bool
 }
 
 // Response is the outcome of Get, with the Kerberos evidence.
@@ -38,6 +42,8 @@ type Response struct {
 	Status      int
 	Header      http.Header
 	Body        []byte
+	Mechanism   string           // Kerberos | NTLM: what Negotiate (or the NTLM scheme) used
+	Fallback    string           // why Negotiate used NTLM instead of Kerberos
 	Ticket      *kmsg.Credential // the service ticket used (never printed with its key)
 	Delegated   bool             // a forwarded TGT was sent
 	Mutual      string           // verified | not requested | not sent by the server
@@ -72,16 +78,39 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *km
 	if err != nil {
 		return nil, err
 	}
-	if r1.StatusCode != http.StatusUnauthorized || !offersNegotiate(r1.Header) {
+	if r1.StatusCode != http.StatusUnauthorized {
+		return fill(resp, r1)
+	}
+	if !offersNegotiate(r1.Header) {
+		if offers(r1.Header, "NTLM") && !o.NoNTLM {
+			drain(r1)
+			resp.Fallback = "the server offers only the NTLM scheme"
+			return c.ntlmGet(ctx, u, o, "NTLM", resp)
+		}
 		return fill(resp, r1)
 	}
 	var cred kmsg.Credential
 	if given != nil {
 		cred = *given
-	} else if cred, err = c.ServiceTicket(ctx, resp.SPN); err != nil {
-		return nil, fmt.Errorf("no ticket for %s: %w", resp.SPN, err)
+	} else {
+		var kerbErr error
+		if net.ParseIP(u.Hostname()) == nil {
+			cred, kerbErr = c.ServiceTicket(ctx, resp.SPN)
+		}
+		if why := fallbackReason(u, kerbErr); why != "" && !o.NoNTLM {
+			drain(r1)
+			resp.Fallback = why
+			return c.ntlmGet(ctx, u, o, "Negotiate", resp)
+		}
+		if kerbErr != nil {
+			return nil, fmt.Errorf("no ticket for %s: %w", resp.SPN, kerbErr)
+		}
+		if net.ParseIP(u.Hostname()) != nil {
+			return nil, fmt.Errorf("no ticket for %s: Kerberos is not used for an IP address, and NTLM is refused", resp.SPN)
+		}
 	}
 	resp.Ticket = &cred
+	resp.Mechanism = "Kerberos"
 	deleg, err := c.delegation(ctx, cred, o.Delegate)
 	if err != nil {
 		return nil, err

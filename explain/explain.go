@@ -130,7 +130,7 @@ func is(id int, code string) func(events.Event) bool {
 func user(principal string) string { return strings.SplitN(principal, "@", 2)[0] }
 
 var rules = []rule{
-	keytabUnreadable, duplicateSPN, clockSkew, etype, preauth, spnWrongAccount, staleKeytab,
+	keytabUnreadable, ntlmFallback, duplicateSPN, clockSkew, etype, preauth, spnWrongAccount, staleKeytab,
 	delegationRefused, bronzeBit, unknownService, sqlLoginDenied, anonymousLogon,
 }
 
@@ -199,6 +199,60 @@ func keytabUnreadable(in Input, fail events.Event) (Diagnosis, bool) {
 		Fix:     []string{fmt.Sprintf("doublehop keytab -o STATE/keytabs/web.keytab %s   (restore a readable keytab)", e.Account)}}, true
 }
 
+// The silent fallback: the site logged the user on with NTLM (4624, package
+// NTLM) and the page works, but NTLM cannot be delegated, so SQL Server saw
+// ANONYMOUS LOGON. The cause is why Negotiate did not use Kerberos.
+func ntlmFallback(in Input, fail events.Event) (Diagnosis, bool) {
+	web, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.LogonSuccess && e.Tier == "web" && strings.EqualFold(e.Package, "NTLM")
+	})
+	if !ok {
+		return Diagnosis{}, false
+	}
+	sql, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.SQLLoginFailed && strings.Contains(e.Login, "ANONYMOUS")
+	})
+	if !ok {
+		return Diagnosis{}, false
+	}
+	u := user(web.Client)
+	why := "Negotiate (MS-SPNG) uses Kerberos only when the client gets a service ticket for the site's SPN; otherwise it silently uses NTLM, and the page still shows the user. " +
+		"NTLM proves the user to the site and to nothing else: it carries no ticket the site could pass on (MS-NLMP has no delegation). " +
+		"Constrained delegation from an NTLM logon needs protocol transition (S4U2Self, \"use any authentication protocol\"); without it the site's SQL connection has no credential and goes out anonymously: " +
+		"18456 \"Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'\"."
+	d := Diagnosis{Hop: "ws01 → web", Evidence: []events.Event{web, sql}, Why: why}
+	if dup, ok := find(in.Events, is(events.KDCDuplicateName, "")); ok {
+		d.ID = "duplicate-spn"
+		d.Evidence = append([]events.Event{dup}, d.Evidence...)
+		d.Summary = fmt.Sprintf("%s is registered on more than one account, so %s got no Kerberos ticket and Negotiate fell back to NTLM: the page works, SQL Server says ANONYMOUS LOGON", dup.Service, u)
+		d.Why = "An SPN must identify exactly one account; with duplicates the KDC logs event 11 (KDCEVENT_NAME_NOT_UNIQUE) and answers KDC_ERR_S_PRINCIPAL_UNKNOWN. " + why
+		d.Fix = []string{"doublehop setspn -X", fmt.Sprintf("doublehop setspn -D %s <the account that does not run the site>", dup.Service)}
+		return d, true
+	}
+	if unk, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.ServiceTicket && e.Outcome == events.Failure && e.CodeName == "KDC_ERR_S_PRINCIPAL_UNKNOWN" && strings.HasPrefix(strings.ToUpper(e.Service), "HTTP/")
+	}); ok {
+		d.ID = "ntlm-fallback-no-spn"
+		d.Evidence = append([]events.Event{unk}, d.Evidence...)
+		d.Summary = fmt.Sprintf("no account holds %s, so %s's Negotiate fell back to NTLM: the page works, SQL Server says ANONYMOUS LOGON", unk.Service, u)
+		d.Why = fmt.Sprintf("The browser asked the KDC for %s (the name as typed, or as its resolver canonicalized it) and got KDC_ERR_S_PRINCIPAL_UNKNOWN. ", unk.Service) + why
+		d.Fix = []string{fmt.Sprintf("doublehop setspn -S %s %s   (or open the site by the name that has the SPN)", unk.Service, web.Account)}
+		return d, true
+	}
+	if in.View != nil && len(in.View.Lab.Web.Providers) > 0 && !strings.EqualFold(in.View.Lab.Web.Providers[0], "Negotiate") {
+		d.ID = "web-ntlm-provider"
+		d.Summary = fmt.Sprintf("the site offers %s first, not Negotiate, so %s logged on with NTLM: the page works, SQL Server says ANONYMOUS LOGON", in.View.Lab.Web.Providers[0], u)
+		d.Why = "IIS's Windows Authentication providers decide what the browser may use; with NTLM first (or alone) no Kerberos ticket is ever requested. " + why
+		d.Fix = []string{"doublehop policy set web.providers=Negotiate,NTLM"}
+		return d, true
+	}
+	d.ID = "ntlm-fallback"
+	d.Summary = fmt.Sprintf("%s logged on to the site with NTLM, not Kerberos: the page works, SQL Server says ANONYMOUS LOGON", u)
+	d.Why = "No Kerberos ticket was requested for the site (an IP address in the URL, no KDC reachable, or a client that chose NTLM). " + why
+	d.Fix = []string{"open the site by its host name with an SPN (http://web.lab.local/)", fmt.Sprintf("doublehop delegation set %s constrained --to MSSQLSvc/sql.lab.local:1433 --protocol-transition   (to delegate NTLM users anyway)", web.Account)}
+	return d, true
+}
+
 func duplicateSPN(in Input, fail events.Event) (Diagnosis, bool) {
 	e, ok := find(in.Events, is(events.KDCDuplicateName, ""))
 	if !ok {
@@ -206,7 +260,7 @@ func duplicateSPN(in Input, fail events.Event) (Diagnosis, bool) {
 	}
 	return Diagnosis{ID: "duplicate-spn", Hop: "ws01 → dc", Evidence: []events.Event{e},
 		Summary: fmt.Sprintf("%s is registered on more than one account: the KDC issues no ticket", e.Service),
-		Why:     "An SPN must identify exactly one account; with duplicates the KDC cannot know whose key to use, logs KDC event 11 (KDCEVENT_NAME_NOT_UNIQUE) and answers KDC_ERR_S_PRINCIPAL_UNKNOWN — Windows clients then fall back to NTLM.",
+		Why:     "An SPN must identify exactly one account; with duplicates the KDC cannot know whose key to use, logs KDC event 11 (KDCEVENT_NAME_NOT_UNIQUE) and answers KDC_ERR_S_PRINCIPAL_UNKNOWN. A Windows client then falls back to NTLM; one that may not (Restrict NTLM) gets no access at all.",
 		Fix:     []string{"doublehop setspn -X", fmt.Sprintf("doublehop setspn -D %s <the account that should not hold it>", e.Service)}}, true
 }
 
@@ -379,6 +433,6 @@ func unknownService(in Input, fail events.Event) (Diagnosis, bool) {
 	}
 	return Diagnosis{ID: "spn-unknown", Hop: "ws01 → dc", Evidence: []events.Event{e},
 		Summary: fmt.Sprintf("no account holds %s (and no implicit mapping applies)", e.Service),
-		Why:     "The KDC looks the requested SPN up in the directory; MSSQLSvc is not aliased to HOST by sPNMappings, so a missing SQL SPN is KDC_ERR_S_PRINCIPAL_UNKNOWN (7) — Windows clients then fall back to NTLM.",
+		Why:     "The KDC looks the requested SPN up in the directory; MSSQLSvc is not aliased to HOST by sPNMappings, so a missing SQL SPN is KDC_ERR_S_PRINCIPAL_UNKNOWN (7). The SQL client then falls back to NTLM: a user connecting directly logs in with auth_scheme NTLM, and a site impersonating the user (whose token cannot leave its host) arrives as NT AUTHORITY\\ANONYMOUS LOGON.",
 		Fix:     []string{fmt.Sprintf("doublehop setspn -S %s <the service account>", e.Service)}}, true
 }

@@ -1,12 +1,20 @@
 package lab
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/peer"
+	mssql "github.com/microsoft/go-mssqldb"
 )
 
 // NTLM on every tier, with real clients: curl's own NTLM, FreeTDS and
@@ -76,4 +84,74 @@ func TestCurlNegotiateFallsBackToNTLM(t *testing.T) {
 	}
 	mustContain(t, "curl --negotiate (gss-ntlmssp) page", out, `This page is running as: <b>LAB\bob</b>`, "via NTLM (NTLMv2, inside Negotiate)",
 		"could not get a Kerberos ticket for this site, so it fell back to NTLM", "ANONYMOUS LOGON")
+}
+
+// FreeTDS tsql with a domain login (LAB\bob: NTLMv2) and go-mssqldb's ntlm
+// authenticator: SQL Server has the DC validate (4776 by svc_mssqlserver's
+// secure channel), and auth_scheme says NTLM.
+func TestSQLNTLMClients(t *testing.T) {
+	l := startLab(t, nil)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("[labsql]\n\thost = 127.0.0.1\n\tport = %s\n\ttds version = 7.4\n\tuse ntlmv2 = yes\n", sqlPort(l))
+	if err := os.WriteFile(filepath.Join(dir, "freetds.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FREETDSCONF", filepath.Join(dir, "freetds.conf"))
+	q := "SELECT SUSER_SNAME()\ngo\nSELECT auth_scheme FROM sys.dm_exec_connections WHERE session_id = @@SPID\ngo\nquit\n"
+	out, err := tool(t, l, filepath.Join(dir, "none"), q, "tsql", "-S", "labsql", "-U", `LAB\bob`, "-P", l.Password("bob"))
+	if err != nil {
+		t.Fatalf("tsql: %v\n%s", err, out)
+	}
+	mustContain(t, "tsql NTLM", out, `LAB\bob`, "NTLM")
+	if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.CredentialValidation }); !ok || e.Outcome != events.Success {
+		t.Errorf("the DC's 4776 for SQL Server: %+v", e)
+	}
+	out, _ = tool(t, l, filepath.Join(dir, "none"), q, "tsql", "-S", "labsql", "-U", `LAB\bob`, "-P", "wrong")
+	mustContain(t, "tsql NTLM, wrong password", out, "18452", "untrusted domain")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mssql.NewConnector("sqlserver://" + l.SQLAddr + "?authenticator=ntlm&user+id=LAB%5Cbob&password=" + url.QueryEscape(l.Password("bob")) + "&dial+timeout=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	var scheme string
+	if err := db.QueryRowContext(ctx, "SELECT auth_scheme FROM sys.dm_exec_connections WHERE session_id = @@SPID").Scan(&scheme); err != nil || scheme != "NTLM" {
+		t.Fatalf("go-mssqldb ntlm: auth_scheme %q, %v", scheme, err)
+	}
+}
+
+// Bob's workstation opens the site by IP address: Windows asks no ticket
+// for an IP, Negotiate uses NTLM at once; with outgoing NTLM denied there is
+// no way in.
+func TestClientByIPUsesNTLM(t *testing.T) {
+	l := startLab(t, nil)
+	c := bobClient(t, l, 0)
+	ctx := context.Background()
+	if _, err := c.Kinit(ctx, "bob", l.Password("bob")); err != nil {
+		t.Fatal(err)
+	}
+	ipURL := "http://" + l.WebAddr + "/"
+	r, err := c.Get(ctx, ipURL, client.GetOptions{Accept: "application/json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 200 || r.Mechanism != "NTLM" || !strings.Contains(r.Fallback, "IP address") || r.Ticket != nil {
+		t.Fatalf("by IP: HTTP %d, mechanism %q, fallback %q", r.Status, r.Mechanism, r.Fallback)
+	}
+	if _, ok := findEvent(t, l, func(e events.Event) bool {
+		return e.ID == events.ServiceTicket && strings.Contains(e.Service, "127.0.0.1")
+	}); ok {
+		t.Error("the workstation asked the KDC for a ticket to an IP address")
+	}
+	if _, err := c.Get(ctx, ipURL, client.GetOptions{NoNTLM: true}); err == nil {
+		t.Error("with NTLM refused, opening the site by IP should fail")
+	}
+	// By name it is Kerberos again.
+	r, err = c.Get(ctx, l.WebURL, client.GetOptions{})
+	if err != nil || r.Mechanism != "Kerberos" || r.Fallback != "" {
+		t.Fatalf("by name: %+v %v", r, err)
+	}
 }

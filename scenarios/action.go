@@ -10,7 +10,7 @@ import (
 //
 //	kinit USER [--password P] [--clock-offset D]      log USER on at the workstation
 //	kdestroy USER                                      empty USER's credential cache
-//	browse URL [--as USER] [--delegate auto|always|never] [--clock-offset D] [--form [--password P]]
+//	browse URL [--as USER] [--delegate auto|always|never] [--clock-offset D] [--no-ntlm] [--form [--password P]]
 //	keytab refresh|remove|restore web|sql              what an admin does to a tier's keytab
 //	attack bronze-bit [--as USER]                      CVE-2020-17049 from the web tier's account
 //	explain                                            ask doublehop explain (check with expect.explain)
@@ -21,6 +21,7 @@ type action struct {
 	offset   time.Duration
 	delegate string
 	form     bool
+	noNTLM   bool // the workstation refuses outgoing NTLM (Restrict NTLM)
 	pos      []string
 }
 
@@ -78,6 +79,8 @@ func parseAction(line string) (string, action, error) {
 			}
 		case "--form":
 			a.form = true
+		case "--no-ntlm":
+			a.noNTLM = true
 		default:
 			if strings.HasPrefix(opt, "--") {
 				return "", a, fmt.Errorf("unknown option %s for %s", opt, verb)

@@ -40,6 +40,8 @@ type Outcome struct {
 	HTTP        int
 	Page        *webtier.Page
 	ServerError *kerr.Error
+	WebAuth     string // Kerberos | NTLM: what Bob's Negotiate used
+	Fallback    string // why Negotiate fell back to NTLM
 	Events      []events.Event
 	Diagnosis   *explain.Diagnosis
 }
@@ -225,12 +227,12 @@ func (e *Engine) browse(ctx context.Context, a action, o *Outcome) {
 			return
 		}
 	}
-	resp, err := c.Get(ctx, target, client.GetOptions{Delegate: a.delegate, Accept: "application/json"})
+	resp, err := c.Get(ctx, target, client.GetOptions{Delegate: a.delegate, Accept: "application/json", NoNTLM: a.noNTLM})
 	if err != nil {
 		o.Err = err
 		return
 	}
-	o.HTTP, o.ServerError = resp.Status, resp.ServerError
+	o.HTTP, o.ServerError, o.WebAuth, o.Fallback = resp.Status, resp.ServerError, resp.Mechanism, resp.Fallback
 	o.Output = string(resp.Body)
 	if resp.Status == 200 {
 		var p webtier.Page
@@ -293,6 +295,9 @@ func check(x Expect, o *Outcome) []string {
 	}
 	if x.HTTP != 0 && o.HTTP != x.HTTP {
 		bad("HTTP %d, want %d", o.HTTP, x.HTTP)
+	}
+	if x.WebAuth != "" && !strings.EqualFold(o.WebAuth, x.WebAuth) {
+		bad("Bob's browser authenticated with %q, want %s", o.WebAuth, x.WebAuth)
 	}
 	if x.KerberosError != "" && (o.ServerError == nil || o.ServerError.Code.Name() != x.KerberosError) {
 		bad("server's Kerberos error %v, want %s", o.ServerError, x.KerberosError)
@@ -386,7 +391,7 @@ func (m EventMatch) match(e events.Event) bool {
 	return host && (m.ID == 0 || m.ID == e.ID) && eq(m.Outcome, e.Outcome) && eq(m.Code, e.CodeName) && eq(m.Reason, e.Reason) &&
 		eq(m.Account, e.Account) && has(m.Client, e.Client) && eq(m.Service, e.Service) && eq(m.Mechanism, e.Mechanism) &&
 		eq(m.Login, e.Login) && (m.State == 0 || m.State == e.State) && has(m.Status, e.Status) &&
-		has(m.Transited, strings.Join(e.Transited, ","))
+		has(m.Transited, strings.Join(e.Transited, ",")) && eq(m.Package, e.Package) && eq(m.AuthScheme, e.AuthScheme)
 }
 
 func (m EventMatch) String() string {
@@ -416,6 +421,9 @@ func (e *Engine) print(n int, r StepResult) {
 			fmt.Fprintf(w, " — the server answered %s", o.ServerError.Code)
 		}
 		fmt.Fprintln(w)
+	}
+	if o.Fallback != "" {
+		fmt.Fprintf(w, "   Negotiate fell back to NTLM: %s\n", o.Fallback)
 	}
 	if p := o.Page; p != nil {
 		fmt.Fprintf(w, "   running as %s; second hop: %s\n", p.RunningAs, p.Mechanism)

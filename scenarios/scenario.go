@@ -44,6 +44,7 @@ type Expect struct {
 	Fails         bool         `yaml:"fails"`          // the action itself fails (kinit refused, no ticket)
 	Error         string       `yaml:"error"`          // substring of the action's error
 	HTTP          int          `yaml:"http"`           // status of the page
+	WebAuth       string       `yaml:"web_auth"`       // Kerberos | NTLM: what Bob's browser authenticated with
 	RunningAs     string       `yaml:"running_as"`     // "This page is running as"
 	Mechanism     string       `yaml:"mechanism"`      // substring of the page's second-hop mechanism
 	Delegated     *bool        `yaml:"delegated"`      // a forwarded TGT came with the request
@@ -64,19 +65,21 @@ type Expect struct {
 
 // EventMatch selects events of the step; empty fields match anything.
 type EventMatch struct {
-	Host      string `yaml:"host"` // dc, web, sql, ws01 (or the FQDN)
-	ID        int    `yaml:"id"`
-	Outcome   string `yaml:"outcome"`
-	Code      string `yaml:"code"` // code name, KDC_ERR_BADOPTION
-	Reason    string `yaml:"reason"`
-	Account   string `yaml:"account"`
-	Client    string `yaml:"client"` // substring
-	Service   string `yaml:"service"`
-	Mechanism string `yaml:"mechanism"`
-	Login     string `yaml:"login"`
-	State     int    `yaml:"state"`
-	Status    string `yaml:"status"` // substring of the NTSTATUS
-	Transited string `yaml:"transited"`
+	Host       string `yaml:"host"` // dc, web, sql, ws01 (or the FQDN)
+	ID         int    `yaml:"id"`
+	Outcome    string `yaml:"outcome"`
+	Code       string `yaml:"code"` // code name, KDC_ERR_BADOPTION
+	Reason     string `yaml:"reason"`
+	Account    string `yaml:"account"`
+	Client     string `yaml:"client"` // substring
+	Service    string `yaml:"service"`
+	Mechanism  string `yaml:"mechanism"`
+	Login      string `yaml:"login"`
+	State      int    `yaml:"state"`
+	Status     string `yaml:"status"` // substring of the NTSTATUS
+	Transited  string `yaml:"transited"`
+	Package    string `yaml:"package"`     // Kerberos | NTLM (4624, 4625)
+	AuthScheme string `yaml:"auth_scheme"` // KERBEROS | NTLM (SQL Server's events)
 }
 
 // Parse reads one scenario file.

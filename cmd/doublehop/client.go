@@ -48,7 +48,8 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	delegate := fs.String("delegate", client.DelegateAuto, "get: send a forwarded TGT: auto (ok-as-delegate only, like Windows), always, never")
 	spn := fs.String("spn", "", "get: use this SPN instead of HTTP/<host>")
 	asJSON := fs.Bool("json", false, "get: ask the site for its JSON view and print it")
-	verbose := fs.Bool("v", false, "get: print the Kerberos evidence (SPN, ticket, delegation, mutual auth)")
+	verbose := fs.Bool("v", false, "get: print the evidence (mechanism, NTLM fallback, SPN, ticket, delegation, mutual auth)")
+	noNTLM := fs.Bool("no-ntlm", false, "get: never fall back to NTLM (Restrict NTLM: outgoing NTLM traffic = deny all)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if len(rest) != 1 {
 			return fmt.Errorf("get wants one URL: %w", errUsage)
 		}
-		o := client.GetOptions{Delegate: *delegate, SPN: *spn}
+		o := client.GetOptions{Delegate: *delegate, SPN: *spn, NoNTLM: *noNTLM}
 		if *asJSON {
 			o.Accept = "application/json"
 		}
@@ -132,7 +133,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return kerberosFailure(err)
 		}
-		if *verbose || resp.ServerError != nil {
+		if *verbose || resp.ServerError != nil || resp.Fallback != "" {
 			printEvidence(stderr, resp)
 		}
 		if *asJSON && json.Valid(resp.Body) {
@@ -154,7 +155,14 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func printEvidence(w io.Writer, r *client.Response) {
-	fmt.Fprintf(w, "* %s -> HTTP %d\n* SPN %s\n", r.URL, r.Status, r.SPN)
+	fmt.Fprintf(w, "* %s -> HTTP %d\n", r.URL, r.Status)
+	if r.Mechanism != "" {
+		fmt.Fprintf(w, "* authenticated with %s\n", r.Mechanism)
+	}
+	if r.Fallback != "" {
+		fmt.Fprintf(w, "* Negotiate fell back to NTLM: %s (NTLM cannot be delegated)\n", r.Fallback)
+	}
+	fmt.Fprintf(w, "* SPN %s\n", r.SPN)
 	if t := r.Ticket; t != nil {
 		fmt.Fprintf(w, "* ticket: kvno %d %s, flags %s\n", t.Ticket.EncPart.KVNO, events.ETypeName(t.Ticket.EncPart.EType), strings.Join(kmsg.FlagNames(t.Info.Flags), ","))
 	}
