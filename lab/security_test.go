@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
@@ -17,7 +18,9 @@ import (
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/jcmturner/gokrb5/v8/types"
+	mssql "github.com/microsoft/go-mssqldb"
 )
 
 // No password, long-term key or session key appears in any log line or
@@ -40,6 +43,14 @@ func TestNoSecretsInLogsOrEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// NTLM: the fallback by IP address (validated by the DC over Netlogon for
+	// the site), and a wrong NTLM password at SQL Server.
+	if r, err := c.Get(ctx, "http://"+l.WebAddr+"/", client.GetOptions{}); err != nil || r.Mechanism != "NTLM" {
+		t.Fatalf("NTLM by IP: %v %v", r, err)
+	}
+	if c, err := mssql.NewConnector("sqlserver://" + l.SQLAddr + "?authenticator=ntlm&user+id=LAB%5Cbob&password=wrong&dial+timeout=5"); err == nil {
+		sql.OpenDB(c).PingContext(ctx)
+	}
 	directory.Modify(l.Store, "svc_iispool", func(_ *directory.Lab, a *directory.Account) error { a.Delegation.Mode = "none"; return nil })
 	c.Get(ctx, l.WebURL, client.GetOptions{})
 	cc, err := c.Cache()
@@ -53,6 +64,7 @@ func TestNoSecretsInLogsOrEvents(t *testing.T) {
 	v := l.Store.View()
 	for _, a := range v.Lab.Accounts {
 		secrets = append(secrets, a.Password)
+		add(ntlm.NTHash(a.Password)) // what NTLM proves knowledge of
 		e, _ := v.Account(a.Name)
 		for _, k := range e.Keys {
 			add(k.KeyValue)
