@@ -12,9 +12,9 @@
 //
 // The containers (one FROM-scratch image, one static binary, EnsureImage):
 //
-//	dc    dc.lab.local    /doublehop kdc --state /state --listen :88 --events -
-//	web   web.lab.local   /doublehop web --keytab /etc/doublehop/web.keytab --kdc dc.lab.local:88 --settings /etc/doublehop/web.yaml --listen :80 --events -
-//	sql   sql.lab.local   /doublehop sql --keytab /etc/doublehop/sql.keytab --settings /etc/doublehop/sql.yaml --listen :1433 --events -
+//	dc    dc.lab.local    /doublehop kdc --state /state --listen :88 --netlogon-listen :445 --events -
+//	web   web.lab.local   /doublehop web --keytab /etc/doublehop/web.keytab --kdc dc.lab.local:88 --netlogon dc.lab.local:445 --settings /etc/doublehop/web.yaml --listen :80 --events -
+//	sql   sql.lab.local   /doublehop sql --keytab /etc/doublehop/sql.keytab --kdc dc.lab.local:88 --netlogon dc.lab.local:445 --settings /etc/doublehop/sql.yaml --listen :1433 --events -
 //	ws01  ws01.lab.local  /doublehop idle   (Bob's workstation: docker exec ... /doublehop client)
 //
 // Each tier gets only what its real counterpart holds: the DC the directory

@@ -86,6 +86,7 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 		return nil, fmt.Errorf("lab file: no host with role client (the workstation)")
 	}
 	kdcAddr := kdcHost.Name + ":88"
+	netlogonAddr := fmt.Sprintf("%s:%d", kdcHost.Name, lab.NetlogonPort)
 	var out []tierSpec
 	for _, role := range Roles {
 		h := l.HostByRole(role)
@@ -96,7 +97,7 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 		switch role {
 		case RoleKDC:
 			t.port, t.ready = "88/tcp", "kdc: ready"
-			t.cmd = []string{"kdc", "--state", StateDir, "--listen", ":88", "--events", "-", "--host", h.Name}
+			t.cmd = []string{"kdc", "--state", StateDir, "--listen", ":88", "--netlogon-listen", fmt.Sprintf(":%d", lab.NetlogonPort), "--events", "-", "--host", h.Name}
 			t.files = []File{{Path: DirectoryYML, Content: dirYAML, Mode: 0o600}}
 		case RoleWeb, RoleSQL:
 			if h.RunsAs == "" {
@@ -111,14 +112,14 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 				return nil, err
 			}
 			common := []string{"--keytab", KeytabPath(role), "--settings", SettingsPath(role), "--events", "-", "--host", h.Name,
-				"--account", h.RunsAs, "--realm", l.Realm, "--netbios", l.NetBIOS, "--max-skew", l.Policy.MaxSkew.D().String()}
+				"--account", h.RunsAs, "--realm", l.Realm, "--netbios", l.NetBIOS, "--max-skew", l.Policy.MaxSkew.D().String(), "--netlogon", netlogonAddr}
 			if role == RoleWeb {
 				t.port, t.ready = "80/tcp", "web: ready"
 				t.cmd = append([]string{"web", "--kdc", kdcAddr, "--listen", ":80"}, common...)
 			} else {
 				p := strconv.Itoa(sqlPort(l))
 				t.port, t.ready = p+"/tcp", "sql: ready"
-				t.cmd = append([]string{"sql", "--listen", ":" + p}, common...)
+				t.cmd = append([]string{"sql", "--kdc", kdcAddr, "--listen", ":" + p}, common...)
 			}
 			t.files = []File{{Path: KeytabPath(role), Content: kt, Mode: 0o600}, {Path: SettingsPath(role), Content: settings, Mode: 0o644}}
 		case RoleClient:

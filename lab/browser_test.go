@@ -122,10 +122,7 @@ func TestChromiumCanonicalizesTheName(t *testing.T) {
 		peer.Missing(t, "gss-ntlmssp (apt-get install gss-ntlmssp): "+err.Error())
 	}
 	l, env := browserLab(t, nil)
-	creds := filepath.Join(t.TempDir(), "ntlm-users")
-	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	creds := filepath.Join(l.StateDir, NTLMUsersFile) // gss-ntlmssp's format, written by the lab
 	dom := chromium(t, l, append(env, "NTLM_USER_FILE="+creds), chromiumProfile(t, false, true), "--dump-dom")
 	mustContain(t, "Chromium's page", dom, `This page is running as: <b>LAB\bob</b>`, "via NTLM (NTLMv2, inside Negotiate)",
 		`data-hop="1" data-state="warn"`, `data-hop="2" data-state="fail"`, "ANONYMOUS LOGON")
@@ -180,10 +177,7 @@ func TestChromiumScreenshots(t *testing.T) {
 	if err := admin.Run(l.Store, []string{"delegation", "set", "svc_iispool", "constrained", "--to", "MSSQLSvc/sql.lab.local:1433"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	creds := filepath.Join(t.TempDir(), "ntlm-users")
-	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	creds := filepath.Join(l.StateDir, NTLMUsersFile) // gss-ntlmssp's format, written by the lab
 	env = append(env, "NTLM_USER_FILE="+creds)
 	profile = chromiumProfile(t, false, true)
 	dom = chromium(t, l, env, profile, "--dump-dom")

@@ -23,7 +23,6 @@ import (
 	"github.com/doublehop/doublehop/kdc"
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
-	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/netlogon"
 	"github.com/doublehop/doublehop/ntlm"
@@ -74,9 +73,11 @@ type Lab struct {
 const (
 	Krb5ConfFile = "krb5.conf"
 	EnvFile      = "lab.env"
-	EventsDir    = "events"
-	KeytabsDir   = "keytabs"
-	HostsFile    = "hosts"
+	// NTLMUsersFile holds the users' NTLM credentials for gss-ntlmssp.
+	NTLMUsersFile = "ntlm-users"
+	EventsDir     = "events"
+	KeytabsDir    = "keytabs"
+	HostsFile     = "hosts"
 )
 
 // Start brings the lab up and returns once every tier listens.
@@ -250,11 +251,8 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 	l.Dialer.Map(fmt.Sprintf("%s:%d", h.Short, port), l.SQLAddr)
 	var validator ntlm.Validator
 	if target := netlogonTarget(v); target != "" {
-		dcHost, _, _ := net.SplitHostPort(target)
-		logon := &kdcclient.ServiceLogon{KDC: &kdcclient.Client{Addr: l.KDCAddr, Realm: v.Lab.Realm, Now: opt.Now}, Account: h.RunsAs,
-			Keytab: ktFile.Keytab}
-		validator = netlogon.NewClient(netlogon.ClientConfig{Addr: target, Dialer: l.Dialer,
-			Ticket: func(ctx context.Context) (kmsg.Credential, error) { return logon.Ticket(ctx, "HOST/"+dcHost) }})
+		validator = netlogon.NewMemberClient(target, l.Dialer, &kdcclient.ServiceLogon{KDC: &kdcclient.Client{Addr: l.KDCAddr, Realm: v.Lab.Realm, Now: opt.Now},
+			Account: h.RunsAs, Keytab: ktFile.Keytab})
 	}
 	srv := sqltier.New(sqltier.Config{Keytab: kt, Realm: v.Lab.Realm, NetBIOS: v.Lab.NetBIOS, Host: h.Name, ServiceAccount: h.RunsAs, Validator: validator,
 		Refresh: sqltier.WatchFiles(l.Store.Path(), ktPath, v.Lab.NetBIOS), Events: ev, Logger: opt.Logger.With("tier", "sql"), Now: opt.Now,
@@ -377,6 +375,23 @@ func (l *Lab) writeFiles(v *directory.View) error {
 	if l.SQLAddr != "" {
 		env["DOUBLEHOP_SQL_ADDR"] = l.SQLAddr
 	}
+	if l.NetlogonAddr != "" {
+		env["DOUBLEHOP_NETLOGON_ADDR"] = l.NetlogonAddr
+	}
+	// Users' NTLM credentials in gss-ntlmssp's format: with
+	// NTLM_USER_FILE=$DOUBLEHOP_NTLM_USER_FILE, MIT's SPNEGO falls back to
+	// NTLM when Kerberos cannot be used, as Windows' Negotiate does.
+	var users strings.Builder
+	for _, a := range v.Lab.Accounts {
+		if a.Type == "user" && a.Password != "" {
+			fmt.Fprintf(&users, "%s:%s:%s\n", v.Lab.NetBIOS, a.Name, a.Password)
+		}
+	}
+	ntlmUsers := filepath.Join(l.StateDir, NTLMUsersFile)
+	if err := atomicfile.WriteFile(ntlmUsers, []byte(users.String()), 0o600); err != nil {
+		return err
+	}
+	env["DOUBLEHOP_NTLM_USER_FILE"] = ntlmUsers
 	var hosts strings.Builder
 	hosts.WriteString("# lab host names for clients of the embedded lab (hosts-file format)\n")
 	for _, h := range v.Lab.Hosts {

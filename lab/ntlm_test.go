@@ -72,10 +72,7 @@ func TestCurlNegotiateFallsBackToNTLM(t *testing.T) {
 		peer.Missing(t, "gss-ntlmssp (apt-get install gss-ntlmssp): "+err.Error())
 	}
 	l := startLab(t, nil)
-	creds := filepath.Join(t.TempDir(), "ntlm-users")
-	if err := os.WriteFile(creds, []byte("LAB:bob:"+l.Password("bob")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	creds := filepath.Join(l.StateDir, NTLMUsersFile) // gss-ntlmssp's format, written by the lab
 	t.Setenv("NTLM_USER_FILE", creds)
 	p := webPort(l)
 	out, err := tool(t, l, filepath.Join(t.TempDir(), "empty-cc"), "", "curl", "-s", "--negotiate", "-u", ":", "--resolve", "web.lab.local:"+p+":127.0.0.1", "http://web.lab.local:"+p+"/")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/ntstatus"
@@ -140,4 +141,16 @@ func (c *Client) Close() error {
 		return err
 	}
 	return nil
+}
+
+// NewMemberClient is a member server's secure channel to the DC's Netlogon
+// service at addr (dc.lab.local:445), opened with a ticket for HOST/<the DC's
+// host> that the member's own logon (its service account's keytab) obtains.
+func NewMemberClient(addr string, d Dialer, logon *kdcclient.ServiceLogon) *Client {
+	dcHost, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		dcHost = addr
+	}
+	return NewClient(ClientConfig{Addr: addr, Dialer: d,
+		Ticket: func(ctx context.Context) (kmsg.Credential, error) { return logon.Ticket(ctx, "HOST/"+dcHost) }})
 }

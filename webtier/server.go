@@ -103,9 +103,7 @@ func New(cfg Config) *Server {
 	case cfg.Validator != nil:
 		s.netlogon = cfg.Validator
 	case cfg.NetlogonAddr != "":
-		dcHost, _, _ := net.SplitHostPort(cfg.NetlogonAddr)
-		s.netlogon = netlogon.NewClient(netlogon.ClientConfig{Addr: cfg.NetlogonAddr, Dialer: cfg.Dialer,
-			Ticket: func(ctx context.Context) (kmsg.Credential, error) { return s.logon.Ticket(ctx, "HOST/"+dcHost) }})
+		s.netlogon = netlogon.NewMemberClient(cfg.NetlogonAddr, cfg.Dialer, s.logon)
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/kdc"
+	"github.com/doublehop/doublehop/netlogon"
 )
 
 func init() {
@@ -15,8 +16,9 @@ func init() {
 }
 
 func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--events FILE|-]", stderr)
+	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--events FILE|-]", stderr)
 	tf := addTierFlags(fs, "kdc", ":88", "dc.lab.local", "state directory holding directory.yaml")
+	nlListen := fs.String("netlogon-listen", ":445", "the DC's Netlogon service (NTLM pass-through for the member servers); \"\" = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,14 +42,29 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		tcp.Close()
 		return err
 	}
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
+	n := 2
 	go func() { errs <- k.Serve(ctx, tcp) }()
 	go func() { errs <- k.ServePacket(ctx, udp) }()
-	fmt.Fprintf(stderr, "kdc: ready realm=%s listen=%s\n", store.View().Lab.Realm, tcp.Addr())
+	nlAddr := "off"
+	if *nlListen != "" {
+		ln, err := net.Listen("tcp", *nlListen)
+		if err != nil {
+			tcp.Close()
+			udp.Close()
+			return fmt.Errorf("netlogon: %w", err)
+		}
+		nlAddr = ln.Addr().String()
+		nl := netlogon.New(netlogon.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)})
+		n++
+		go func() { errs <- nl.Serve(ctx, ln) }()
+	}
+	fmt.Fprintf(stderr, "kdc: ready realm=%s listen=%s netlogon=%s\n", store.View().Lab.Realm, tcp.Addr(), nlAddr)
 	select {
 	case <-ctx.Done():
-		<-errs
-		<-errs
+		for i := 0; i < n; i++ {
+			<-errs
+		}
 		return nil
 	case err := <-errs:
 		return err

@@ -59,6 +59,7 @@ type serviceFlags struct {
 	realm    *string
 	netbios  *string
 	skew     *time.Duration
+	netlogon *string
 }
 
 func addServiceFlags(fs *flag.FlagSet, t *tierFlags, account, keytabHelp, settingsHelp string) *serviceFlags {
@@ -69,6 +70,7 @@ func addServiceFlags(fs *flag.FlagSet, t *tierFlags, account, keytabHelp, settin
 		realm:    fs.String("realm", "LAB.LOCAL", "Kerberos realm"),
 		netbios:  fs.String("netbios", "LAB", "NetBIOS domain name (logins are NETBIOS\\user)"),
 		skew:     fs.Duration("max-skew", 5*time.Minute, "allowed clock skew for Kerberos authenticators (the lab's policy.max_skew)"),
+		netlogon: fs.String("netlogon", "dc.lab.local:445", "the DC's Netlogon service, where NTLM logons are validated (\"\" = none: every NTLM logon fails as with no DC)"),
 	}
 }
 

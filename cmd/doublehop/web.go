@@ -34,11 +34,11 @@ func cmdWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer closeSink()
 	w := webtier.New(webtier.Config{Keytab: kt, ServiceAccount: *sf.account, Realm: *sf.realm, NetBIOS: *sf.netbios, Host: *sf.host, KDC: *kdcAddr,
-		SettingsFile: settings, Dialer: d, MaxSkew: *sf.skew, Events: sink, Logger: sf.logger(stderr)})
+		SettingsFile: settings, Dialer: d, MaxSkew: *sf.skew, Events: sink, Logger: sf.logger(stderr), NetlogonAddr: *sf.netlogon})
 	ln, err := net.Listen("tcp", *sf.listen)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "web: ready listen=%s account=%s kdc=%s\n", ln.Addr(), *sf.account, *kdcAddr)
+	fmt.Fprintf(stderr, "web: ready listen=%s account=%s kdc=%s netlogon=%s\n", ln.Addr(), *sf.account, *kdcAddr, *sf.netlogon)
 	return w.Serve(ctx, ln)
 }
