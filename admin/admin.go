@@ -24,7 +24,8 @@ var Verbs = []struct{ Name, Summary string }{
 	{"setspn", "manage SPNs like Windows setspn: -S, -A, -D, -L, -Q, -X"},
 	{"account", "show an account, reset its password (new kvno), set flags (sensitive, enctypes, groups)"},
 	{"delegation", "show or set delegation: none, unconstrained, constrained [--to], protocol transition, RBCD"},
-	{"policy", "show or set the domain policy (allow_rc4, max_skew, kdc_clock_offset) and tier settings"},
+	{"policy", "show or set the domain policy (allow_rc4, max_skew, kdc_clock_offset, restrict_ntlm) and tier settings"},
+	{"dns", "the domain's DNS zone: list, add an alias (A or CNAME), remove it"},
 }
 
 // Run executes one admin command (verb first) against the directory store.
@@ -43,6 +44,8 @@ func Run(s *directory.Store, args []string, w io.Writer) error {
 		return runDelegation(s, rest, w)
 	case "policy":
 		return runPolicy(s, rest, w)
+	case "dns":
+		return runDNS(s, rest, w)
 	}
 	return fmt.Errorf("unknown admin command %q: %w", args[0], ErrUsage)
 }
@@ -432,4 +435,49 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// DNSUsage is the dns command's help text.
+const DNSUsage = `Usage: doublehop dns [--state DIR] list | add <name> A|CNAME <target> | remove <name>
+  list                                 the zone: every host's A record and the aliases
+  add intranet.lab.local A web         an A record (to web's address, or an address): a name of its own,
+                                       so browsers ask for HTTP/intranet.lab.local
+  add intranet.lab.local CNAME web.lab.local
+                                       an alias: browsers follow it and ask for HTTP/web.lab.local
+  remove intranet.lab.local
+`
+
+func runDNS(s *directory.Store, rest []string, w io.Writer) error {
+	if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+		fmt.Fprint(w, DNSUsage)
+		return nil
+	}
+	if len(rest) == 0 || rest[0] == "list" {
+		l := s.View().Lab
+		for _, h := range l.Hosts {
+			if h.Address != "" {
+				fmt.Fprintf(w, "%-24s A      %s\n", h.Name, h.Address)
+			}
+		}
+		for _, r := range l.DNS {
+			fmt.Fprintf(w, "%-24s %-6s %s\n", r.Name, r.Type, r.Target)
+		}
+		return nil
+	}
+	switch {
+	case rest[0] == "add" && len(rest) == 4:
+		r := directory.DNSRecord{Name: rest[1], Type: rest[2], Target: rest[3]}
+		_, err := s.Update(func(l *directory.Lab) error { return l.AddDNS(r) })
+		if err == nil {
+			fmt.Fprintf(w, "Added %s record %s -> %s\n", strings.ToUpper(r.Type), r.Name, r.Target)
+		}
+		return err
+	case rest[0] == "remove" && len(rest) == 2:
+		_, err := s.Update(func(l *directory.Lab) error { return l.RemoveDNS(rest[1]) })
+		if err == nil {
+			fmt.Fprintf(w, "Removed %s\n", rest[1])
+		}
+		return err
+	}
+	return fmt.Errorf("dns %s: %w", strings.Join(rest, " "), ErrUsage)
 }

@@ -36,6 +36,19 @@ type Config struct {
 	Events   events.Sink
 	Host     string // ws01.lab.local
 	AllowRC4 bool   // offer RC4 too (INSECURE; only when the lab allows it)
+	// Resolver is the workstation's DNS (the domain's zone); nil: names are
+	// their own canonical names and the Dialer maps them.
+	Resolver Resolver
+}
+
+// Resolver is the workstation's view of DNS, as Negotiate uses it.
+type Resolver interface {
+	// Canonical follows CNAMEs: Windows browsers ask for HTTP/<canonical
+	// name>, so a CNAME alias needs no SPN of its own and an A record does.
+	Canonical(host string) string
+	// Machine names the lab host that answers for host (an alias, an
+	// address), for dialing.
+	Machine(host string) (string, bool)
 }
 
 // FromKrb5Conf fills Realm and KDC from a krb5.conf (KRB5_CONFIG), the way

@@ -73,6 +73,9 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *km
 	resp := &Response{URL: rawURL, SPN: o.SPN}
 	if resp.SPN == "" {
 		resp.SPN = SPNForURL(u)
+		if r := c.cfg.Resolver; r != nil && net.ParseIP(u.Hostname()) == nil {
+			resp.SPN = "HTTP/" + strings.ToLower(r.Canonical(u.Hostname()))
+		}
 	}
 	r1, err := c.do(ctx, hc, u, o, "")
 	if err != nil {
@@ -207,6 +210,13 @@ func (c *Client) do(ctx context.Context, hc *http.Client, u *url.URL, o GetOptio
 }
 
 func (c *Client) dial(ctx context.Context, network, addr string) (netConn, error) {
+	if r := c.cfg.Resolver; r != nil {
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			if m, ok := r.Machine(host); ok {
+				addr = net.JoinHostPort(m, port)
+			}
+		}
+	}
 	if c.cfg.Dialer != nil {
 		return c.cfg.Dialer.DialContext(ctx, network, addr)
 	}

@@ -30,15 +30,16 @@ func DefaultYAML() []byte { return append([]byte(nil), defaultLab...) }
 
 // Lab is the whole declarative lab.
 type Lab struct {
-	Realm     string    `yaml:"realm"`
-	NetBIOS   string    `yaml:"netbios"`
-	DomainSID string    `yaml:"domain_sid"`
-	Policy    Policy    `yaml:"policy"`
-	Groups    []Group   `yaml:"groups,omitempty"`
-	Hosts     []Host    `yaml:"hosts"`
-	Accounts  []Account `yaml:"accounts"`
-	Web       WebConfig `yaml:"web"`
-	SQL       SQLConfig `yaml:"sql"`
+	Realm     string      `yaml:"realm"`
+	NetBIOS   string      `yaml:"netbios"`
+	DomainSID string      `yaml:"domain_sid"`
+	Policy    Policy      `yaml:"policy"`
+	Groups    []Group     `yaml:"groups,omitempty"`
+	Hosts     []Host      `yaml:"hosts"`
+	DNS       []DNSRecord `yaml:"dns,omitempty"` // aliases in the domain's zone (hosts have their A records)
+	Accounts  []Account   `yaml:"accounts"`
+	Web       WebConfig   `yaml:"web"`
+	SQL       SQLConfig   `yaml:"sql"`
 }
 
 // Policy is the domain Kerberos policy.
@@ -70,6 +71,7 @@ type Host struct {
 	Account string `yaml:"account"`           // machine account, WEB$
 	RunsAs  string `yaml:"runs_as,omitempty"` // service account of the tier on this host
 	Port    int    `yaml:"port,omitempty"`
+	Address string `yaml:"address,omitempty"` // its A record (10.0.0.20); the lab maps it like the name
 }
 
 // Account types.
@@ -264,6 +266,12 @@ func (l *Lab) Validate() error {
 	}
 	if krbtgts != 1 {
 		return fmt.Errorf("lab file: exactly one krbtgt account is required, found %d", krbtgts)
+	}
+	zone := &Lab{Hosts: l.Hosts}
+	for _, r := range l.DNS {
+		if err := zone.AddDNS(r); err != nil {
+			return fmt.Errorf("lab file: %w", err)
+		}
 	}
 	// A UPN prefix must not name another account: AD refuses duplicate
 	// logon names, and here it would let one account answer for another.

@@ -170,7 +170,7 @@ func TestContainerLab(t *testing.T) {
 		}
 	})
 
-	for _, id := range []string{"no-delegation", "seed-part1", "keytab-unreadable"} {
+	for _, id := range []string{"no-delegation", "seed-part1", "keytab-unreadable", "duplicate-spn"} {
 		t.Run("scenario-"+id, func(t *testing.T) {
 			var out bytes.Buffer
 			start := time.Now()

@@ -174,6 +174,7 @@ type Lab struct {
 	mu        sync.Mutex
 	pushed    map[string]string // settings last copied into web/sql
 	viewRaw   string
+	zoneLab   *directory.Lab // the DNS zone as last read; Admin and Reset clear it
 	view      *directory.View
 	hostEv    *events.JSONWriter
 	ccacheDir string

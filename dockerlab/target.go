@@ -51,6 +51,7 @@ func (l *Lab) Admin(ctx context.Context, args []string) (string, error) {
 	if len(args) == 0 {
 		return "", fmt.Errorf("admin: no command")
 	}
+	defer l.forgetZone()
 	cmd := append([]string{args[0], "--state", StateDir}, args[1:]...)
 	r, err := l.Exec(ctx, RoleKDC, nil, cmd...)
 	if err != nil {
@@ -196,6 +197,7 @@ func (l *Lab) ExportKeytab(ctx context.Context, account string) ([]byte, error) 
 // nil), web and SQL their settings and freshly exported keytabs, and the host
 // workstations forget their tickets.
 func (l *Lab) Reset(ctx context.Context, lf *directory.Lab) error {
+	defer l.forgetZone()
 	if lf == nil {
 		lf = l.base
 		if lf == nil {
@@ -256,7 +258,7 @@ func (l *Lab) Client(user string, offset time.Duration) (*client.Client, error) 
 		user = "bob"
 	}
 	cfg := client.Config{CCache: filepath.Join(l.ccacheDir, "krb5cc_"+user), Dialer: l.dialer,
-		Now: func() time.Time { return time.Now().Add(offset) }, Host: l.hostName(RoleClient)}
+		Now: func() time.Time { return time.Now().Add(offset) }, Host: l.hostName(RoleClient), Resolver: directory.ZoneResolver{Lab: l.zone}}
 	if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
 		return nil, err
 	}
@@ -271,6 +273,34 @@ func (l *Lab) Client(user string, offset time.Duration) (*client.Client, error) 
 	}
 	cfg.Events = l.hostEv
 	return client.New(cfg), nil
+}
+
+// zone is the DC's DNS zone as it is now (read from the DC container;
+// cached while the directory does not change). An unreadable directory is
+// an empty zone: names then resolve as the hosts file has them.
+func (l *Lab) zone() *directory.Lab {
+	l.mu.Lock()
+	z := l.zoneLab
+	l.mu.Unlock()
+	if z != nil {
+		return z
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := l.View(ctx)
+	if err != nil {
+		return &directory.Lab{}
+	}
+	l.mu.Lock()
+	l.zoneLab = v.Lab
+	l.mu.Unlock()
+	return v.Lab
+}
+
+func (l *Lab) forgetZone() {
+	l.mu.Lock()
+	l.zoneLab = nil
+	l.mu.Unlock()
 }
 
 // URL implements scenarios.Target: URLs stay as typed (http://web.lab.local/);

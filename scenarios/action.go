@@ -14,7 +14,7 @@ import (
 //	keytab refresh|remove|restore web|sql              what an admin does to a tier's keytab
 //	attack bronze-bit [--as USER]                      CVE-2020-17049 from the web tier's account
 //	explain                                            ask doublehop explain (check with expect.explain)
-//	setspn|account|delegation|policy ...               admin commands, exactly as on the CLI
+//	setspn|account|delegation|policy|dns ...           admin commands, exactly as on the CLI
 type action struct {
 	user     string
 	password string
@@ -32,7 +32,7 @@ func (a action) userOr(def string) string {
 	return a.user
 }
 
-var adminVerbs = map[string]bool{"setspn": true, "account": true, "delegation": true, "policy": true}
+var adminVerbs = map[string]bool{"setspn": true, "account": true, "delegation": true, "policy": true, "dns": true}
 
 func parseAction(line string) (string, action, error) {
 	args, err := SplitArgs(line)
