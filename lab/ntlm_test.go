@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/admin"
 	"github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/peer"
@@ -62,6 +64,24 @@ func TestCurlNTLM(t *testing.T) {
 	if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LogonFailure && e.Package == "NTLM" }); !ok || e.Status != "0xC000006D/0xC000006A" {
 		t.Errorf("the site's 4625: %+v", e)
 	}
+	// An unknown user and a disabled one: the DC's codes, through the site.
+	if err := admin.Run(l.Store, []string{"account", "set", "alice", "disabled=true"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ user, password, status, top string }{
+		{`LAB\mallory`, "x", "0xC0000064", "0xC000006D"},
+		{`LAB\alice`, l.Password("alice"), "0xC0000072", "0xC000006E"},
+	} {
+		if out := curlNTLM(t, l, tc.user, tc.password, "-o", "/dev/null", "-w", "%{http_code}"); out != "401" {
+			t.Errorf("%s: HTTP %s", tc.user, out)
+		}
+		if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.CredentialValidation }); !ok || e.Status != tc.status {
+			t.Errorf("%s: the DC's 4776 %+v, want %s", tc.user, e, tc.status)
+		}
+		if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LogonFailure && e.Package == "NTLM" }); !ok || e.Status != tc.top+"/"+tc.status {
+			t.Errorf("%s: the site's 4625 %+v", tc.user, e)
+		}
+	}
 }
 
 // Negotiate falling back to NTLM, with MIT's GSS-API and gss-ntlmssp (the
@@ -83,9 +103,10 @@ func TestCurlNegotiateFallsBackToNTLM(t *testing.T) {
 		"could not get a Kerberos ticket for this site, so it fell back to NTLM", "ANONYMOUS LOGON")
 }
 
-// FreeTDS tsql with a domain login (LAB\bob: NTLMv2) and go-mssqldb's ntlm
-// authenticator: SQL Server has the DC validate (4776 by svc_mssqlserver's
-// secure channel), and auth_scheme says NTLM.
+// FreeTDS tsql with a domain login (LAB\bob: NTLMv2) and go-mssqldb with a
+// domain user id and no authenticator (its stock NTLM): SQL Server has the DC
+// validate (4776 over svc_mssqlserver's secure channel), and auth_scheme
+// says NTLM.
 func TestSQLNTLMClients(t *testing.T) {
 	l := startLab(t, nil)
 	dir := t.TempDir()
@@ -108,7 +129,7 @@ func TestSQLNTLMClients(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := mssql.NewConnector("sqlserver://" + l.SQLAddr + "?authenticator=ntlm&user+id=LAB%5Cbob&password=" + url.QueryEscape(l.Password("bob")) + "&dial+timeout=5")
+	c, err := mssql.NewConnector("sqlserver://" + l.SQLAddr + "?user+id=LAB%5Cbob&password=" + url.QueryEscape(l.Password("bob")) + "&dial+timeout=5")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,23 +154,54 @@ func TestSessionSigning(t *testing.T) {
 }
 
 // impacket (a third-party NTLM client, Debian python3-impacket) answers our
-// CHALLENGE; our DC check accepts its NTLMv2 response and MIC-less message.
+// CHALLENGE; our DC check accepts its NTLMv2 response and MIC-less message,
+// and refuses its NTLMv1 response (LmCompatibilityLevel 5) and a wrong password.
 func TestImpacketAnswersOurChallenge(t *testing.T) {
+	bob := dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")})
+	srv := NewServerContext(labServer)
+	r, err := srv.Authenticate(context.Background(), impacketAuthenticate(t, srv, "Bob-Passw0rd!", true), bob)
+	if err != nil || r.Validation.Account != "bob" || !r.V2 {
+		t.Fatalf("impacket's AUTHENTICATE: %+v %v", r, err)
+	}
+	for _, tc := range []struct {
+		password string
+		v2       bool
+		status   ntstatus.Status
+		reason   string
+	}{
+		{"Bob-Passw0rd!", false, ntstatus.WrongPassword, ReasonV1Refused},
+		{"not-bobs", true, ntstatus.WrongPassword, ""},
+	} {
+		srv := NewServerContext(labServer)
+		_, err := srv.Authenticate(context.Background(), impacketAuthenticate(t, srv, tc.password, tc.v2), bob)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != tc.status || (tc.reason != "" && e.Reason != tc.reason) {
+			t.Errorf("impacket v2=%v password %q: %v, want %v %s", tc.v2, tc.password, err, tc.status, tc.reason)
+		}
+	}
+}
+
+// impacketAuthenticate has impacket negotiate with srv and returns its AUTHENTICATE.
+func impacketAuthenticate(t *testing.T, srv *ServerContext, password string, v2 bool) []byte {
+	t.Helper()
 	py := peer.Need1(t, "/usr/bin/python3")
 	if out, err := exec.Command(py, "-c", "import impacket.ntlm").CombinedOutput(); err != nil {
 		peer.Missing(t, "python3-impacket: "+string(out))
 	}
-	srv := NewServerContext(labServer)
 	script := `
 import sys, binascii
 from impacket import ntlm
 t1 = ntlm.getNTLMSSPType1('WS01', 'LAB', signingRequired=True)
 sys.stdout.write(binascii.hexlify(t1.getData()).decode() + "\n"); sys.stdout.flush()
 ch = binascii.unhexlify(sys.stdin.readline().strip())
-t3, key = ntlm.getNTLMSSPType3(t1, ch, 'bob', 'Bob-Passw0rd!', 'LAB', use_ntlmv2=True)
+t3, key = ntlm.getNTLMSSPType3(t1, ch, 'bob', sys.argv[1], 'LAB', use_ntlmv2=(sys.argv[2] == '1'))
 sys.stdout.write(binascii.hexlify(t3.getData()).decode() + "\n")
 `
-	cmd := exec.Command(py, "-c", script)
+	v := "0"
+	if v2 {
+		v = "1"
+	}
+	cmd := exec.Command(py, "-c", script, password, v)
 	in, _ := cmd.StdinPipe()
 	pipe, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
@@ -193,11 +224,9 @@ sys.stdout.write(binascii.hexlify(t3.getData()).decode() + "\n")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("impacket: %v\n%s", err, stderr.String())
 	}
-	r, err := srv.Authenticate(context.Background(), unhex(strings.TrimSpace(last)), dc(map[string][]byte{"bob": NTHash("Bob-Passw0rd!")}))
-	if err != nil || r.Validation.Account != "bob" || !r.V2 {
-		t.Fatalf("impacket's AUTHENTICATE: %+v %v", r, err)
-	}
+	return unhex(strings.TrimSpace(last))
 }
+
 func FuzzParseMessages(f *testing.F) {
 	cl := NewClientContext(ClientConfig{User: "bob", Domain: "LAB", Workstation: "WS01", NTHash: NTHash("x")})
 	n := cl.Negotiate()

@@ -112,7 +112,16 @@ func (s *Server) ntlmFailure(r *http.Request, e *ntlm.Error, reason, text string
 	ev := events.Event{ID: events.LogonFailure, Outcome: events.Failure, Message: "An account failed to log on", LogonType: 3,
 		Package: "NTLM", LogonProcess: "NtLmSsp", Account: s.cfg.ServiceAccount, Reason: reason, Address: r.RemoteAddr, Status: "0xC000006D"}
 	if e != nil {
-		ev.Reason, ev.Status = e.Reason, "0xC000006D/"+e.Status.String()
+		// 4625's Status/Sub Status: an account restriction (disabled,
+		// expired, logon hours, workstation, Protected Users) is
+		// 0xC000006E; a bad name or password 0xC000006D.
+		top := "0xC000006D/"
+		switch e.Status {
+		case ntstatus.AccountRestriction, ntstatus.AccountDisabled, ntstatus.AccountExpired, ntstatus.PasswordExpired,
+			ntstatus.InvalidLogonHours, ntstatus.InvalidWorkstation:
+			top = "0xC000006E/"
+		}
+		ev.Reason, ev.Status = e.Reason, top+e.Status.String()
 		ev.Message += ": " + e.Text
 	} else if text != "" {
 		ev.Message += ": " + text
