@@ -14,8 +14,11 @@ import (
 
 // Flow runs the full double hop repeatedly against an embedded lab: Bob's
 // TGS for HTTP/web.lab.local, Negotiate to the web tier, the web tier's
-// S4U2Proxy, a TDS login as Bob and the page's queries.
-func Flow(ctx context.Context, conc, n int, max time.Duration) (Result, error) {
+// S4U2Proxy, a TDS login as Bob and the page's queries. With ntlm, Bob opens
+// the site by its address instead: NTLM's three legs on one connection, the
+// DC's pass-through validation over Netlogon, the site's S4U2Self and refused
+// S4U2Proxy, and SQL Server's anonymous NTLM login (the broken page).
+func Flow(ctx context.Context, conc, n int, max time.Duration, ntlm bool) (Result, error) {
 	dir, err := os.MkdirTemp("", "doublehop-flow-")
 	if err != nil {
 		return Result{}, err
@@ -41,6 +44,16 @@ func Flow(ctx context.Context, conc, n int, max time.Duration) (Result, error) {
 	}
 	return Run(ctx, conc, n, max, func(ctx context.Context, w, i int) error {
 		c := clients[w]
+		if ntlm {
+			r, err := c.Get(ctx, "http://"+l.WebAddr+"/", client.GetOptions{Accept: "application/json"})
+			if err != nil {
+				return err
+			}
+			if r.Status != 200 || r.Mechanism != "NTLM" {
+				return fmt.Errorf("HTTP %d by %s", r.Status, r.Mechanism)
+			}
+			return nil
+		}
 		cred, err := c.FreshServiceTicket(ctx, "HTTP/web.lab.local")
 		if err != nil {
 			return err
