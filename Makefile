@@ -44,7 +44,7 @@ FUZZ_TARGETS := \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
 	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork \
-	./ntlm:FuzzParseMessages
+	./ntlm:FuzzParseMessages ./netlogon:FuzzChannel ./sqltier:FuzzNTLMLogin
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \

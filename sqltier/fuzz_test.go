@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier/tds"
 )
 
@@ -118,4 +120,35 @@ func TestPanicRecovered(t *testing.T) {
 	if len(evs) != 1 || evs[0].ID != 17310 || evs[0].Tier != "sql" || evs[0].Host != "sql.lab.local" {
 		t.Errorf("events %+v", evs)
 	}
+}
+
+// FuzzNTLMLogin starts an NTLM login (LOGIN7 with a NEGOTIATE, bare or in
+// SPNEGO) and then sends arbitrary bytes as the client's next messages: the
+// server answers with an SSPI token and then a login failure or closes the
+// connection, never a panic, and never logs anyone in without the DC's
+// consent.
+func FuzzNTLMLogin(f *testing.F) {
+	neg := ntlm.NewClientContext(ntlm.ClientConfig{User: "bob", Domain: "LAB", NTHash: ntlm.NTHash("x")}).Negotiate()
+	spnego, _ := gss.MarshalNegTokenInitMechs([]gss.Mech{gss.MechNTLM}, neg)
+	anon := ntlm.NewClientContext(ntlm.ClientConfig{Anonymous: true})
+	anon.Negotiate()
+	f.Add(false, tds.AppendPackets(nil, tds.PacketSSPI, 0, 4096, (&ntlm.Authenticate{Flags: ntlm.FlagUnicode | ntlm.FlagAnonymous, LmChallengeResponse: []byte{0}}).Marshal()))
+	f.Add(true, tds.AppendPackets(nil, tds.PacketSSPI, 0, 4096, gss.MarshalNegTokenRespMIC(gss.NegAcceptIncomplete, gss.MechUnknown, []byte("NTLMSSP\x00\x03"), []byte{1})))
+	f.Add(false, []byte{0x11, 1, 0, 8, 0, 0, 1, 0})
+	s := New(Config{Validator: ntlm.LocalAccounts{Domain: "LAB", Hashes: map[string][]byte{"bob": ntlm.NTHash("Bob-Passw0rd!")}}})
+	f.Fuzz(func(t *testing.T, inSPNEGO bool, rest []byte) {
+		first := neg
+		if inSPNEGO {
+			first = spnego
+		}
+		l := tds.Login7{TDSVersion: tds.Version74, PacketSize: 4096, OptionFlags2: tds.Flag2IntegratedSecurity, HostName: "ws01", SSPI: first}
+		in := append(tds.AppendPackets(nil, tds.PacketLogin7, 0, 4096, l.Marshal()), rest...)
+		var out bytes.Buffer
+		c := newConn(s, fakeConn{bytes.NewReader(in), &out}, 52)
+		c.r.MaxMessage = loginMaxMessage
+		c.login()
+		if c.sess != nil {
+			t.Fatalf("a session (%s) from a fuzzed AUTHENTICATE", c.sess.login)
+		}
+	})
 }
