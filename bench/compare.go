@@ -192,7 +192,7 @@ func startOurKDC(ctx context.Context, bin, state string, o CompareOptions) (stri
 		return "", nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.CommandContext(ctx, bin, "kdc", "--state", state, "--listen", addr, "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, bin, "kdc", "--state", state, "--listen", addr, "--netlogon-listen", "", "--log-level", "warn")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		return "", nil, err

@@ -55,9 +55,9 @@ func faults(ctx context.Context, o SoakOptions) error {
 		return err
 	}
 	tiers := []*tierProc{
-		{name: "kdc", bin: o.Binary, args: []string{"kdc", "--state", state, "--listen", kdcAddr, "--log-level", "warn"}},
-		{name: "sql", bin: o.Binary, args: []string{"sql", "--state", state, "--listen", sqlAddr, "--log-level", "warn"}},
-		{name: "web", bin: o.Binary, args: []string{"web", "--state", state, "--listen", webAddr, "--kdc", kdcAddr,
+		{name: "kdc", bin: o.Binary, args: []string{"kdc", "--state", state, "--listen", kdcAddr, "--netlogon-listen", "", "--log-level", "warn"}},
+		{name: "sql", bin: o.Binary, args: []string{"sql", "--state", state, "--listen", sqlAddr, "--netlogon", "", "--log-level", "warn"}},
+		{name: "web", bin: o.Binary, args: []string{"web", "--state", state, "--listen", webAddr, "--kdc", kdcAddr, "--netlogon", "",
 			"--resolve", "sql.lab.local:1433=" + sqlAddr, "--log-level", "warn"}},
 	}
 	for _, t := range tiers {

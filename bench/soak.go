@@ -27,6 +27,7 @@ type SoakOptions struct {
 	Binary   string        // doublehop binary: the fault phase runs each tier as its own process
 	Users    int           // concurrent users (default 64)
 	Duration time.Duration // steady phase (default 60s)
+	Every    time.Duration // a table row this often during the steady phase (default 30s)
 	Out      io.Writer
 }
 
@@ -73,6 +74,9 @@ func Soak(ctx context.Context, o SoakOptions) error {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.Every == 0 {
+		o.Every = 30 * time.Second
 	}
 	if err := steady(ctx, o); err != nil {
 		return err
@@ -125,7 +129,33 @@ func steady(ctx context.Context, o SoakOptions) error {
 		g0, rss0 = runtime.NumGoroutine(), rssKB()
 		close(sampled)
 	}()
+	// The table: what a leak looks like over time (goroutines, RSS, heap
+	// climbing while the rate stays flat), one row per interval.
+	stopTable := make(chan struct{})
+	tableDone := make(chan struct{})
+	go func() {
+		defer close(tableDone)
+		fmt.Fprintf(o.Out, "soak     %8s %10s %7s %9s %10s %8s %8s\n", "elapsed", "flows ok", "errors", "flows/s", "goroutines", "RSS MB", "heap MB")
+		start, prev := time.Now(), int64(0)
+		t := time.NewTicker(o.Every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopTable:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			n := ok.Load()
+			fmt.Fprintf(o.Out, "soak     %8s %10d %7d %9.0f %10d %8d %8d\n", time.Since(start).Round(time.Second), n, bad.Load(),
+				float64(n-prev)/o.Every.Seconds(), runtime.NumGoroutine(), rssKB()/1024, ms.HeapAlloc>>20)
+			prev = n
+		}
+	}()
 	wg.Wait()
+	close(stopTable)
+	<-tableDone
 	<-sampled
 	g1, rss1 := runtime.NumGoroutine(), rssKB()
 	runtime.GC()

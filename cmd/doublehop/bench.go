@@ -16,9 +16,10 @@ func init() {
 }
 
 func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("soak", "soak [--users N] [--duration D]", stderr)
+	fs := newFlags("soak", "soak [--users N] [--duration D] [--every D]", stderr)
 	users := fs.Int("users", 64, "concurrent users")
 	dur := fs.Duration("duration", 60*time.Second, "steady-load phase")
+	every := fs.Duration("every", 30*time.Second, "print a row (flows, errors, rate, goroutines, RSS, heap) this often")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,7 +27,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return bench.Soak(ctx, bench.SoakOptions{Binary: bin, Users: *users, Duration: *dur, Out: stdout})
+	return bench.Soak(ctx, bench.SoakOptions{Binary: bin, Users: *users, Duration: *dur, Every: *every, Out: stdout})
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
