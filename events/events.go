@@ -22,6 +22,7 @@ const (
 	SQLLoginSuccess        = 18453 // Login succeeded for user '%s'. Connection made using Windows authentication.
 	SQLLoginFailed         = 18456 // Login failed for user '%s'.
 	SQLUntrustedDomain     = 18452 // Login failed. The login is from an untrusted domain...
+	SQLSSPIFailed          = 17806 // SSPI handshake failed with error code 0x%x, state %d while establishing a connection with integrated security.
 	DirectoryChange        = 5136  // A directory service object was modified.
 	TierStatus             = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
 	DelegationUsed         = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).

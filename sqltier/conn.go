@@ -301,7 +301,10 @@ func (c *conn) login() error {
 			c.tok.Message(msg)
 		}
 		c.tok.Done(tds.Done{Status: tds.DoneError})
-		// The event first: it is in the log by the time the client sees the error.
+		// The events first: they are in the log by the time the client sees the error.
+		for _, e := range fail.before {
+			c.srv.events.Emit(e)
+		}
 		c.srv.events.Emit(fail.event)
 		c.sendTokens()
 		c.srv.log.Info("login failed", "spid", c.spid, "client", c.addr, "number", fail.event.Code, "state", fail.event.State, "login", fail.event.Login, "reason", fail.event.Reason)

@@ -39,15 +39,15 @@
 //	anonymous NTLM (null session)        18456 'NT AUTHORITY\ANONYMOUS LOGON', state 11 (the double hop)
 //	empty blob                           18456 'NT AUTHORITY\ANONYMOUS LOGON', state 11
 //	NTLM refused by the DC (password,
-//	unknown user, NTLMv1/LM, restricted) 18452; 17806 0x8009030c in the event, with the NTSTATUS
-//	NTLM with no DC reachable            18452; 17806 0x80090311 SEC_E_NO_AUTHENTICATING_AUTHORITY
+//	unknown user, NTLMv1/LM, restricted) 17806 0x8009030c then 18452, both with the NTSTATUS
+//	NTLM with no DC reachable            17806 0x80090311 SEC_E_NO_AUTHENTICATING_AUTHORITY then 18452
 //	no row in the login table            18456 state 11, "Token-based server access validation failed..."
 //	login with CONNECT SQL denied        18456 state 12, "Login-based server access validation failed..." (LAB\alice by default)
 //	login disabled                       18456 state 7
 //	SQL authentication (user/password)   18456 state 58, Windows-authentication-only server
 //	database missing                     4060 + 18456 state 38 (40 for the login's default database)
 //	ticket refused (wrong key/SPN, skew,
-//	replay, expired, garbage)            18452 untrusted domain; the event carries the Kerberos code
+//	replay, expired, garbage)            17806 (the SSPI code) then 18452 untrusted domain; both carry the Kerberos code
 //	principal of another realm           18452; reason UNTRUSTED_REALM
 //
 // # Queries

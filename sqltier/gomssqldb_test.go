@@ -161,7 +161,10 @@ func TestGoMSSQLLoginFailures(t *testing.T) {
 		}
 	}
 	cursor := len(ts.events.Events())
-	lastEvent := func() events.Event { return ts.nextEvent(t, &cursor) }
+	// The login events (SQL Server's 17806 comes before 18452; it is checked where it matters).
+	lastEvent := func() events.Event {
+		return ts.nextEvent(t, &cursor, events.SQLLoginFailed, events.SQLUntrustedDomain, events.SQLLoginSuccess)
+	}
 
 	err := login(ts.dsn(r, r.ccache(t, "alice", spnPort), spnPort, ""))
 	expect("alice", err, 18456, `Login failed for user 'LAB\alice'.`)
@@ -179,8 +182,10 @@ func TestGoMSSQLLoginFailures(t *testing.T) {
 	// SQL Server logs 17806 and answers 18452.
 	err = login("sqlserver://" + ts.addr + "?authenticator=ntlm&user+id=LAB%5Cbob&password=x&dial+timeout=5")
 	expect("ntlm", err, 18452, "untrusted domain")
-	if ev := lastEvent(); ev.ID != events.SQLUntrustedDomain || ev.AuthScheme != "NTLM" || ev.Status != "0xC000006A" || !strings.Contains(ev.Message, "0x8009030c") {
-		t.Errorf("wrong-password NTLM event = %+v", ev)
+	sspi := ts.nextEvent(t, &cursor, events.SQLSSPIFailed)
+	if ev := lastEvent(); ev.ID != events.SQLUntrustedDomain || ev.AuthScheme != "NTLM" || ev.Status != "0xC000006A" ||
+		sspi.Status != "0xC000006A" || !strings.Contains(sspi.Message, "SSPI handshake failed with error code 0x8009030c, state 14") {
+		t.Errorf("wrong-password NTLM events = %+v, then %+v", sspi, ev)
 	}
 
 	// A ticket for another account's SPN, presented to this server.

@@ -47,6 +47,7 @@ type session struct {
 // text with the real state.
 type loginFailure struct {
 	client []tds.ServerMessage
+	before []events.Event // errorlog entries SQL Server writes first (17806)
 	event  events.Event
 }
 
@@ -195,12 +196,20 @@ func (c *conn) sspiFailed(err error) *loginFailure {
 	return c.handshakeFailed(ev, secCode, secText, "Kerberos: "+cause)
 }
 
-// handshakeFailed is SQL Server's errorlog 17806 and the client's 18452 for
-// a security context that could not be established.
+// handshakeFailed is a security context that could not be established, as
+// SQL Server logs it: two errorlog entries, 17806 (the SSPI error code and
+// the operating system's reason) and then 18452, which is also what the
+// client gets. Both carry the evidence (code, reason, ticket details).
 func (c *conn) handshakeFailed(ev events.Event, secCode uint32, secText, cause string) *loginFailure {
-	ev.Message = fmt.Sprintf("SSPI handshake failed with error code 0x%08x, state 14 while establishing a connection with integrated security; the connection has been closed. Reason: AcceptSecurityContext failed. The operating system error code indicates the cause of failure. %s. %s [CLIENT: %s] %s",
-		secCode, secText, msgUntrustedDomain, c.addr, cause)
-	return &loginFailure{client: []tds.ServerMessage{c.errorMsg(18452, 1, 14, msgUntrustedDomain)}, event: ev}
+	sspi := ev
+	sspi.ID, sspi.Code = events.SQLSSPIFailed, int(secCode)
+	if ev.Code != 0 {
+		sspi.Code = ev.Code // the Kerberos code, when there is one
+	}
+	sspi.Message = fmt.Sprintf("SSPI handshake failed with error code 0x%08x, state 14 while establishing a connection with integrated security; the connection has been closed. Reason: AcceptSecurityContext failed. The operating system error code indicates the cause of failure. %s. [CLIENT: %s] (%s)",
+		secCode, secText, c.addr, cause)
+	ev.Message = fmt.Sprintf("%s [CLIENT: %s]", msgUntrustedDomain, c.addr)
+	return &loginFailure{client: []tds.ServerMessage{c.errorMsg(18452, 1, 14, msgUntrustedDomain)}, before: []events.Event{sspi}, event: ev}
 }
 
 // untrusted refuses an authenticated principal of a foreign realm (18452).

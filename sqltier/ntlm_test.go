@@ -150,7 +150,8 @@ func TestNTLMWithoutDC(t *testing.T) {
 		t.Fatalf("no DC: %v, want 18452", err)
 	}
 	evs := ts.events.Events()
-	if ev := evs[len(evs)-1]; !strings.Contains(ev.Message, "0x80090311") || ev.Status != "0xC000005E" {
-		t.Errorf("no-DC event = %+v", ev)
+	if sspi, ev := evs[len(evs)-2], evs[len(evs)-1]; sspi.ID != events.SQLSSPIFailed || !strings.Contains(sspi.Message, "0x80090311") ||
+		ev.ID != events.SQLUntrustedDomain || ev.Status != "0xC000005E" {
+		t.Errorf("no-DC events = %+v, then %+v", sspi, ev)
 	}
 }
