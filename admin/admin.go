@@ -84,6 +84,11 @@ func ETypeNames(ets []int32) []string {
 
 // AccountUsage is the account command's help text.
 const AccountUsage = `Usage: doublehop account [--state DIR] <verb> <account> ...
+  add <name> user|service|computer [--password P] [--spn SPN]... [--upn UPN]
+                                       a new account with the next RID (a fresh SID), as New-ADUser or
+                                       New-ADComputer make it; a computer gets HOST/<name> and
+                                       HOST/<name>.<domain> and a random password
+  remove <account>                     delete it (and the RBCD entries that name it)
   show <account>                       attributes as the KDC sees them
   password <account> <new-password>    reset the password: a new key and kvno (old keytabs go stale)
   set <account> key=value ...          sensitive=true|false  enctypes=aes256,aes128,rc4  disabled=true|false
@@ -100,6 +105,53 @@ func runAccount(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	verb, name := rest[0], rest[1]
 	switch verb {
+	case "add":
+		if len(rest) < 3 {
+			return fmt.Errorf("account add <name> user|service|computer: %w", ErrUsage)
+		}
+		a := directory.Account{Name: name, Type: rest[2]}
+		for i := 3; i < len(rest); i++ {
+			if i+1 >= len(rest) {
+				return fmt.Errorf("%s needs a value: %w", rest[i], ErrUsage)
+			}
+			switch rest[i] {
+			case "--password":
+				a.Password = rest[i+1]
+			case "--spn":
+				a.SPNs = append(a.SPNs, rest[i+1])
+			case "--upn":
+				a.UPN = rest[i+1]
+			default:
+				return fmt.Errorf("unknown option %q: %w", rest[i], ErrUsage)
+			}
+			i++
+		}
+		var made directory.Account
+		var dn, sid string
+		_, err := s.Update(func(l *directory.Lab) error {
+			n, err := l.NewAccount(a)
+			if err == nil {
+				made, dn = *n, l.DN(n)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if e, ok := s.View().Account(made.Name); ok {
+			sid = e.SID
+		}
+		fmt.Fprintf(stdout, "%s created (%s, RID %d, objectSid %s)\n", dn, made.Type, made.RID, sid)
+		for _, spn := range made.SPNs {
+			fmt.Fprintf(stdout, "  servicePrincipalName: %s\n", spn)
+		}
+		return nil
+	case "remove":
+		_, err := s.Update(func(l *directory.Lab) error { return l.RemoveAccount(name) })
+		if err == nil {
+			fmt.Fprintf(stdout, "%s removed\n", name)
+		}
+		return err
 	case "show":
 		v := s.View()
 		e, ok := v.Account(name)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/doublehop/doublehop/admin"
 	"github.com/doublehop/doublehop/capture"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
@@ -416,6 +417,15 @@ func writeEnv(path string, env map[string]string) error {
 		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
 	}
 	return atomicfile.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// Admin runs one admin command (setspn, account, delegation, policy, dns; as
+// on the CLI, verb first) on the running lab's directory and returns what it
+// printed. The KDC and the tiers see the change on their next request.
+func (l *Lab) Admin(args ...string) (string, error) {
+	var out strings.Builder
+	err := admin.Run(l.Store, args, &out)
+	return out.String(), err
 }
 
 // ExportKeytab writes an account's keys to path (what an admin does with ktpass).
