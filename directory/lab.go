@@ -42,6 +42,10 @@ type Lab struct {
 	SQL       SQLConfig   `yaml:"sql"`
 }
 
+// DefaultMaxSkew is AD's "Maximum tolerance for computer clock
+// synchronization" (RFC 4120 §1.6's usual 5 minutes).
+const DefaultMaxSkew = 5 * time.Minute
+
 // Policy is the domain Kerberos policy.
 type Policy struct {
 	MaxSkew        Duration `yaml:"max_skew"`
@@ -205,7 +209,7 @@ func (l *Lab) fill() {
 		l.NetBIOS = strings.ToUpper(strings.Split(l.Realm, ".")[0])
 	}
 	if l.Policy.MaxSkew == 0 {
-		l.Policy.MaxSkew = Duration(5 * time.Minute)
+		l.Policy.MaxSkew = Duration(DefaultMaxSkew)
 	}
 	if l.Policy.TicketLifetime == 0 {
 		l.Policy.TicketLifetime = Duration(10 * time.Hour)

@@ -212,3 +212,13 @@ func (a *Account) CannotBeDelegated() bool { return a.Sensitive || a.InGroup("Pr
 
 // ViewOf indexes a lab that is not in a store (a copy read from a container).
 func ViewOf(l *Lab) (*View, error) { return buildView(l, &keyCache{}, 0) }
+
+// ResolveSPN names the account that holds an SPN written as text
+// (HTTP/web.lab.local), with the KDC's rules (sPNMappings included).
+func (v *View) ResolveSPN(spn string) (string, bool) {
+	r, ok := v.ResolveService(types.PrincipalName{NameType: 2, NameString: strings.Split(spn, "/")})
+	if !ok || r.Entry == nil {
+		return "", false
+	}
+	return r.Entry.Name, true
+}

@@ -91,7 +91,7 @@ func (x *exchange) s4u2proxy(st *tgsState, ev events.Event) []byte {
 	}
 	res, ok := x.view.ResolveService(b.SName)
 	if !ok {
-		return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds the SPN %s", res.SPN).WithStatus(kerr.StatusNoSuchUser))
+		return failWith(x.serviceUnknown(res))
 	}
 	svc2 := res.Entry
 	ev.Account = svc2.Name

@@ -50,15 +50,7 @@ func (x *exchange) tgs() []byte {
 	}
 	res, ok := x.view.ResolveService(b.SName)
 	if !ok {
-		if len(res.Duplicates) > 0 {
-			// AD logs KDC event 11 (KDCEVENT_NAME_NOT_UNIQUE) and issues no ticket;
-			// the client falls back (to NTLM on Windows).
-			x.emit(events.Event{ID: events.KDCDuplicateName, Outcome: events.Failure, Service: res.SPN, Reason: "DUPLICATE_SPN",
-				Message: "The KDC encountered duplicate names while processing a Kerberos authentication request. The duplicate name is " +
-					res.SPN + " (of type DS_SERVICE_PRINCIPAL_NAME), registered on " + strings.Join(res.Duplicates, ", ")})
-			return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "DUPLICATE_SPN", "%s is registered on %s", res.SPN, strings.Join(res.Duplicates, " and ")))
-		}
-		return failWith(kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds the SPN %s", res.SPN).WithStatus(kerr.StatusNoSuchUser))
+		return failWith(x.serviceUnknown(res))
 	}
 	svc := res.Entry
 	ev.Account = svc.Name
@@ -285,4 +277,18 @@ func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
 	}
 	ev.Message = "A Kerberos service ticket was renewed"
 	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
+}
+
+// serviceUnknown is the KDC's answer for an SPN it cannot resolve (TGS-REQ
+// and S4U2Proxy alike): on several accounts, AD logs KDC event 11
+// (KDCEVENT_NAME_NOT_UNIQUE) and issues no ticket (the client falls back, to
+// NTLM on Windows); on none, KDC_ERR_S_PRINCIPAL_UNKNOWN.
+func (x *exchange) serviceUnknown(res directory.Resolution) *kerr.Error {
+	if len(res.Duplicates) > 0 {
+		x.emit(events.Event{ID: events.KDCDuplicateName, Outcome: events.Failure, Service: res.SPN, Reason: "DUPLICATE_SPN",
+			Message: "The KDC encountered duplicate names while processing a Kerberos authentication request. The duplicate name is " +
+				res.SPN + " (of type DS_SERVICE_PRINCIPAL_NAME), registered on " + strings.Join(res.Duplicates, ", ")})
+		return kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "DUPLICATE_SPN", "%s is registered on %s", res.SPN, strings.Join(res.Duplicates, " and "))
+	}
+	return kerr.Errorf(kerr.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_UNKNOWN", "no account holds the SPN %s", res.SPN).WithStatus(kerr.StatusNoSuchUser)
 }

@@ -122,9 +122,17 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	v := s.cfg.Directory.View()
 	sec, who, err := s.accept(v, tok)
 	if err != nil {
-		s.ev.Emit(events.Event{ID: events.NetlogonSessionFailed, Outcome: events.Failure, Client: who, Address: c.RemoteAddr().String(),
-			Reason: "SESSION_REFUSED", Status: ntstatus.AccessDenied.String(),
-			Message: "The session setup from a caller failed to authenticate: " + err.Error()})
+		ev := events.Event{ID: events.NetlogonSessionFailed, Outcome: events.Failure, Client: who, Address: c.RemoteAddr().String(),
+			Reason: "SESSION_REFUSED", Status: ntstatus.AccessDenied.String(), Account: s.cfg.Account,
+			Message: "The session setup from a caller failed to authenticate: " + err.Error()}
+		var ae *gss.AcceptError
+		if errors.As(err, &ae) {
+			// The ticket's evidence, as the web and SQL tiers report theirs:
+			// which SPN, whose key, which code.
+			ev.Code, ev.CodeName, ev.Reason, ev.Client = int(ae.Code), ae.Code.Name(), ae.Reason, ae.Client
+			ev.Service, ev.EType, ev.KVNO = ae.SPN(), ae.EType, ae.KVNO
+		}
+		s.ev.Emit(ev)
 		kmsg.WriteFrame(c, append([]byte{replyRefused}, err.Error()...))
 		return
 	}

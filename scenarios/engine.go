@@ -446,6 +446,9 @@ func (e *Engine) print(n int, r StepResult) {
 		for _, f := range d.Fix {
 			fmt.Fprintf(w, "     fix: %s\n", f)
 		}
+		if d.Note != "" {
+			fmt.Fprintf(w, "     note: %s\n", d.Note)
+		}
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "   FAIL: %s\n", f)

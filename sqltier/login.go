@@ -179,10 +179,7 @@ func (c *conn) sspiFailed(err error) *loginFailure {
 		ev.Code, ev.CodeName = int(ae.Code), ae.Code.Name()
 		ev.Reason = ae.Reason
 		ev.Status = ae.StatusString()
-		pn, _ := kmsg.ParsePrincipal(ae.Service)
-		if ae.Service != "" {
-			ev.Service = kmsg.PrincipalString(pn, "")
-		}
+		ev.Service = ae.SPN()
 		ev.EType, ev.KVNO, ev.Client = ae.EType, ae.KVNO, ae.Client
 		switch ae.Code {
 		case kerr.KRB_AP_ERR_SKEW:

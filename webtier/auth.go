@@ -123,7 +123,7 @@ func (s *Server) logonFailure(r *http.Request, ae *gss.AcceptError, reason, text
 		Package: "Kerberos", Account: s.cfg.ServiceAccount, Reason: reason, Address: r.RemoteAddr,
 		Status: "0xC000006D"} // STATUS_LOGON_FAILURE; the sub-status says why
 	if ae != nil {
-		ev.Service, ev.EType, ev.KVNO, ev.Client = ae.Service, ae.EType, ae.KVNO, ae.Client
+		ev.Service, ev.EType, ev.KVNO, ev.Client = ae.SPN(), ae.EType, ae.KVNO, ae.Client
 		ev.Code, ev.CodeName = int(ae.Code), ae.Code.Name()
 		if st := ae.StatusString(); st != "" {
 			ev.Status = "0xC000006D/" + st

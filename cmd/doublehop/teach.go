@@ -323,8 +323,39 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *since > 0 {
 		evs = events.Filter{Since: time.Now().Add(-*since)}.Apply(evs)
 	}
-	in := explain.Input{Events: evs, View: s.View()}
-	return printDiagnosis(stdout, explain.Explain(in), *asJSON, nil)
+	in := explain.Input{Events: evs, View: s.View(), StateDir: *state}
+	d := explain.Explain(in)
+	if *state != defaultState() {
+		d.Fix = withState(d.Fix, *state)
+	}
+	return printDiagnosis(stdout, d, *asJSON, nil)
+}
+
+// withState adds --state DIR to each doublehop command of a fix, so that it
+// runs as pasted against a lab that is not in the default place.
+func withState(fix []string, state string) []string {
+	out := make([]string, len(fix))
+	for i, f := range fix {
+		parts := strings.Split(f, "; ")
+		for j, p := range parts {
+			if rest, ok := strings.CutPrefix(p, "doublehop "); ok {
+				verb, args, _ := strings.Cut(rest, " ")
+				parts[j] = "doublehop " + verb + " --state " + shellQuote(state)
+				if args != "" {
+					parts[j] += " " + args
+				}
+			}
+		}
+		out[i] = strings.Join(parts, "; ")
+	}
+	return out
+}
+
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, ` \'"$*?;&|<>()`) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // printDiagnosis prints explain's answer; hint, when set, adds a line after
@@ -349,6 +380,9 @@ func printDiagnosis(w io.Writer, d explain.Diagnosis, asJSON bool, hint func(fix
 				fmt.Fprintf(w, "       %s\n", h)
 			}
 		}
+	}
+	if d.Note != "" {
+		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
 	if len(d.Evidence) > 0 {
 		fmt.Fprintln(w, "  evidence:")

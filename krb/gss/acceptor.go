@@ -113,6 +113,16 @@ func (e *AcceptError) Error() string {
 // String implements fmt.Stringer.
 func (e *AcceptError) String() string { return e.Error() }
 
+// SPN is the ticket's service name without its realm (HTTP/web.lab.local),
+// as events name services; "" when there was no ticket.
+func (e *AcceptError) SPN() string {
+	if e.Service == "" {
+		return ""
+	}
+	pn, _ := kmsg.ParsePrincipal(e.Service)
+	return kmsg.PrincipalString(pn, "")
+}
+
 // Unwrap exposes the protocol error as an *Error.
 func (e *AcceptError) Unwrap() error {
 	return &kerr.Error{Code: e.Code, Status: e.Status, Reason: e.Reason, Text: e.Text}

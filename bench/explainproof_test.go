@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+// Every single mistake an admin can make on the default lab that breaks
+// Bob's flow is diagnosed, and the fixes explain prints restore it.
+func TestExplainFixesSingleFaults(t *testing.T) {
+	out := ProveExplain(context.Background(), SingleFaults(), ProofOptions{Parallel: 2, Rounds: 1})
+	broke, fixed, unknown := ProofTable(os.Stdout, "single faults", out)
+	if broke < 50 {
+		t.Fatalf("only %d faults broke the flow: the generator proves little", broke)
+	}
+	if unknown > 0 || fixed != broke {
+		t.Errorf("%d of %d broken flows fixed by explain's printed fixes, %d \"don't know\" (goal: all, none)", fixed, broke, unknown)
+	}
+}
+
+// Two faults at once (a seeded sample): explain names one, its fix is
+// applied, the flow runs again and explain names the next; at most one
+// round per fault.
+func TestExplainFixesFaultPairs(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	out := ProveExplain(context.Background(), FaultPairs(n, 1), ProofOptions{Parallel: 2, Rounds: 2})
+	broke, fixed, _ := ProofTable(os.Stdout, "fault pairs", out)
+	if broke > 0 && float64(fixed) < 0.95*float64(broke) {
+		t.Errorf("%d of %d broken flows fixed (goal: 95%%)", fixed, broke)
+	}
+}
