@@ -12,11 +12,11 @@ import (
 
 // Diagnosis is explain's answer.
 type Diagnosis struct {
-	ID       string         `json:"id"`      // stable rule id, e.g. missing-http-spn; "unknown" when no rule fits
-	Hop      string         `json:"hop"`     // "ws01 → web", "web → sql", "ws01 → dc"
-	Summary  string         `json:"summary"` // one sentence
-	Why      string         `json:"why"`     // the protocol reason, citing the spec
-	Fix      []string       `json:"fix"`     // commands to run in order, each pasteable as printed
+	ID       string         `json:"id"`             // stable rule id, e.g. missing-http-spn; "unknown" when no rule fits
+	Hop      string         `json:"hop"`            // "ws01 → web", "web → sql", "ws01 → dc"
+	Summary  string         `json:"summary"`        // one sentence
+	Why      string         `json:"why"`            // the protocol reason, citing the spec
+	Fix      []string       `json:"fix"`            // commands to run in order, each pasteable as printed
 	Note     string         `json:"note,omitempty"` // what else to know about the fix (not a command)
 	Evidence []events.Event `json:"evidence"`
 }
@@ -140,4 +140,3 @@ func is(id int, code string) func(events.Event) bool {
 }
 
 func user(principal string) string { return strings.SplitN(principal, "@", 2)[0] }
-
