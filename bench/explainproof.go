@@ -81,6 +81,12 @@ func SingleFaults() []Fault {
 			}
 		}
 	}
+	// The misplaced settings: delegation on the machine account instead of the
+	// account the site runs as; RBCD written on the front end.
+	add("delegation on WEB$ instead of svc_iispool", []string{"delegation", "set", "svc_iispool", "none"},
+		[]string{"delegation", "set", "WEB$", "constrained", "--to", sqlSPN})
+	add("RBCD on the front end", []string{"delegation", "set", "svc_iispool", "none"},
+		[]string{"delegation", "rbcd", "svc_iispool", "--allow", "svc_mssqlserver"})
 	for _, kv := range []string{"kdc_clock_offset=10m", "max_skew=1s", "web.impersonate=false", "web.providers=NTLM", "web.providers=Negotiate:Kerberos",
 		`sql.login=LAB\bob:deny`, `sql.login=LAB\bob:disabled`, "restrict_ntlm=deny_all", "allow_rc4=true"} {
 		add("policy "+kv, []string{"policy", "set", kv})

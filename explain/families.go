@@ -443,7 +443,9 @@ func delegationRefused(in Input, fail events.Event) (Diagnosis, bool) {
 			d.Summary = fmt.Sprintf("%s is not trusted for delegation: the site could not get a ticket to %s as %s, and SQL Server saw NT AUTHORITY\\ANONYMOUS LOGON", svc, e.Target, u)
 			d.Why = "Impersonation gives the site the user's identity on its own host only. To reach another host as the user it needs a delegable credential: a forwarded TGT (unconstrained), or the KDC's consent to S4U2Proxy (constrained delegation, MS-SFU 3.2.5.2) — refused here with KDC_ERR_BADOPTION. Without one the connection goes out anonymously: 18456 \"Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'\"."
 			d.Fix = []string{kcd}
-			d.Fix = append(d.Fix, misplacedDelegation(in.View, svc)...)
+			misplaced, note := misplacedDelegation(in.View, svc, e.Account)
+			d.Fix = append(d.Fix, misplaced...)
+			d.Note = note
 			return d, true
 		}
 		d.ID = "kcd-wrong-spn"
@@ -472,13 +474,16 @@ func delegationRefused(in Input, fail events.Event) (Diagnosis, bool) {
 	return d, true
 }
 
-// misplacedDelegation finds delegation set on an account the site does not
-// run as (the machine account, typically): harmless there, and a trap.
-func misplacedDelegation(v *directory.View, svc string) []string {
+// misplacedDelegation finds delegation set where it has no effect: on an
+// account the site does not run as (its machine account, typically), or
+// RBCD written on the front end instead of the back end (backEnd). It
+// returns the commands that remove it and a note naming the alternative.
+func misplacedDelegation(v *directory.View, svc, backEnd string) ([]string, string) {
 	if v == nil {
-		return nil
+		return nil, ""
 	}
 	var fix []string
+	note := ""
 	for _, a := range v.Lab.Accounts {
 		if strings.EqualFold(a.Name, svc) || a.Type == directory.TypeKrbtgt {
 			continue
@@ -487,11 +492,21 @@ func misplacedDelegation(v *directory.View, svc string) []string {
 			for _, h := range v.Lab.Hosts {
 				if strings.EqualFold(h.Account, a.Name) && strings.EqualFold(h.RunsAs, svc) {
 					fix = append(fix, cmd("delegation", "set", a.Name, "none"))
+					note = fmt.Sprintf("delegation was set on %s, the machine account of the site's host; the site runs as %s, so that setting did nothing", a.Name, svc)
 				}
 			}
 		}
 	}
-	return fix
+	if front := v.Lab.Account(svc); front != nil && backEnd != "" {
+		for _, x := range front.AllowedToActOnBehalfOf {
+			if strings.EqualFold(x, backEnd) {
+				fix = append(fix, cmd("delegation", "rbcd", svc, "--clear"))
+				note = fmt.Sprintf("RBCD was written on the front end (%s allows %s): it belongs on the back end; the alternative to constrained delegation is %s",
+					svc, backEnd, cmd("delegation", "rbcd", backEnd, "--allow", svc))
+			}
+		}
+	}
+	return fix, note
 }
 
 func bronzeBit(in Input, fail events.Event) (Diagnosis, bool) {
