@@ -12,7 +12,7 @@ export CGO_ENABLED := 0
 # whose peer is missing fails instead of skipping.
 DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr gss-ntlmssp python3-impacket
 
-.PHONY: all build test deps vet fuzz bench soak clean
+.PHONY: all build test deps vet fuzz bench soak clean explain-proof
 
 all: build
 
@@ -55,6 +55,12 @@ fuzz:
 bench: build
 	$(BIN) bench
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kdc ./sqltier
+
+# explain's proof on a bigger sample of fault pairs than make test runs.
+PAIRS ?= 2000
+SEED ?= 7
+explain-proof:
+	DOUBLEHOP_PAIRS=$(PAIRS) DOUBLEHOP_SEED=$(SEED) $(GO) test ./bench -run 'TestExplainFixes' -v -timeout 60m | grep -v '^=== '
 
 # 64 users doing the full flow for SOAKTIME, then each tier killed (SIGKILL) and restarted under load.
 SOAKTIME ?= 60s

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -23,11 +24,18 @@ func TestExplainFixesSingleFaults(t *testing.T) {
 // applied, the flow runs again and explain names the next; at most one
 // round per fault.
 func TestExplainFixesFaultPairs(t *testing.T) {
-	n := 200
+	n, seed := 200, int64(1)
 	if testing.Short() {
 		n = 40
 	}
-	out := ProveExplain(context.Background(), FaultPairs(n, 1), ProofOptions{Parallel: 2, Rounds: 2})
+	// make explain-proof: a bigger sample (DOUBLEHOP_PAIRS, DOUBLEHOP_SEED).
+	if v, err := strconv.Atoi(os.Getenv("DOUBLEHOP_PAIRS")); err == nil && v > 0 {
+		n = v
+	}
+	if v, err := strconv.ParseInt(os.Getenv("DOUBLEHOP_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	out := ProveExplain(context.Background(), FaultPairs(n, seed), ProofOptions{Parallel: 2, Rounds: 2})
 	broke, fixed, _ := ProofTable(os.Stdout, "fault pairs", out)
 	if broke > 0 && float64(fixed) < 0.95*float64(broke) {
 		t.Errorf("%d of %d broken flows fixed (goal: 95%%)", fixed, broke)

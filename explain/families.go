@@ -306,7 +306,13 @@ func wrongKey(in Input, fail events.Event) (Diagnosis, bool) {
 		hop = "web → dc (Netlogon)" // a member's secure channel: its ticket for the DC's HOST SPN
 	}
 	keytabFix := []string{cmd("keytab", "-o", in.keytabPath(tierOf(tier)), tier.Account)}
-	if tier.Reason == "KVNO_MISMATCH" {
+	// The KDC's 4769 for the service says whose key it used: another
+	// account's means the SPN is in the wrong place, whatever the kvno.
+	tgs, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.ServiceTicket && e.Outcome == events.Success && strings.EqualFold(e.Service, tier.Service)
+	})
+	wrongOwner := ok && !strings.EqualFold(tgs.Account, tier.Account)
+	if tier.Reason == "KVNO_MISMATCH" && !wrongOwner {
 		// Which side is stale? A ticket older than the account's current kvno
 		// was cached before the reset; a ticket at the current kvno means the
 		// keytab is old.
@@ -323,9 +329,6 @@ func wrongKey(in Input, fail events.Event) (Diagnosis, bool) {
 			Why:     "Resetting an account's password creates a new key and bumps msDS-KeyVersionNumber; the KDC encrypts new tickets with it. A keytab exported before the reset holds the old key, so the service cannot decrypt: KRB_AP_ERR_MODIFIED (RFC 4120 §3.2.3; MIT would say KRB_AP_ERR_BADKEYVER).",
 			Fix:     keytabFix, Note: "re-export the keytab after every password change"}, true
 	}
-	tgs, ok := find(in.Events, func(e events.Event) bool {
-		return e.ID == events.ServiceTicket && e.Outcome == events.Success && strings.EqualFold(e.Service, tier.Service)
-	})
 	if !ok {
 		return Diagnosis{}, false
 	}
