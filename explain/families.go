@@ -196,6 +196,12 @@ func keytabUnreadable(in Input, fail events.Event) (Diagnosis, bool) {
 	if !ok {
 		return Diagnosis{}, false
 	}
+	if e.Reason == "KEYTAB_NO_KEY" {
+		return Diagnosis{ID: "keytab-wrong-account", Hop: "web → dc", Evidence: []events.Event{e},
+			Summary: fmt.Sprintf("the site's keytab holds no key for %s, the account it runs as: it cannot log on to get its own tickets", e.Account),
+			Why:     "A service logs on with its own account's key (the app pool identity's logon) before it can ask for S4U or delegated tickets; a keytab exported for another account has none.",
+			Fix:     []string{cmd("keytab", "-o", in.keytabPath("web"), e.Account)}}, true
+	}
 	return Diagnosis{ID: "keytab-unreadable", Hop: "web", Evidence: []events.Event{e},
 		Summary: "the site cannot read its service account's keytab: HTTP 503 Service Unavailable",
 		Why:     "Like an IIS application pool whose identity is invalid (the seed's Service Unavailable before aspnet_regiis -ga), the site cannot accept any Kerberos ticket without its account's keys.",

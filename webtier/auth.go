@@ -15,6 +15,7 @@ import (
 
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/ntlm"
@@ -40,7 +41,16 @@ func (s *Server) keytab() (*gokeytab.Keytab, error) {
 
 // ownTGT returns the service account's TGT, logging on with its keytab when
 // needed (the app pool identity's logon).
-func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) { return s.logon.TGT(ctx) }
+func (s *Server) ownTGT(ctx context.Context) (kmsg.Credential, error) {
+	c, err := s.logon.TGT(ctx)
+	if errors.Is(err, kdcclient.ErrNoKey) {
+		// IIS cannot log the pool identity on: WAS event 5021, as for an
+		// unreadable keytab.
+		s.ev.Emit(events.Event{ID: events.AppPoolIdentityInvalid, Outcome: events.Failure, Account: s.cfg.ServiceAccount, Reason: "KEYTAB_NO_KEY",
+			Message: fmt.Sprintf("The identity of application pool SVC_POOL (%s) is invalid: %s has no key for %s", s.cfg.ServiceAccount, s.cfg.Keytab, s.cfg.ServiceAccount)})
+	}
+	return c, err
+}
 
 // identity is who the page serves.
 type identity struct {

@@ -2,6 +2,7 @@ package kdcclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ type ServiceLogon struct {
 	tgt *kmsg.Credential
 }
 
+// ErrNoKey is a keytab that holds no key of the account (another account's
+// keytab, exported by mistake).
+var ErrNoKey = errors.New("the keytab holds no key for the account")
+
 // TGT returns the account's TGT.
 func (l *ServiceLogon) TGT(ctx context.Context) (kmsg.Credential, error) {
 	kt, err := l.Keytab()
@@ -43,7 +48,7 @@ func (l *ServiceLogon) TGT(ctx context.Context) (kmsg.Credential, error) {
 	l.mu.Unlock()
 	key, kvno, ok := keytab.Strongest(kt, l.Account)
 	if !ok {
-		return kmsg.Credential{}, fmt.Errorf("no key for %s in the keytab", l.Account)
+		return kmsg.Credential{}, fmt.Errorf("%w: %s", ErrNoKey, l.Account)
 	}
 	rep, err := l.KDC.LoginWithKey(ctx, l.Account, key, kvno, l.Options)
 	if err != nil {
