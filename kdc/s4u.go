@@ -123,7 +123,11 @@ func (x *exchange) s4u2proxy(st *tgsState, ev events.Event) []byte {
 		if pc.Info.Delegation != nil {
 			transited = append(transited, pc.Info.Delegation.TransitedServices...)
 		}
-		transited = append(transited, svc1.Name+"@"+x.realm())
+		// MS-PAC 2.9: the front end is named by the service name of the
+		// evidence ticket it presented, as Windows writes it: the SPN the user
+		// asked for (HTTP/web.lab.local@LAB.LOCAL), or the service's own name
+		// for an S4U2Self ticket (svc_iispool@LAB.LOCAL).
+		transited = append(transited, kmsg.PrincipalString(b.AdditionalTickets[0].SName, x.realm()))
 		if err := pc.SetDelegation(&pac.S4UDelegationInfo{S4U2ProxyTarget: target, TransitedServices: transited}); err != nil {
 			return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
 		}

@@ -118,7 +118,7 @@ func TestS4U2ProxyKerberosOnly(t *testing.T) {
 	p, _ := kmsg.FindPAC(etp.AuthorizationData)
 	pac, err := pac.Parse(p)
 	if err != nil || pac.Info.Delegation == nil || pac.Info.Delegation.S4U2ProxyTarget != "MSSQLSvc/sql.lab.local:1433" ||
-		len(pac.Info.Delegation.TransitedServices) != 1 || pac.Info.Delegation.TransitedServices[0] != "svc_iispool@LAB.LOCAL" {
+		len(pac.Info.Delegation.TransitedServices) != 1 || pac.Info.Delegation.TransitedServices[0] != "HTTP/web.lab.local@LAB.LOCAL" {
 		t.Fatalf("S4U_DELEGATION_INFO: %v %+v", err, pac)
 	}
 	// Wrong target (no port) is not in msDS-AllowedToDelegateTo: BADOPTION + 4769 failure.
