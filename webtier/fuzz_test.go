@@ -14,16 +14,21 @@ import (
 	"github.com/doublehop/doublehop/krb/kmsg"
 )
 
+// siteKeytab writes a keytab with a random key for svc_iispool.
+func siteKeytab(t testing.TB) string {
+	key, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
+	kt := filepath.Join(t.TempDir(), "web.keytab")
+	if err := keytab.Save(kt, []keytab.Entry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
+		Timestamp: time.Now(), KVNO: 1, Key: key}}); err != nil {
+		t.Fatal(err)
+	}
+	return kt
+}
+
 // FuzzNegotiateHeader sends arbitrary Authorization headers to the site: the
 // answer is 401 (or 503 without a keytab), never a panic or a 500.
 func FuzzNegotiateHeader(f *testing.F) {
-	dir := f.TempDir()
-	key, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
-	kt := filepath.Join(dir, "web.keytab")
-	if err := keytab.Save(kt, []keytab.Entry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
-		Timestamp: time.Now(), KVNO: 1, Key: key}}); err != nil {
-		f.Fatal(err)
-	}
+	kt := siteKeytab(f)
 	ev := events.NewMemory(64)
 	h := New(Config{Keytab: kt, Realm: "LAB.LOCAL", KDC: "127.0.0.1:1", Events: ev}).Handler()
 	for _, s := range []string{"Negotiate", "Negotiate YIIBAA==", "Negotiate oQcwBaADCgEC", "Basic Ym9iOng=", "NTLM TlRMTVNTUAABAAAA",

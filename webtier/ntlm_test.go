@@ -6,15 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/doublehop/doublehop/events"
-	"github.com/doublehop/doublehop/krb/kcrypto"
-	"github.com/doublehop/doublehop/krb/keytab"
-	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/ntlm"
 )
 
@@ -29,13 +25,7 @@ type ntlmSite struct {
 
 func startNTLMSite(t *testing.T) *ntlmSite {
 	t.Helper()
-	dir := t.TempDir()
-	key, _ := kcrypto.NewSessionKey(kcrypto.ETypeAES256SHA1)
-	kt := filepath.Join(dir, "web.keytab")
-	if err := keytab.Save(kt, []keytab.Entry{{Principal: kmsg.Principal{NameType: 1, Components: []string{"svc_iispool"}, Realm: "LAB.LOCAL"},
-		Timestamp: time.Now(), KVNO: 1, Key: key}}); err != nil {
-		t.Fatal(err)
-	}
+	kt := siteKeytab(t)
 	ev := events.NewMemory(256)
 	dc := ntlm.LocalAccounts{Domain: "LAB", Hashes: map[string][]byte{"bob": ntlm.NTHash("Bob-Passw0rd!")}}
 	s := New(Config{Keytab: kt, Realm: "LAB.LOCAL", NetBIOS: "LAB", Host: "web.lab.local", ServiceAccount: "svc_iispool", KDC: "127.0.0.1:1",
