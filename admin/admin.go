@@ -89,10 +89,13 @@ const AccountUsage = `Usage: doublehop account [--state DIR] <verb> <account> ..
                                        New-ADComputer make it; a computer gets HOST/<name> and
                                        HOST/<name>.<domain> and a random password
   remove <account>                     delete it (and the RBCD entries that name it)
+  unlock <account>                     clear a lockout (Unlock-ADAccount): lockoutTime and badPwdCount
   show <account>                       attributes as the KDC sees them
   password <account> <new-password>    reset the password: a new key and kvno (old keytabs go stale)
   set <account> key=value ...          sensitive=true|false  enctypes=aes256,aes128,rc4  disabled=true|false
                                        dont_require_preauth=true|false  groups=+Protected Users | groups=-Sales
+                                       expires=2027-01-31|never  must_change_password=true|false
+                                       password_expired=true|false  logon_hours=8-18|none|all (UTC)
 `
 
 func runAccount(s *directory.Store, rest []string, stdout io.Writer) error {
@@ -146,6 +149,12 @@ func runAccount(s *directory.Store, rest []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "  servicePrincipalName: %s\n", spn)
 		}
 		return nil
+	case "unlock":
+		err := directory.Modify(s, name, func(_ *directory.Lab, a *directory.Account) error { a.Unlock(); return nil })
+		if err == nil {
+			fmt.Fprintf(stdout, "%s unlocked (badPwdCount 0)\n", name)
+		}
+		return err
 	case "remove":
 		_, err := s.Update(func(l *directory.Lab) error { return l.RemoveAccount(name) })
 		if err == nil {
@@ -196,6 +205,32 @@ func setAccountField(a *directory.Account, k, v string) error {
 		a.Sensitive, err = b()
 	case "disabled":
 		a.Disabled, err = b()
+	case "must_change_password":
+		a.MustChangePassword, err = b()
+	case "password_expired":
+		a.PasswordExpired, err = b()
+	case "expires":
+		if v == "never" || v == "" {
+			a.Expires = time.Time{}
+			return nil
+		}
+		a.Expires, err = time.Parse(time.DateOnly, v)
+		if err != nil {
+			a.Expires, err = time.Parse(time.RFC3339, v)
+		}
+	case "logon_hours":
+		switch v {
+		case "all", "":
+			a.LogonHours = ""
+		case "none":
+			a.LogonHours = v
+		default:
+			var from, to int
+			if _, e := fmt.Sscanf(v, "%d-%d", &from, &to); e != nil || from < 0 || from > 23 || to < 0 || to > 24 {
+				return fmt.Errorf("logon_hours wants FROM-TO in UTC hours (8-18), none or all")
+			}
+			a.LogonHours = v
+		}
 	case "dont_require_preauth":
 		a.DontRequirePreauth, err = b()
 	case "enctypes":
@@ -244,6 +279,26 @@ func showAccount(w io.Writer, v *directory.View, e *directory.Entry) {
 	}
 	if e.DontRequirePreauth {
 		fmt.Fprintln(w, "  DONT_REQ_PREAUTH: INSECURE (AS-REP roastable)")
+	}
+	if e.Disabled {
+		fmt.Fprintln(w, "  account is disabled")
+	}
+	if !e.LockedOut.IsZero() {
+		fmt.Fprintf(w, "  lockoutTime: %s (badPwdCount %d)\n", e.LockedOut.UTC().Format(time.DateTime), e.BadPwdCount)
+	} else if e.BadPwdCount > 0 {
+		fmt.Fprintf(w, "  badPwdCount: %d\n", e.BadPwdCount)
+	}
+	if !e.Expires.IsZero() {
+		fmt.Fprintf(w, "  accountExpires: %s\n", e.Expires.UTC().Format(time.DateTime))
+	}
+	if e.MustChangePassword {
+		fmt.Fprintln(w, "  pwdLastSet: 0 (user must change password at next logon)")
+	}
+	if e.PasswordExpired {
+		fmt.Fprintln(w, "  password expired")
+	}
+	if e.LogonHours != "" {
+		fmt.Fprintf(w, "  logonHours: %s (UTC)\n", e.LogonHours)
 	}
 }
 
@@ -379,6 +434,8 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   max_skew=5m                   allowed clock skew
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
+  lockout_threshold=5           bad passwords before an account locks (0 = never, AD's default)
+  lockout_duration=30m          how long it stays locked; lockout_window=30m: the observation window
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   web.providers=Negotiate,NTLM  IIS's Windows Authentication providers, in order: Negotiate,
                                 Negotiate:Kerberos (Kerberos only), NTLM ("default" = Negotiate,NTLM)
@@ -392,8 +449,9 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nweb.impersonate=%v web.providers=%s\n",
-			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM), l.Web.Impersonate, providersOrDefault(l.Web.Providers))
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s\nweb.impersonate=%v web.providers=%s\n",
+			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
+			l.Policy.LockoutThreshold, l.Policy.LockoutDuration.D(), l.Policy.LockoutWindow.D(), l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -428,6 +486,12 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.MaxSkew, err = dur()
 	case "kdc_clock_offset":
 		l.Policy.KDCClockOffset, err = dur()
+	case "lockout_threshold":
+		l.Policy.LockoutThreshold, err = strconv.Atoi(v)
+	case "lockout_duration":
+		l.Policy.LockoutDuration, err = dur()
+	case "lockout_window":
+		l.Policy.LockoutWindow, err = dur()
 	case "restrict_ntlm":
 		if v != "" && v != "none" && v != directory.RestrictNTLMDenyAll {
 			return fmt.Errorf("restrict_ntlm wants none or deny_all")

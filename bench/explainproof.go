@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,7 +66,8 @@ func SingleFaults() []Fault {
 	sqlSPN := "MSSQLSvc/sql.lab.local:1433"
 	for _, a := range accts {
 		add("reset "+a+"'s password, no new keytab", []string{"account", "password", a, "Changed-Passw0rd!"})
-		for _, kv := range []string{"sensitive=true", "disabled=true", "enctypes=rc4", "dont_require_preauth=true", "groups=+Protected Users"} {
+		for _, kv := range []string{"sensitive=true", "disabled=true", "enctypes=rc4", "dont_require_preauth=true", "groups=+Protected Users",
+			"expires=2020-01-01", "must_change_password=true", "password_expired=true", "logon_hours=none"} {
 			add(a+" "+kv, []string{"account", "set", a, kv})
 		}
 		for _, d := range [][]string{{"none"}, {"unconstrained"}, {"constrained", "--to", sqlSPN}, {"constrained", "--to", sqlSPN, "--protocol-transition"},
@@ -81,6 +83,8 @@ func SingleFaults() []Fault {
 			}
 		}
 	}
+	// A lockout: the domain locks after 3 bad passwords, and someone typed Bob's wrong three times.
+	add("bob locked out", []string{"policy", "set", "lockout_threshold=3"}, []string{"bad-password", "bob", "3"})
 	// The misplaced settings: delegation on the machine account instead of the
 	// account the site runs as; RBCD written on the front end.
 	add("delegation on WEB$ instead of svc_iispool", []string{"delegation", "set", "svc_iispool", "none"},
@@ -247,6 +251,19 @@ func openClientLog(l *lab.Lab) (*events.JSONWriter, error) {
 
 // runCommand applies one fault command.
 func runCommand(l *lab.Lab, c []string) error {
+	if c[0] == "bad-password" && len(c) == 3 {
+		// kinit with a wrong password, n times (a user, or a service with an old one)
+		n, _ := strconv.Atoi(c[2])
+		cfg := client.Config{CCache: filepath.Join(l.StateDir, "bad.cc"), Dialer: l.Dialer}
+		if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
+			return err
+		}
+		ws := client.New(cfg)
+		for i := 0; i < n; i++ {
+			ws.Kinit(context.Background(), c[1], "not-the-password")
+		}
+		return nil
+	}
 	if c[0] == "keytab" && len(c) == 3 {
 		path := l.KeytabPath(c[1])
 		if c[2] == "-" {

@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/ntstatus"
 )
 
 // New accounts as AD makes them (New-ADUser, New-ADServiceAccount-style
@@ -104,4 +107,98 @@ func (l *Lab) spnOwner(spn string) string {
 		}
 	}
 	return ""
+}
+
+// Logon restrictions the KDC and the DC's NTLM check apply (MS-KILE 3.3.5.7.1,
+// MS-APDS 3.1.5): the reason, the NTSTATUS Windows reports and its text.
+type Restriction struct {
+	Reason string
+	Status ntstatus.Status
+	Text   string
+}
+
+// LockoutDuration and LockoutWindow with AD's defaults.
+func (p Policy) lockout() (time.Duration, time.Duration) {
+	d, w := p.LockoutDuration.D(), p.LockoutWindow.D()
+	if d == 0 {
+		d = 30 * time.Minute
+	}
+	if w == 0 {
+		w = 30 * time.Minute
+	}
+	return d, w
+}
+
+// LockedNow reports an account locked out at now (lockoutTime + duration).
+func (a *Account) LockedNow(p Policy, now time.Time) bool {
+	d, _ := p.lockout()
+	return !a.LockedOut.IsZero() && now.Before(a.LockedOut.Add(d))
+}
+
+// BeforePassword is what stops a logon before the password is checked:
+// disabled, locked out, expired, outside the logon hours.
+func (a *Account) BeforePassword(p Policy, now time.Time) *Restriction {
+	switch {
+	case a.Disabled:
+		return &Restriction{"DISABLED", ntstatus.AccountDisabled, "account " + a.Name + " is disabled"}
+	case a.LockedNow(p, now):
+		d, _ := p.lockout()
+		return &Restriction{"LOCKED_OUT", ntstatus.AccountLockedOut, fmt.Sprintf("account %s is locked out until %s", a.Name, a.LockedOut.Add(d).UTC().Format(time.DateTime))}
+	case !a.Expires.IsZero() && !now.Before(a.Expires):
+		return &Restriction{"ACCOUNT_EXPIRED", ntstatus.AccountExpired, "account " + a.Name + " expired on " + a.Expires.UTC().Format(time.DateTime)}
+	case !a.inLogonHours(now):
+		return &Restriction{"LOGON_HOURS", ntstatus.InvalidLogonHours, fmt.Sprintf("account %s may not log on at %02d:00 UTC (logon hours %s)", a.Name, now.UTC().Hour(), a.LogonHours)}
+	}
+	return nil
+}
+
+// AfterPassword is what stops a logon with the right password: it must be
+// changed first (KDC_ERR_KEY_EXPIRED).
+func (a *Account) AfterPassword() *Restriction {
+	switch {
+	case a.MustChangePassword:
+		return &Restriction{"PASSWORD_MUST_CHANGE", ntstatus.PasswordMustChange, "the password of " + a.Name + " must be changed at next logon"}
+	case a.PasswordExpired:
+		return &Restriction{"PASSWORD_EXPIRED", ntstatus.PasswordExpired, "the password of " + a.Name + " has expired"}
+	}
+	return nil
+}
+
+func (a *Account) inLogonHours(now time.Time) bool {
+	switch a.LogonHours {
+	case "":
+		return true
+	case "none":
+		return false
+	}
+	var from, to int
+	if _, err := fmt.Sscanf(a.LogonHours, "%d-%d", &from, &to); err != nil {
+		return true // Validate refuses such values; a bad one does not lock anyone out
+	}
+	h := now.UTC().Hour()
+	if from <= to {
+		return h >= from && h < to
+	}
+	return h >= from || h < to // across midnight
+}
+
+// BadPassword records a failed pre-authentication (badPwdCount, 4771 0x18)
+// and reports whether it locked the account (4740).
+func (a *Account) BadPassword(p Policy, now time.Time) (lockedNow bool) {
+	_, w := p.lockout()
+	if a.BadPwdTime.IsZero() || now.Sub(a.BadPwdTime) > w {
+		a.BadPwdCount = 0 // outside the observation window: counting starts again
+	}
+	a.BadPwdCount++
+	a.BadPwdTime = now
+	if p.LockoutThreshold > 0 && a.BadPwdCount >= p.LockoutThreshold && !a.LockedNow(p, now) {
+		a.LockedOut = now
+		return true
+	}
+	return false
+}
+
+// Unlock clears the lockout (Unlock-ADAccount).
+func (a *Account) Unlock() {
+	a.LockedOut, a.BadPwdCount, a.BadPwdTime = time.Time{}, 0, time.Time{}
 }

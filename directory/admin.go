@@ -215,6 +215,7 @@ func SetPassword(s *Store, account, password string) (int, error) {
 			return fmt.Errorf("empty password")
 		}
 		a.Password = password
+		a.MustChangePassword, a.PasswordExpired = false, false // a new password (pwdLastSet = now)
 		a.KVNO++
 		kvno = a.KVNO
 		return nil

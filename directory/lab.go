@@ -56,6 +56,12 @@ type Policy struct {
 	// RestrictNTLM is "Network security: Restrict NTLM: NTLM authentication in
 	// this domain": "" allows NTLM (AD's default), deny_all refuses it at the DC.
 	RestrictNTLM string `yaml:"restrict_ntlm,omitempty"`
+	// Account lockout policy: after LockoutThreshold bad passwords within
+	// LockoutWindow the account is locked for LockoutDuration (0 = never
+	// locks, AD's default threshold).
+	LockoutThreshold int      `yaml:"lockout_threshold,omitempty"`
+	LockoutDuration  Duration `yaml:"lockout_duration,omitempty"` // default 30m
+	LockoutWindow    Duration `yaml:"lockout_window,omitempty"`   // default 30m
 }
 
 // RestrictNTLM values.
@@ -113,6 +119,15 @@ type Account struct {
 	Sensitive              bool     `yaml:"sensitive,omitempty"`            // NOT_DELEGATED: "Account is sensitive and cannot be delegated"
 	DontRequirePreauth     bool     `yaml:"dont_require_preauth,omitempty"` // INSECURE: DONT_REQ_PREAUTH (AS-REP roastable)
 	Disabled               bool     `yaml:"disabled,omitempty"`
+	// Account states as AD keeps them (MS-ADTS userAccountControl, accountExpires,
+	// pwdLastSet, logonHours, badPwdCount, lockoutTime).
+	Expires            time.Time `yaml:"expires,omitempty"`              // no logon after it (0xC0000193)
+	MustChangePassword bool      `yaml:"must_change_password,omitempty"` // pwdLastSet = 0 (0xC0000224)
+	PasswordExpired    bool      `yaml:"password_expired,omitempty"`     // older than the maximum password age (0xC0000071)
+	LogonHours         string    `yaml:"logon_hours,omitempty"`          // "" any time; "none"; "8-18": UTC hours [from, to)
+	BadPwdCount        int       `yaml:"bad_pwd_count,omitempty"`
+	BadPwdTime         time.Time `yaml:"bad_pwd_time,omitempty"` // the last bad password (the observation window)
+	LockedOut          time.Time `yaml:"locked_out,omitempty"`   // lockoutTime; zero when not locked
 }
 
 // Delegation is an account's delegation setting.

@@ -16,6 +16,7 @@ const (
 	TGTRequested           = 4768  // A Kerberos authentication ticket (TGT) was requested.
 	ServiceTicket          = 4769  // A Kerberos service ticket was requested.
 	PreauthFailed          = 4771  // Kerberos pre-authentication failed.
+	AccountLockedOut       = 4740  // A user account was locked out.
 	LogonSuccess           = 4624  // An account was successfully logged on.
 	LogonFailure           = 4625  // An account failed to log on.
 	KerberosClientError    = 4     // System log, source Kerberos: the client received an error from a server.

@@ -15,8 +15,8 @@ import (
 // Each family reads its evidence from any tier's events and prints commands
 // that work as pasted.
 var rules = []rule{
+	accountState,      // any → dc    disabled, locked out, expired, logon hours, password to change
 	preauth,           // ws01 → dc   4771 KDC_ERR_PREAUTH_FAILED
-	accountDisabled,   // any → dc    4768/4769 DISABLED, SERVICE_DISABLED (0xC0000072)
 	etype,             // any → dc    KDC_ERR_ETYPE_NOSUPP
 	clockSkew,         // any         KRB_AP_ERR_SKEW
 	keytabUnreadable,  // web         5021 (the seed's 503)
@@ -118,27 +118,68 @@ func preauth(in Input, fail events.Event) (Diagnosis, bool) {
 		Note:    "type the right password (the lab's are in lab.env)"}, true
 }
 
-// An account the KDC will not issue for: the user's logon (4768,
-// KDC_ERR_CLIENT_REVOKED), a service's own logon, or a ticket to a disabled
-// service's SPN.
-func accountDisabled(in Input, fail events.Event) (Diagnosis, bool) {
+// An account the KDC will not issue for: its state (disabled, locked out,
+// expired, outside its logon hours, a password to change), for the user's
+// logon, a service's own logon, or a ticket to a disabled service's SPN.
+func accountState(in Input, fail events.Event) (Diagnosis, bool) {
 	e, ok := find(in.Events, func(e events.Event) bool {
-		return e.Tier == "kdc" && e.Outcome == events.Failure && (e.Reason == "DISABLED" || e.Reason == "SERVICE_DISABLED")
+		if e.Outcome != events.Failure || (e.Tier != "kdc" && e.ID != events.CredentialValidation) {
+			return false
+		}
+		_, known := accountStates[e.Reason]
+		return known
 	})
 	if !ok {
 		return Diagnosis{}, false
 	}
-	acct, hop := user(e.Client), "ws01 → dc"
+	st := accountStates[e.Reason]
+	acct := user(e.Client)
 	if e.Reason == "SERVICE_DISABLED" {
 		acct = e.Account
 	}
-	if !strings.EqualFold(user(e.Client), "bob") && e.Reason == "DISABLED" {
+	hop := "ws01 → dc"
+	if !strings.EqualFold(acct, "bob") && e.ID != events.CredentialValidation {
 		hop = "web → dc"
 	}
-	return Diagnosis{ID: "account-disabled", Hop: hop, Evidence: []events.Event{e},
-		Summary: fmt.Sprintf("the account %s is disabled: the KDC issues nothing for it", acct),
-		Why:     "A disabled account (userAccountControl ACCOUNTDISABLE) gets no TGT (KDC_ERR_CLIENT_REVOKED, 18, status 0xC0000072) and no service tickets are issued for its SPNs (KDC_ERR_S_PRINCIPAL_UNKNOWN).",
-		Fix:     []string{cmd("account", "set", acct, "disabled=false")}}, true
+	d := Diagnosis{ID: st.id, Hop: hop, Evidence: []events.Event{e},
+		Summary: fmt.Sprintf("the account %s %s: the DC refuses its logon (%s)", acct, st.what, e.Status),
+		Why:     st.why, Fix: []string{cmd(append([]string{"account"}, st.fix(acct)...)...)}, Note: st.note}
+	if lock, ok := find(in.Events, is(events.AccountLockedOut, "")); ok && e.Reason == "LOCKED_OUT" {
+		d.Evidence = append([]events.Event{lock}, d.Evidence...)
+	}
+	return d, true
+}
+
+type accountStateFamily struct {
+	id, what, why, note string
+	fix                 func(acct string) []string
+}
+
+var accountStates = map[string]accountStateFamily{
+	"DISABLED": {id: "account-disabled", what: "is disabled",
+		why: "A disabled account (userAccountControl ACCOUNTDISABLE) gets no TGT: KDC_ERR_CLIENT_REVOKED (18), status 0xC0000072; NTLM says the same (4776).",
+		fix: func(a string) []string { return []string{"set", a, "disabled=false"} }},
+	"SERVICE_DISABLED": {id: "account-disabled", what: "is disabled (a service account)",
+		why: "No service ticket is issued for the SPNs of a disabled account (KDC_ERR_S_PRINCIPAL_UNKNOWN), and it cannot log on itself.",
+		fix: func(a string) []string { return []string{"set", a, "disabled=false"} }},
+	"LOCKED_OUT": {id: "account-locked-out", what: "is locked out",
+		why:  "After the domain's lockout threshold of bad passwords within the observation window (each a 4771 with 0x18, or a 4776 with 0xC000006A) the DC locks the account (4740) and refuses every logon until the lockout duration passes: KDC_ERR_CLIENT_REVOKED (18), status 0xC0000234.",
+		note: "find who sent the bad passwords first (the 4771s' client addresses); a service with an old password in its configuration locks accounts again and again",
+		fix:  func(a string) []string { return []string{"unlock", a} }},
+	"ACCOUNT_EXPIRED": {id: "account-expired", what: "has expired",
+		why: "Past accountExpires the DC refuses the account's logons: KDC_ERR_CLIENT_REVOKED (18), status 0xC0000193.",
+		fix: func(a string) []string { return []string{"set", a, "expires=never"} }},
+	"LOGON_HOURS": {id: "logon-hours", what: "is outside its logon hours",
+		why: "logonHours restricts when an account may obtain a TGT: KDC_ERR_CLIENT_REVOKED (18), status 0xC000006F.",
+		fix: func(a string) []string { return []string{"set", a, "logon_hours=all"} }},
+	"PASSWORD_MUST_CHANGE": {id: "password-must-change", what: "must change its password",
+		why:  "\"User must change password at next logon\" (pwdLastSet = 0): the password is right, but the KDC issues no TGT until it is changed: KDC_ERR_KEY_EXPIRED (23), status 0xC0000224.",
+		note: "on Windows the user sets a new password at the next interactive logon, or an admin resets it (doublehop account password ACCOUNT NEW-PASSWORD)",
+		fix:  func(a string) []string { return []string{"set", a, "must_change_password=false"} }},
+	"PASSWORD_EXPIRED": {id: "password-expired", what: "has an expired password",
+		why:  "A password older than the domain's maximum password age must be changed before the KDC issues a TGT: KDC_ERR_KEY_EXPIRED (23), status 0xC0000071.",
+		note: "in AD the user changes it (kpasswd, Ctrl+Alt+Del), or an admin resets it",
+		fix:  func(a string) []string { return []string{"set", a, "password_expired=false"} }},
 }
 
 func etype(in Input, fail events.Event) (Diagnosis, bool) {

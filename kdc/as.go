@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/krb/pac"
+	"github.com/doublehop/doublehop/ntstatus"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -33,8 +35,10 @@ func (x *exchange) as() []byte {
 		return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_UNKNOWN", "no account %s", name).WithStatus(kerr.StatusNoSuchUser))
 	}
 	ev.Client = client.Name + "@" + x.realm()
-	if client.Disabled {
-		return failWith(kerr.Errorf(kerr.KDC_ERR_CLIENT_REVOKED, "DISABLED", "account %s is disabled", client.Name).WithStatus(kerr.StatusAccountDisabled))
+	// Disabled, locked out, expired, outside its logon hours: the KDC refuses
+	// before looking at the password (MS-KILE 3.3.5.7.1).
+	if r := client.BeforePassword(x.view.Lab.Policy, x.now); r != nil {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_CLIENT_REVOKED, r.Reason, "%s", r.Text).WithStatus(uint32(r.Status)))
 	}
 	res, ok := x.view.ResolveService(b.SName)
 	if !ok || res.Entry.Disabled {
@@ -61,9 +65,19 @@ func (x *exchange) as() []byte {
 		if e := x.checkTimestamp(pa.PADataValue, client); e != nil {
 			x.emit(events.Event{ID: events.PreauthFailed, Outcome: events.Failure, Client: ev.Client, Service: ev.Service,
 				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
+			if e.Code == kerr.KDC_ERR_PREAUTH_FAILED {
+				x.badPassword(client.Name)
+			}
 			return x.s.errorReply(x, e)
 		}
 		preauth = true
+		if r := client.AfterPassword(); r != nil {
+			// The password was right and must be changed first (MS-KILE 3.3.5.7.1).
+			return failWith(kerr.Errorf(kerr.KDC_ERR_KEY_EXPIRED, r.Reason, "%s", r.Text).WithStatus(uint32(r.Status)))
+		}
+		if client.BadPwdCount > 0 {
+			x.goodPassword(client.Name)
+		}
 	} else if !client.DontRequirePreauth {
 		return x.preauthRequired(client)
 	}
@@ -214,4 +228,28 @@ func (x *exchange) isRenewal() bool {
 	}
 	_, s4u := x.req.PA(kmsg.PAForUser)
 	return !s4u
+}
+
+// badPassword counts a wrong password against the account (badPwdCount)
+// and locks it when the domain's threshold is reached: 4740 "A user
+// account was locked out".
+func (x *exchange) badPassword(name string) {
+	locked := false
+	directory.Modify(x.s.cfg.Directory, name, func(l *directory.Lab, a *directory.Account) error {
+		locked = a.BadPassword(l.Policy, x.now)
+		return nil
+	})
+	if locked {
+		x.emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: name + "@" + x.realm(), Account: name,
+			Reason: "LOCKED_OUT", Status: ntstatus.AccountLockedOut.String(),
+			Message: fmt.Sprintf("A user account was locked out: %s after %d bad passwords within the observation window", name, x.view.Lab.Policy.LockoutThreshold)})
+	}
+}
+
+// goodPassword resets badPwdCount after a successful logon, as AD does.
+func (x *exchange) goodPassword(name string) {
+	directory.Modify(x.s.cfg.Directory, name, func(_ *directory.Lab, a *directory.Account) error {
+		a.BadPwdCount, a.BadPwdTime = 0, time.Time{}
+		return nil
+	})
 }

@@ -219,14 +219,25 @@ func (s *Server) samLogon(caller, addr string, req *SamLogonRequest) SamLogonRes
 	}
 	var sc [8]byte
 	copy(sc[:], req.ServerChallenge)
+	now := s.cfg.Now()
+	if a.LockedNow(l.Policy, now) {
+		return fail(ntlm.Errorf(ntstatus.AccountLockedOut, "LOCKED_OUT", "the account %s is locked out", a.Name))
+	}
 	key, verr := ntlm.Verify(ntlm.NTHash(a.Password), req.User, req.Domain, sc, req.NtResponse, req.LmResponse)
 	if verr != nil {
+		if verr.Status == ntstatus.WrongPassword {
+			s.badPassword(a.Name, now) // NTLM's bad passwords count toward lockout too
+		}
 		return fail(verr)
 	}
 	// Account state is checked once the password is proven (MS-APDS 3.1.5).
+	if r := a.BeforePassword(l.Policy, now); r != nil {
+		return fail(ntlm.Errorf(r.Status, r.Reason, "%s", r.Text))
+	}
+	if r := a.AfterPassword(); r != nil {
+		return fail(ntlm.Errorf(r.Status, r.Reason, "%s", r.Text))
+	}
 	switch {
-	case a.Disabled:
-		return fail(ntlm.Errorf(ntstatus.AccountDisabled, "DISABLED", "the account %s is disabled", a.Name))
 	case a.InGroup("Protected Users"):
 		return fail(ntlm.Errorf(ntstatus.AccountRestriction, "PROTECTED_USERS", "%s is in Protected Users, which cannot use NTLM", a.Name))
 	}
@@ -234,4 +245,18 @@ func (s *Server) samLogon(caller, addr string, req *SamLogonRequest) SamLogonRes
 	ev.Message += " Error Code: 0x0"
 	s.ev.Emit(ev)
 	return SamLogonResponse{Status: 0, Account: a.Name, Domain: l.NetBIOS, UPN: a.UPN, SID: a.SID, Groups: a.Groups, UserSessionKey: key}
+}
+
+// badPassword counts a wrong NTLM password (badPwdCount) and locks the
+// account at the domain's threshold: 4740, as for Kerberos.
+func (s *Server) badPassword(name string, now time.Time) {
+	locked := false
+	directory.Modify(s.cfg.Directory, name, func(l *directory.Lab, a *directory.Account) error {
+		locked = a.BadPassword(l.Policy, now)
+		return nil
+	})
+	if locked {
+		s.ev.Emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: name, Account: name, Reason: "LOCKED_OUT",
+			Status: ntstatus.AccountLockedOut.String(), Message: "A user account was locked out: " + name + " (bad NTLM passwords)"})
+	}
 }
