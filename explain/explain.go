@@ -4,6 +4,7 @@
 package explain
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/doublehop/doublehop/directory"
@@ -12,12 +13,15 @@ import (
 
 // Diagnosis is explain's answer.
 type Diagnosis struct {
-	ID       string         `json:"id"`             // stable rule id, e.g. missing-http-spn; "unknown" when no rule fits
-	Hop      string         `json:"hop"`            // "ws01 → web", "web → sql", "ws01 → dc"
-	Summary  string         `json:"summary"`        // one sentence
-	Why      string         `json:"why"`            // the protocol reason, citing the spec
-	Fix      []string       `json:"fix"`            // commands to run in order, each pasteable as printed
-	Note     string         `json:"note,omitempty"` // what else to know about the fix (not a command)
+	ID      string   `json:"id"`             // stable rule id, e.g. missing-http-spn; "unknown" when no rule fits
+	Hop     string   `json:"hop"`            // "ws01 → web", "web → sql", "ws01 → dc"
+	Summary string   `json:"summary"`        // one sentence
+	Why     string   `json:"why"`            // the protocol reason, citing the spec
+	Fix     []string `json:"fix"`            // commands to run in order, each pasteable as printed
+	Note    string   `json:"note,omitempty"` // what else to know about the fix (not a command)
+	// More names other causes this flow's events show, by rule id: fix this
+	// one, run the flow again, and explain names the next.
+	More     []string       `json:"more,omitempty"`
 	Evidence []events.Event `json:"evidence"`
 }
 
@@ -72,13 +76,37 @@ func Explain(in Input) Diagnosis {
 	}
 	in.Events = flow(evs, last)
 	fail := evs[last]
-	for _, r := range rules {
+	for i, r := range rules {
 		if d, ok := r(in, fail); ok {
+			// Other causes the same flow shows: named, fixed one at a time.
+			for _, later := range rules[i+1:] {
+				if o, ok := later(in, fail); ok && o.ID != d.ID && o.ID != "anonymous-logon" && !slices.Contains(d.More, o.ID) && !covered(o.Evidence, d.Evidence) {
+					d.More = append(d.More, o.ID)
+				}
+			}
 			return d
 		}
 	}
 	return Diagnosis{ID: Unknown, Summary: "don't know: the evidence fits no known cause",
 		Why: "explain only names a cause when the events prove it; look at `doublehop events --failures`", Evidence: []events.Event{fail}}
+}
+
+// covered reports evidence that is all part of what already explains it
+// (the symptom of the cause found).
+func covered(ev, by []events.Event) bool {
+	for _, e := range ev {
+		found := false
+		for _, b := range by {
+			if e.ID == b.ID && e.Time.Equal(b.Time) && e.Host == b.Host {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // flow returns the events of the flow that ended at index last: everything

@@ -271,6 +271,11 @@ func ntlmFallback(in Input, fail events.Event) (Diagnosis, bool) {
 		"Constrained delegation from an NTLM logon needs protocol transition (S4U2Self, \"use any authentication protocol\"); without it the site's SQL connection has no credential and goes out anonymously: " +
 		"18456 \"Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'\"."
 	d := Diagnosis{Hop: "ws01 → web", Evidence: []events.Event{web, sql}, Why: why}
+	if s4u, ok := find(in.Events, func(e events.Event) bool {
+		return e.ID == events.ServiceTicket && e.Outcome == events.Failure && e.CodeName == "KDC_ERR_BADOPTION"
+	}); ok {
+		d.Evidence = append(d.Evidence, s4u) // the site's S4U2Proxy, refused for want of a forwardable ticket: the symptom
+	}
 	if dup, ok := find(in.Events, is(events.KDCDuplicateName, "")); ok {
 		d.ID = "duplicate-spn"
 		d.Evidence = append([]events.Event{dup}, d.Evidence...)

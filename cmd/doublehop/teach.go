@@ -384,6 +384,9 @@ func printDiagnosis(w io.Writer, d explain.Diagnosis, asJSON bool, hint func(fix
 	if d.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
+	if len(d.More) > 0 {
+		fmt.Fprintf(w, "  then: this flow also shows %s: run it again after the fix, and explain names the next\n", strings.Join(d.More, ", "))
+	}
 	if len(d.Evidence) > 0 {
 		fmt.Fprintln(w, "  evidence:")
 		for _, e := range d.Evidence {
