@@ -127,10 +127,13 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 	if d := x.now.Sub(auth.CTime); d > skew || d < -skew {
 		return st, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
 	}
-	if auth.Cksum.CksumType == 0 {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", "PA-TGS-REQ authenticator carries no body checksum")
-	}
-	if err := kcrypto.VerifyChecksum(etp.Key, kcrypto.UsageTGSReqChecksum, x.req.RawBody, auth.Cksum); err != nil {
+	// Active Directory accepts a PA-TGS-REQ authenticator without the body
+	// checksum (RFC 4120 §7.2.2 usage 6) — impacket sends none and works
+	// against every DC — while MIT refuses it with KRB_AP_ERR_INAPP_CKSUM.
+	// The lab follows AD; a checksum that is present is always verified.
+	if auth.Cksum.CksumType == 0 && len(auth.Cksum.Checksum) == 0 {
+		x.s.log.Debug("PA-TGS-REQ without a body checksum (accepted, as AD does)", "client", kmsg.PrincipalString(etp.CName, etp.CRealm))
+	} else if err := kcrypto.VerifyChecksum(etp.Key, kcrypto.UsageTGSReqChecksum, x.req.RawBody, auth.Cksum); err != nil {
 		ke, _ := err.(*kerr.Error)
 		if ke == nil {
 			ke = kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "%v", err)

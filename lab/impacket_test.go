@@ -1,0 +1,122 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/internal/peer"
+)
+
+// impacket (Debian python3-impacket), the tool security people learn
+// delegation with, against the lab's KDC on port 88 of its own loopback
+// address: each S4U request gets the answer Active Directory gives.
+
+const impacketHost = "127.0.1.88"
+
+func impacketLab(t *testing.T, patch func(*directory.Lab)) *Lab {
+	t.Helper()
+	seed := directory.Default()
+	if patch != nil {
+		patch(seed)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := Start(ctx, Options{StateDir: t.TempDir(), Lab: seed, Host: impacketHost, KDCPort: 88})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); l.Close() })
+	return l
+}
+
+// getST runs impacket's getST.py in dir and returns its output.
+func getST(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	py := peer.Need1(t, "/usr/bin/python3")
+	script := "/usr/share/doc/python3-impacket/examples/getST.py"
+	if _, err := os.Stat(script); err != nil {
+		peer.Missing(t, "python3-impacket (apt-get install python3-impacket): "+err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{script, "-dc-ip", impacketHost}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestImpacketS4U(t *testing.T) {
+	l := impacketLab(t, nil)
+	pool := "LAB.LOCAL/svc_iispool:" + l.Password("svc_iispool")
+	sqlSPN := "MSSQLSvc/sql.lab.local:1433"
+
+	// Kerberos-only constrained delegation: S4U2Self gives a ticket that is
+	// not forwardable, so S4U2Proxy is refused (KDC_ERR_BADOPTION).
+	dir := t.TempDir()
+	out, _ := getST(t, dir, "-spn", sqlSPN, "-impersonate", "bob", pool)
+	if !strings.Contains(out, "KDC_ERR_BADOPTION") {
+		t.Fatalf("Kerberos-only KCD: impacket said:\n%s", out)
+	}
+
+	// Protocol transition: the same request works, and SQL Server takes the
+	// ticket impacket saved as Bob's.
+	if _, err := l.Admin("delegation", "set", "svc_iispool", "constrained", "--to", sqlSPN, "--protocol-transition"); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	out, err := getST(t, dir, "-spn", sqlSPN, "-impersonate", "bob", pool)
+	caches, _ := filepath.Glob(filepath.Join(dir, "*.ccache"))
+	if err != nil || len(caches) != 1 {
+		t.Fatalf("protocol transition: %v\n%s", err, out)
+	}
+	// FreeTDS over MIT GSS-API uses the service ticket as it is (no TGT needed).
+	conf := fmt.Sprintf("[labsql]\n\thost = %s\n\tport = %s\n\ttds version = 7.4\n\tspn = %s\n\trealm = LAB.LOCAL\n", impacketHost, sqlPort(l), sqlSPN)
+	if err := os.WriteFile(filepath.Join(dir, "freetds.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FREETDSCONF", filepath.Join(dir, "freetds.conf"))
+	q := "SELECT SUSER_SNAME()\ngo\nSELECT auth_scheme FROM sys.dm_exec_connections WHERE session_id = @@SPID\ngo\nquit\n"
+	out, err = tool(t, l, caches[0], q, "tsql", "-S", "labsql")
+	if err != nil {
+		t.Fatalf("tsql with impacket's ticket: %v\n%s", err, out)
+	}
+	mustContain(t, "tsql with impacket's ticket", out, `LAB\bob`, "KERBEROS")
+
+	// Bronze Bit (CVE-2020-17049): impacket flips the forwardable bit of the
+	// S4U2Self ticket; the PAC ticket signature gives it away.
+	if _, err := l.Admin("delegation", "set", "svc_iispool", "constrained", "--to", sqlSPN); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = getST(t, t.TempDir(), "-spn", sqlSPN, "-impersonate", "bob", "-force-forwardable", pool)
+	if !strings.Contains(out, "KRB_AP_ERR_MODIFIED") {
+		t.Fatalf("-force-forwardable: impacket said:\n%s", out)
+	}
+
+	// Resource-based: the back end allows svc_iispool, which has no delegation
+	// of its own; RBCD takes the non-forwardable S4U2Self ticket (MS-SFU 3.2.5.2.3).
+	l.Admin("delegation", "set", "svc_iispool", "none")
+	if _, err := l.Admin("delegation", "rbcd", "svc_mssqlserver", "--allow", "svc_iispool"); err != nil {
+		t.Fatal(err)
+	}
+	rbcd := t.TempDir()
+	out, err = getST(t, rbcd, "-spn", sqlSPN, "-impersonate", "bob", pool)
+	if caches, _ := filepath.Glob(filepath.Join(rbcd, "*.ccache")); err != nil || len(caches) != 1 {
+		t.Fatalf("RBCD: %v\n%s", err, out)
+	}
+	l.Admin("delegation", "rbcd", "svc_mssqlserver", "--clear")
+
+	// A sensitive user cannot be impersonated, even with protocol transition.
+	l.Admin("delegation", "set", "svc_iispool", "constrained", "--to", sqlSPN, "--protocol-transition")
+	l.Admin("account", "set", "bob", "sensitive=true")
+	out, _ = getST(t, t.TempDir(), "-spn", sqlSPN, "-impersonate", "bob", pool)
+	if !strings.Contains(out, "KDC_ERR_BADOPTION") {
+		t.Fatalf("sensitive user: impacket said:\n%s", out)
+	}
+}
