@@ -729,7 +729,7 @@ func (l *Lab) writeHostFiles() error {
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
 		"DOUBLEHOP_ALICE_PASSWORD": l.Password("alice"),
 		"KRB5_CONFIG":              filepath.Join(l.StateDir, "krb5.conf"),
-		"KRB5CCNAME":               "FILE:" + filepath.Join(l.ccacheDir, "krb5cc"),
+		"KRB5CCNAME":               filepath.Join(l.ccacheDir, "krb5cc"), // a plain path: MIT and impacket both read it
 	}
 	var keys []string
 	for k := range env {

@@ -368,7 +368,7 @@ func (l *Lab) writeFiles(v *directory.View) error {
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
 		"DOUBLEHOP_ALICE_PASSWORD": l.Password("alice"),
 		"KRB5_CONFIG":              l.Krb5Conf(),
-		"KRB5CCNAME":               "FILE:" + l.CCachePath(),
+		"KRB5CCNAME":               l.CCachePath(), // a plain path: MIT (FILE: is its default) and impacket both read it
 	}
 	if l.WebAddr != "" {
 		env["DOUBLEHOP_WEB_ADDR"], env["DOUBLEHOP_WEB_URL"] = l.WebAddr, l.WebURL

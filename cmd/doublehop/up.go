@@ -23,7 +23,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	labFile := fs.String("lab", "", "lab file to use instead of the embedded default lab")
 	reset := fs.Bool("reset", false, "discard the state's directory and start from the lab file (or the default lab)")
 	host := fs.String("host", "127.0.0.1", "listen address")
-	kdcPort := fs.Int("kdc-port", 0, "KDC port, TCP and UDP (0: any free port)")
+	kdcPort := fs.Int("kdc-port", 0, "KDC port, TCP and UDP (0: any free port; 88 for tools that only talk to 88, such as impacket: with --host 127.0.1.1 it stays off other services)")
 	webPort := fs.Int("web-port", 0, "web tier port (0: any free port)")
 	sqlPort := fs.Int("sql-port", 0, "SQL tier port (0: any free port)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn, error")
