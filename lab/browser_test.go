@@ -133,6 +133,27 @@ func TestChromiumCanonicalizesTheName(t *testing.T) {
 	}
 }
 
+// The seed's failure in a browser: the HTTP SPN is on no account, the
+// ticket decrypts only with WEB$'s key, and the site answers 401. Chromium
+// asks for no mutual authentication, so it gets a plain new challenge (the
+// KRB-ERROR goes only to clients that asked, as it is useless to others)
+// and renders the site's 401 page with its explanation. With NTLM also
+// offered, Chromium would try NTLM next (and ask for a password on Linux).
+func TestChromiumSeesTheSeedFailure(t *testing.T) {
+	l, env := browserLab(t, nil)
+	for _, args := range [][]string{{"setspn", "-D", "HTTP/web.lab.local", "svc_iispool"}, {"setspn", "-D", "HTTP/web", "svc_iispool"},
+		{"policy", "set", "web.providers=Negotiate"}} {
+		if err := admin.Run(l.Store, args, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dom := chromium(t, l, env, chromiumProfile(t, false, false), "--dump-dom")
+	mustContain(t, "Chromium's 401 page", dom, "401 - Unauthorized", "KRB_AP_ERR_MODIFIED", "does not decrypt with this service account")
+	if e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LogonFailure && e.CodeName == "KRB_AP_ERR_MODIFIED" }); !ok || e.Account != "svc_iispool" {
+		t.Fatalf("the site's 4625: %+v", e)
+	}
+}
+
 // With the delegation allowlist Chromium forwards Bob's TGT (it does not wait
 // for ok-as-delegate), and the site uses it: unconstrained delegation.
 func TestChromiumDelegates(t *testing.T) {

@@ -215,10 +215,16 @@ func TestReplaySkewGarbage(t *testing.T) {
 	skewed := bobClient(t, l, 0)
 	skewed.Kinit(ctx, "bob", l.Password("bob"))
 	cred, _ = skewed.ServiceTicket(ctx, "HTTP/web.lab.local")
-	tok, _, _ = gss.InitiatorToken(cred, gss.InitiatorOptions{SPNEGO: true, Now: time.Now().Add(10 * time.Minute)})
+	tok, _, _ = gss.InitiatorToken(cred, gss.InitiatorOptions{SPNEGO: true, Flags: gss.FlagMutual, Now: time.Now().Add(10 * time.Minute)})
 	r, _ = send("Negotiate " + base64.StdEncoding.EncodeToString(tok))
 	if code := serverCode(r); r.StatusCode != 401 || code != kerr.KRB_AP_ERR_SKEW {
 		t.Fatalf("skew: %d %v", r.StatusCode, code)
+	}
+	// A client that asked for no mutual authentication gets a plain challenge.
+	tok, _, _ = gss.InitiatorToken(cred, gss.InitiatorOptions{SPNEGO: true, Now: time.Now().Add(20 * time.Minute)})
+	r, _ = send("Negotiate " + base64.StdEncoding.EncodeToString(tok))
+	if code := serverCode(r); r.StatusCode != 401 || code != 0 {
+		t.Fatalf("skew without mutual: %d %v (want no KRB-ERROR token)", r.StatusCode, code)
 	}
 	for _, h := range []string{"Negotiate", "Negotiate !!!", "Negotiate " + base64.StdEncoding.EncodeToString([]byte{0x60, 0x05, 0x06}),
 		"Negotiate " + base64.StdEncoding.EncodeToString(tok[:len(tok)/2]), "NTLM TlRMTVNTUAABAAAA", "Negotiate " + base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x01"))} {

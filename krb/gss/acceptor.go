@@ -99,7 +99,9 @@ type AcceptError struct {
 	KVNO    int
 	Client  string // authenticated client, when the ticket decrypted
 	Mech    Mech
-	Token   []byte
+	// MutualRequired is the AP-REQ's mutual-required option (clear text).
+	MutualRequired bool
+	Token          []byte
 }
 
 func (e *AcceptError) Error() string {
@@ -157,7 +159,15 @@ func (a *Acceptor) Accept(token []byte) (*SecContext, error) {
 	ctx, aerr := a.verify(apreqBytes, mech, spnego)
 	if aerr != nil {
 		aerr.Mech = mech
-		aerr.Token = a.errorToken(aerr, mech, spnego)
+		// The KRB-ERROR goes back only to a client that asked for mutual
+		// authentication (AP-REQ mutual-required, RFC 4120 §5.5.1): its
+		// mechanism expects a reply token and reads the error from it (on
+		// Windows, Kerberos event 4). A client that did not ask has finished
+		// its context and would take any token as defective; it gets a plain
+		// new challenge, and a browser shows the 401 page.
+		if aerr.MutualRequired {
+			aerr.Token = a.errorToken(aerr, mech, spnego)
+		}
 		return nil, aerr
 	}
 	return ctx, nil
@@ -217,7 +227,8 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		return nil, newAcceptError(kerr.Errorf(kerr.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "AP-REQ: %v", err))
 	}
 	tkt := kmsg.CleanTicket(ap.Ticket)
-	ae := &AcceptError{Service: kmsg.PrincipalString(tkt.SName, ""), EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO}
+	ae := &AcceptError{Service: kmsg.PrincipalString(tkt.SName, ""), EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO,
+		MutualRequired: kmsg.HasFlag(ap.APOptions, 2)}
 	fail := func(e *kerr.Error) (*SecContext, *AcceptError) { ae.set(e); return nil, ae }
 	if a.cfg.Realm != "" && !equalFold(tkt.Realm, a.cfg.Realm) {
 		return fail(kerr.Errorf(kerr.KRB_AP_ERR_NOT_US, "WRONG_REALM", "ticket issued by realm %s, this service is in %s", tkt.Realm, a.cfg.Realm))
@@ -372,7 +383,12 @@ func (a *Acceptor) errorToken(e *AcceptError, mech Mech, spnego bool) []byte {
 		tok = WrapKRB5(mech, tokError, b)
 	}
 	if spnego {
-		return MarshalNegTokenResp(NegReject, mech, tok)
+		// As Windows answers (IIS's 401 after a failed AP-REQ): negState
+		// accept-incomplete with the KRB-ERROR as the mechanism's token, so
+		// the client's krb5 mechanism reads the error (Kerberos event 4 on
+		// Windows; GSS_S_FAILURE with the code in MIT), not a rejected
+		// negotiation, which MIT reports as a defective token.
+		return MarshalNegTokenResp(NegAcceptIncomplete, mech, tok)
 	}
 	return tok
 }
