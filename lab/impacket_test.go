@@ -120,3 +120,37 @@ func TestImpacketS4U(t *testing.T) {
 		t.Fatalf("sensitive user: impacket said:\n%s", out)
 	}
 }
+
+// python3-gssapi (MIT's GSS-API from Python) initiates to HTTP/web.lab.local
+// with Bob's MIT cache, and urllib sends the token: the page is Bob's.
+func TestPythonGSSAPI(t *testing.T) {
+	l := startLab(t, nil)
+	py := peer.Need1(t, "/usr/bin/python3")
+	if out, err := exec.Command(py, "-c", "import gssapi").CombinedOutput(); err != nil {
+		peer.Missing(t, "python3-gssapi (apt-get install python3-gssapi): "+string(out))
+	}
+	cc := filepath.Join(t.TempDir(), "cc")
+	if out, err := tool(t, l, cc, l.Password("bob")+"\n", "kinit", "bob"); err != nil {
+		t.Fatalf("kinit: %v\n%s", err, out)
+	}
+	script := `
+import base64, sys, urllib.request, gssapi
+name = gssapi.Name('HTTP@web.lab.local', gssapi.NameType.hostbased_service)
+ctx = gssapi.SecurityContext(name=name, usage='initiate', flags=gssapi.RequirementFlag.mutual_authentication)
+tok = ctx.step()
+req = urllib.request.Request(sys.argv[1], headers={'Host': 'web.lab.local:' + sys.argv[2], 'Accept': 'application/json',
+    'Authorization': 'Negotiate ' + base64.b64encode(tok).decode()})
+with urllib.request.urlopen(req) as r:
+    for v in r.headers.get_all('WWW-Authenticate') or []:
+        if v.startswith('Negotiate '):
+            ctx.step(base64.b64decode(v.split(' ', 1)[1]))
+    print('mutual', ctx.complete)
+    print(r.read().decode())
+`
+	_, port, _ := strings.Cut(l.WebAddr, ":")
+	out, err := tool(t, l, cc, "", py, "-c", script, "http://"+l.WebAddr+"/", port)
+	if err != nil {
+		t.Fatalf("python3-gssapi: %v\n%s", err, out)
+	}
+	mustContain(t, "python3-gssapi", out, "mutual True", `"running_as":"LAB\\bob"`, `"auth_scheme":"KERBEROS"`)
+}
