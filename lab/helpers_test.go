@@ -19,12 +19,19 @@ import (
 // startLab runs an embedded lab for one test, optionally changed by patch.
 func startLab(t *testing.T, patch func(*directory.Lab)) *Lab {
 	t.Helper()
+	return startLabWith(t, patch, Options{})
+}
+
+// startLabWith is startLab with listen options (host, ports).
+func startLabWith(t *testing.T, patch func(*directory.Lab), opt Options) *Lab {
+	t.Helper()
 	seed := directory.Default()
 	if patch != nil {
 		patch(seed)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := Start(ctx, Options{StateDir: t.TempDir(), Lab: seed})
+	opt.StateDir, opt.Lab = t.TempDir(), seed
+	l, err := Start(ctx, opt)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -22,18 +22,7 @@ const impacketHost = "127.0.1.88"
 
 func impacketLab(t *testing.T, patch func(*directory.Lab)) *Lab {
 	t.Helper()
-	seed := directory.Default()
-	if patch != nil {
-		patch(seed)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l, err := Start(ctx, Options{StateDir: t.TempDir(), Lab: seed, Host: impacketHost, KDCPort: 88})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); l.Close() })
-	return l
+	return startLabWith(t, patch, Options{Host: impacketHost, KDCPort: 88})
 }
 
 // getST runs impacket's getST.py in dir and returns its output.
