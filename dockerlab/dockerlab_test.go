@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -156,6 +157,26 @@ func TestContainerLab(t *testing.T) {
 			if strings.Contains(settings, "password") || strings.Contains(settings, "accounts:") {
 				t.Errorf("%s settings hold more than its section:\n%s", c.role, settings)
 			}
+		}
+	})
+
+	// impacket talks to port 88 only: the lab's KDC is also on 88 of its own
+	// loopback address.
+	t.Run("impacket-port-88", func(t *testing.T) {
+		if lab.KDC88 == "" {
+			t.Fatal("no KDC on port 88 (127.0.1.N:88 was taken?)")
+		}
+		py := peer.Need1(t, "/usr/bin/python3")
+		script := "/usr/share/doc/python3-impacket/examples/getTGT.py"
+		if _, err := os.Stat(script); err != nil {
+			peer.Missing(t, "python3-impacket (apt-get install python3-impacket): "+err.Error())
+		}
+		dir := t.TempDir()
+		cmd := exec.CommandContext(ctx, py, script, "-dc-ip", strings.TrimSuffix(lab.KDC88, ":88"), "LAB.LOCAL/bob:"+lab.Password("bob"))
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if _, serr := os.Stat(filepath.Join(dir, "bob.ccache")); err != nil || serr != nil {
+			t.Fatalf("getTGT.py against %s: %v\n%s", lab.KDC88, err, out)
 		}
 	})
 

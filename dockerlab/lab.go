@@ -153,6 +153,10 @@ type Tier struct {
 
 // Lab is a running container lab.
 type Lab struct {
+	// KDC88 is the KDC published on port 88 of a loopback address of this
+	// lab's own (127.0.1.N:88), for tools that only talk to port 88; "" when
+	// that address was taken.
+	KDC88     string
 	Name      string
 	Network   string
 	Image     string
@@ -345,6 +349,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 		p.detail("ports %d/%d/%d are taken: using free ports instead", ports.KDC, ports.Web, ports.SQL)
 		ports = Ports{}
 	}
+	// Tools that only talk to port 88 (impacket) get the KDC on 88 of a
+	// loopback address of this lab's own, so many labs coexist.
+	l.KDC88 = kdc88Addr(l.Name)
 	p.step("tiers %s: starting", joinShorts(specs))
 	type result struct {
 		spec tierSpec
@@ -365,6 +372,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 				// choice (or our check) and its bind: try again on a free one.
 				if err == nil || attempt == 3 || !portTaken(err) || ctx.Err() != nil {
 					break
+				}
+				if s.role == RoleKDC {
+					l.KDC88 = "" // another lab may hold this lab's 127.0.1.N:88 (names that hash alike)
 				}
 				if ctr != nil {
 					cli.ContainerRemove(ctx, ctr.GetContainerID(), client.ContainerRemoveOptions{Force: true})
@@ -404,6 +414,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 		return l, err
 	}
 	p.step("endpoints: kdc 127.0.0.1:%d  web 127.0.0.1:%d  sql 127.0.0.1:%d", l.Ports.KDC, l.Ports.Web, l.Ports.SQL)
+	if l.KDC88 != "" {
+		p.detail("kdc also on %s (TCP) for tools that only talk to port 88, such as impacket: -dc-ip %s", l.KDC88, strings.TrimSuffix(l.KDC88, ":88"))
+	}
 
 	// 5. Bob's flow, from ws01, through the lab's own DNS names.
 	if c.flow {
@@ -478,7 +491,12 @@ func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[str
 		opts = append(opts,
 			testcontainers.WithExposedPorts(port),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}}
+				binds := []mnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}
+				if s.role == RoleKDC && l.KDC88 != "" {
+					ip, _, _ := net.SplitHostPort(l.KDC88)
+					binds = append(binds, mnet.PortBinding{HostIP: netip.MustParseAddr(ip), HostPort: "88"})
+				}
+				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): binds}
 			}))
 		check := published{port: port}
 		if s.role == RoleWeb {
@@ -724,6 +742,7 @@ func (l *Lab) writeHostFiles() error {
 		"DOUBLEHOP_WEB_ADDR":       l.WebAddr(),
 		"DOUBLEHOP_WEB_URL":        fmt.Sprintf("http://%s:%d/", l.hostName(RoleWeb), l.Ports.Web),
 		"DOUBLEHOP_SQL_ADDR":       l.SQLAddr(),
+		"DOUBLEHOP_KDC_88":         l.KDC88, // the KDC on port 88 of this lab's loopback address ("" when taken)
 		"DOUBLEHOP_NETWORK":        l.Network,
 		"DOUBLEHOP_IMAGE":          l.Image,
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
@@ -1020,4 +1039,18 @@ func alive(pid int) bool {
 		}
 	}
 	return true
+}
+
+// kdc88Addr picks 127.0.1.N:88 for a lab name (N from its hash), or "" when
+// something already listens there.
+func kdc88Addr(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	addr := fmt.Sprintf("127.0.1.%d:88", 1+h.Sum32()%250)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return ""
+	}
+	ln.Close()
+	return addr
 }
