@@ -13,6 +13,7 @@ import (
 //	browse URL [--as USER] [--delegate auto|always|never] [--clock-offset D] [--no-ntlm] [--form [--password P]]
 //	keytab refresh|remove|restore web|sql              what an admin does to a tier's keytab
 //	attack bronze-bit [--as USER]                      CVE-2020-17049 from the web tier's account
+//	attack s4u [SPN] [--as USER]                       impacket's getST -impersonate with the web tier's account
 //	explain                                            ask doublehop explain (check with expect.explain)
 //	setspn|account|delegation|policy|dns ...           admin commands, exactly as on the CLI
 type action struct {
@@ -93,7 +94,7 @@ func parseAction(line string) (string, action, error) {
 	if !ok {
 		return "", a, fmt.Errorf("unknown action %q", verb)
 	}
-	if len(a.pos) != n {
+	if len(a.pos) != n && !(verb == "attack" && len(a.pos) == 2 && a.pos[0] == "s4u") {
 		return "", a, fmt.Errorf("%s takes %d argument(s), got %d", verb, n, len(a.pos))
 	}
 	if (verb == "kinit" || verb == "kdestroy") && a.user == "" {

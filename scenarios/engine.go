@@ -133,7 +133,7 @@ func (e *Engine) step(ctx context.Context, st Step) StepResult {
 	case "keytab":
 		o.Err = e.T.Keytab(ctx, args.pos[0], args.pos[1])
 	case "attack":
-		o.Err = e.bronzeBit(ctx, args)
+		o.Output, o.Err = e.attack(ctx, args)
 	case "explain":
 	default: // admin commands
 		o.Output, o.Err = e.T.Admin(ctx, append([]string{verb}, args.pos...))
