@@ -128,8 +128,9 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return st, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
 	}
 	// Active Directory accepts a PA-TGS-REQ authenticator without the body
-	// checksum (RFC 4120 §7.2.2 usage 6) — impacket sends none and works
-	// against every DC — while MIT refuses it with KRB_AP_ERR_INAPP_CKSUM.
+	// checksum (usage 6, RFC 4120 §7.2.2; the Authenticator's cksum is
+	// OPTIONAL in §5.5.1) — impacket sends none and works against every DC —
+	// while MIT requires it (KRB_AP_ERR_INAPP_CKSUM).
 	// The lab follows AD; a checksum that is present is always verified.
 	if auth.Cksum.CksumType == 0 && len(auth.Cksum.Checksum) == 0 {
 		x.s.log.Debug("PA-TGS-REQ without a body checksum (accepted, as AD does)", "client", kmsg.PrincipalString(etp.CName, etp.CRealm))
