@@ -108,6 +108,13 @@ func TestImpacketS4U(t *testing.T) {
 	if !strings.Contains(out, "KDC_ERR_BADOPTION") {
 		t.Fatalf("sensitive user: impacket said:\n%s", out)
 	}
+	// Nor a member of Protected Users.
+	l.Admin("account", "set", "bob", "sensitive=false")
+	l.Admin("account", "set", "bob", "groups=+Protected Users")
+	out, _ = getST(t, t.TempDir(), "-spn", sqlSPN, "-impersonate", "bob", pool)
+	if !strings.Contains(out, "KDC_ERR_BADOPTION") {
+		t.Fatalf("Protected Users: impacket said:\n%s", out)
+	}
 }
 
 // python3-gssapi (MIT's GSS-API from Python) initiates to HTTP/web.lab.local
