@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/doublehop/doublehop/events"
@@ -58,10 +57,8 @@ type Server struct {
 	replay   *gss.ReplayCache
 	kdc      *kdcclient.Client
 
-	mu      sync.Mutex
-	ktFile  *keytab.File
-	logon   *kdcclient.ServiceLogon // the service account's own TGT
-	ownKVNO int
+	ktFile *keytab.File
+	logon  *kdcclient.ServiceLogon // the service account's own TGT
 
 	netlogon ntlm.Validator // the secure channel to the DC (NTLM pass-through)
 }
