@@ -38,11 +38,10 @@ type Server struct {
 	tlsStrict *tls.Config // TDS 8.0: TLS first, ALPN tds/8.0
 	initErr   error
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	spids  map[uint16]bool
-	spid   uint16
-	closed bool
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	spids map[uint16]bool
+	spid  uint16
 }
 
 // New makes a server from cfg (defaults filled in, see Config). When the

@@ -52,12 +52,11 @@ Flags:
 `
 
 type labFlags struct {
-	fs     *flag.FlagSet
-	name   *string
-	dir    *string
-	quiet  *bool
-	tmo    *time.Duration
-	stdout io.Writer
+	fs    *flag.FlagSet
+	name  *string
+	dir   *string
+	quiet *bool
+	tmo   *time.Duration
 }
 
 func newLabFlags(verb string, stderr io.Writer) *labFlags {

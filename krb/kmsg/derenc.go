@@ -253,12 +253,6 @@ func (e *derEnc) lastReqs(lr []messages.LastReq) {
 	e.close(s)
 }
 
-func (e *derEnc) ctx(tag int, f func()) {
-	s := e.open(0xa0 | byte(tag))
-	f()
-	e.close(s)
-}
-
 // encTicketPart writes EncTicketPart [APPLICATION 3] (RFC 4120 §5.3).
 func (e *derEnc) encTicketPart(t *messages.EncTicketPart) {
 	a := e.open(0x60 | tagEncTicketPart)

@@ -231,15 +231,6 @@ func (g gen) ticket() messages.Ticket {
 	return messages.Ticket{TktVNO: int(g.int32()), Realm: g.str(), SName: g.name(), EncPart: g.encData()}
 }
 
-func yearOK(ts ...time.Time) bool {
-	for _, t := range ts {
-		if t.Year() < 0 || t.Year() > 9999 {
-			return false
-		}
-	}
-	return true
-}
-
 func TestDEREncodersMatchGofork(t *testing.T) {
 	g := gen{rand.New(rand.NewPCG(7, 8))}
 	n := 3000
