@@ -296,7 +296,7 @@ func (p *parser) setStmt() (any, *Error) {
 }
 
 func (p *parser) objName() (*objName, *Error) {
-	var parts, texts []string
+	var parts []string
 	for {
 		t := p.peek()
 		if t.kind != tkIdent && t.kind != tkQuoted || t.kind == tkIdent && t.isKeyword() {
@@ -310,7 +310,6 @@ func (p *parser) objName() (*objName, *Error) {
 		}
 		p.next()
 		parts = append(parts, t.val)
-		texts = append(texts, t.text)
 		if !p.isOp(".") || len(parts) == 4 {
 			break
 		}
