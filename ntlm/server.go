@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/doublehop/doublehop/ntstatus"
@@ -149,3 +150,22 @@ func (c *ServerContext) Authenticate(ctx context.Context, authMsg []byte, dc Val
 
 // NegotiateMessage returns the client's NEGOTIATE as received.
 func (c *ServerContext) NegotiateMessage() *Negotiate { return c.negotiate }
+
+// MemberServer is the identity a domain member's CHALLENGE names (MS-NLMP
+// 2.2.2.1 AV pairs): the domain, the host's first label as its NetBIOS name
+// (or computer when given), the DNS names.
+func MemberServer(netbiosDomain, realm, host, computer string, now func() time.Time) ServerConfig {
+	if computer == "" {
+		computer = strings.ToUpper(strings.SplitN(host, ".", 2)[0])
+	}
+	return ServerConfig{NetBIOSDomain: netbiosDomain, NetBIOSComputer: computer, DNSDomain: strings.ToLower(realm), DNSComputer: host, Now: now}
+}
+
+// NoDC is a member server with no secure channel to a domain controller:
+// every logon fails with STATUS_NO_LOGON_SERVERS. who names the server.
+type NoDC string
+
+// ValidateNTLM implements Validator.
+func (who NoDC) ValidateNTLM(context.Context, ValidationRequest) (*ValidationResult, error) {
+	return nil, Errorf(ntstatus.NoLogonServers, "NO_LOGON_SERVERS", "%s has no secure channel to a domain controller", string(who))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/doublehop/doublehop/events"
@@ -25,25 +24,14 @@ import (
 const ntlmValidateTimeout = 15 * time.Second
 
 func (s *Server) ntlmConfig() ntlm.ServerConfig {
-	comp := s.cfg.NTLMComputer
-	if comp == "" {
-		comp = strings.ToUpper(strings.SplitN(s.cfg.Host, ".", 2)[0])
-	}
-	return ntlm.ServerConfig{NetBIOSDomain: s.cfg.NetBIOS, NetBIOSComputer: comp, DNSDomain: strings.ToLower(s.cfg.Realm),
-		DNSComputer: s.cfg.Host, Now: s.cfg.Now}
+	return ntlm.MemberServer(s.cfg.NetBIOS, s.cfg.Realm, s.cfg.Host, s.cfg.NTLMComputer, s.cfg.Now)
 }
 
 func (s *Server) validator() ntlm.Validator {
 	if s.cfg.Validator != nil {
 		return s.cfg.Validator
 	}
-	return noDC{}
-}
-
-type noDC struct{}
-
-func (noDC) ValidateNTLM(context.Context, ntlm.ValidationRequest) (*ntlm.ValidationResult, error) {
-	return nil, ntlm.Errorf(ntstatus.NoLogonServers, "NO_LOGON_SERVERS", "SQL Server has no secure channel to a domain controller")
+	return ntlm.NoDC("SQL Server")
 }
 
 // ntlmLogin runs the handshake that LOGIN7 started.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/doublehop/doublehop/events"
@@ -43,9 +42,7 @@ func stateOf(r *http.Request) *connState {
 }
 
 func (s *Server) ntlmServerConfig() ntlm.ServerConfig {
-	short := strings.ToUpper(strings.SplitN(s.cfg.Host, ".", 2)[0])
-	return ntlm.ServerConfig{NetBIOSDomain: s.cfg.NetBIOS, NetBIOSComputer: short, DNSDomain: strings.ToLower(s.cfg.Realm),
-		DNSComputer: s.cfg.Host, Now: s.cfg.Now}
+	return ntlm.MemberServer(s.cfg.NetBIOS, s.cfg.Realm, s.cfg.Host, "", s.cfg.Now)
 }
 
 // ntlmLeg runs one leg of an NTLM handshake on the request's connection;
@@ -98,13 +95,7 @@ func (s *Server) validator() ntlm.Validator {
 	if s.netlogon != nil {
 		return s.netlogon
 	}
-	return noDC{}
-}
-
-type noDC struct{}
-
-func (noDC) ValidateNTLM(context.Context, ntlm.ValidationRequest) (*ntlm.ValidationResult, error) {
-	return nil, ntlm.Errorf(ntstatus.NoLogonServers, "NO_LOGON_SERVERS", "the site has no secure channel to a domain controller")
+	return ntlm.NoDC("the site")
 }
 
 // ntlmFailure emits 4625 for an NTLM logon with Windows' status and sub-status.
