@@ -1,13 +1,12 @@
 package pac
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"unicode/utf16"
+
+	"github.com/doublehop/doublehop/dtyp"
 )
 
 // A small NDR (DCE 1.1 RPC chapter 14, MS-RPCE 2.2.5) codec for the PAC buffers
@@ -94,9 +93,9 @@ func (w *ndrWriter) ustr(s string) {
 }
 
 // sid writes an RPC_SID (MS-DTYP 2.4.2.3): the conformant count comes first.
-func (w *ndrWriter) sid(s sid) {
-	w.u32(uint32(len(s.subs)))
-	w.b = append(w.b, s.binary()...)
+func (w *ndrWriter) sid(s dtyp.SID) {
+	w.u32(uint32(len(s.Subs)))
+	w.b = append(w.b, s.Binary()...)
 }
 
 // ndrSerialize wraps a top-level structure in MS-RPCE 2.2.6 type serialization
@@ -225,7 +224,7 @@ func (r *ndrReader) ustr(h ustrHdr) string {
 }
 
 // sid reads an RPC_SID.
-func (r *ndrReader) sid() sid {
+func (r *ndrReader) sid() dtyp.SID {
 	n := r.u32()
 	start := r.off
 	b := r.take(8, 1)
@@ -234,99 +233,13 @@ func (r *ndrReader) sid() sid {
 	}
 	r.take(4*r.count(n, 4), 1)
 	if r.err != nil {
-		return sid{}
+		return dtyp.SID{}
 	}
-	s, _, err := parseBinarySID(r.b[start:r.off])
+	s, _, err := dtyp.ParseBinarySID(r.b[start:r.off])
 	if err != nil {
 		r.fail("%v", err)
 	}
 	return s
-}
-
-// sid is a security identifier (MS-DTYP 2.4.2).
-type sid struct {
-	auth uint64 // 48-bit IdentifierAuthority
-	subs []uint32
-}
-
-// parseSID reads the string form "S-1-5-21-1-2-3" (MS-DTYP 2.4.2.1).
-func parseSID(s string) (sid, error) {
-	parts := strings.Split(s, "-")
-	if len(parts) < 3 || len(parts) > 18 || parts[0] != "S" || parts[1] != "1" {
-		return sid{}, fmt.Errorf("bad SID %q", s)
-	}
-	out := sid{subs: make([]uint32, 0, len(parts)-3)}
-	var err error
-	if h, ok := strings.CutPrefix(parts[2], "0x"); ok {
-		out.auth, err = strconv.ParseUint(h, 16, 48)
-	} else {
-		out.auth, err = strconv.ParseUint(parts[2], 10, 48)
-	}
-	if err != nil {
-		return sid{}, fmt.Errorf("bad SID %q: %v", s, err)
-	}
-	for _, p := range parts[3:] {
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return sid{}, fmt.Errorf("bad SID %q: %v", s, err)
-		}
-		out.subs = append(out.subs, uint32(v))
-	}
-	return out, nil
-}
-
-func (s sid) String() string {
-	b := make([]byte, 0, 8+11*len(s.subs)+16)
-	b = append(b, "S-1-"...)
-	if s.auth < 1<<32 {
-		b = strconv.AppendUint(b, s.auth, 10)
-	} else { // "0x%012X"
-		h := strconv.AppendUint(nil, s.auth, 16)
-		b = append(b, "0x"...)
-		for i := len(h); i < 12; i++ {
-			b = append(b, '0')
-		}
-		b = append(b, bytes.ToUpper(h)...)
-	}
-	for _, v := range s.subs {
-		b = append(b, '-')
-		b = strconv.AppendUint(b, uint64(v), 10)
-	}
-	return string(b)
-}
-
-// binary is the SID structure of MS-DTYP 2.4.2.2: revision, count, the 48-bit
-// authority big-endian, then little-endian sub-authorities.
-func (s sid) binary() []byte {
-	a := s.auth
-	b := []byte{1, byte(len(s.subs)), byte(a >> 40), byte(a >> 32), byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}
-	for _, v := range s.subs {
-		b = binary.LittleEndian.AppendUint32(b, v)
-	}
-	return b
-}
-
-// parseBinarySID reads an MS-DTYP 2.4.2.2 SID from the start of b and returns
-// the number of bytes used.
-func parseBinarySID(b []byte) (sid, int, error) {
-	if len(b) < 8 || b[0] != 1 || b[1] > 15 || len(b) < 8+4*int(b[1]) {
-		return sid{}, 0, errors.New("malformed SID")
-	}
-	auth := uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(binary.BigEndian.Uint32(b[4:8]))
-	s := sid{auth: auth, subs: make([]uint32, b[1])}
-	for i := range s.subs {
-		s.subs[i] = binary.LittleEndian.Uint32(b[8+4*i:])
-	}
-	return s, 8 + 4*len(s.subs), nil
-}
-
-// binarySIDString renders a whole buffer holding one binary SID.
-func binarySIDString(b []byte) (string, error) {
-	s, n, err := parseBinarySID(b)
-	if err != nil || n != len(b) {
-		return "", errors.New("malformed SID")
-	}
-	return s.String(), nil
 }
 
 // asciiUTF16LE decodes UTF-16LE that is pure ASCII (every unit below 0x80)

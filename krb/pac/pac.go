@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/doublehop/doublehop/dtyp"
+
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -138,11 +140,11 @@ func New(info Info) (*PAC, error) {
 		p.SetBuffer(TypeAttributesInfo, binary.LittleEndian.AppendUint32([]byte{2, 0, 0, 0}, info.Attributes)) // FlagsLength 2 bits, Flags
 	}
 	if info.Requestor != "" {
-		s, err := parseSID(info.Requestor)
+		s, err := dtyp.ParseSID(info.Requestor)
 		if err != nil {
 			return nil, err
 		}
-		p.SetBuffer(TypeRequestor, s.binary()) // MS-PAC 2.15: a SID structure
+		p.SetBuffer(TypeRequestor, s.Binary()) // MS-PAC 2.15: a SID structure
 	}
 	return p, nil
 }
@@ -395,7 +397,7 @@ func (p *PAC) decode(buf Buffer, off int) error {
 	case TypeAttributesInfo:
 		p.Info.Attributes, err = decodeAttributes(buf.Data)
 	case TypeRequestor:
-		p.Info.Requestor, err = binarySIDString(buf.Data)
+		p.Info.Requestor, err = dtyp.BinarySIDString(buf.Data)
 	case TypeServerChecksum:
 		p.server, err = parseSigField(buf.Data, off)
 	case TypeKDCChecksum:
@@ -491,16 +493,16 @@ func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKe
 
 // encodeLogonInfo builds PAC_LOGON_INFO: a type-serialized KERB_VALIDATION_INFO (MS-PAC 2.5).
 func encodeLogonInfo(in Info) ([]byte, error) {
-	var dom sid
+	var dom dtyp.SID
 	var err error
 	if in.DomainSID != "" {
-		if dom, err = parseSID(in.DomainSID); err != nil {
+		if dom, err = dtyp.ParseSID(in.DomainSID); err != nil {
 			return nil, err
 		}
 	}
-	extra := make([]sid, len(in.ExtraSIDs))
+	extra := make([]dtyp.SID, len(in.ExtraSIDs))
 	for i, s := range in.ExtraSIDs {
-		if extra[i], err = parseSID(s); err != nil {
+		if extra[i], err = dtyp.ParseSID(s); err != nil {
 			return nil, err
 		}
 	}
@@ -664,11 +666,11 @@ func encodeUPNDNSInfo(in Info) ([]byte, error) {
 	extended := in.SamName != "" || in.UserSID != ""
 	var usid []byte
 	if in.UserSID != "" {
-		s, err := parseSID(in.UserSID)
+		s, err := dtyp.ParseSID(in.UserSID)
 		if err != nil {
 			return nil, err
 		}
-		usid = s.binary()
+		usid = s.Binary()
 	}
 	b := make([]byte, 12, 128)
 	field := func(at int, data []byte) {
@@ -723,7 +725,7 @@ func decodeUPNDNSInfo(b []byte, info *Info) error {
 		info.SamName, err3 = str(12)
 		var s []byte
 		if s, err4 = field(16); err4 == nil && len(s) > 0 {
-			info.UserSID, err4 = binarySIDString(s)
+			info.UserSID, err4 = dtyp.BinarySIDString(s)
 		}
 	}
 	return errors.Join(err1, err2, err3, err4)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/dtyp"
+
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -380,17 +382,17 @@ func TestPACParsesWindowsPACs(t *testing.T) {
 func TestSIDStringFormat(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for i := 0; i < 2000; i++ {
-		s := sid{auth: r.Uint64() >> (16 + r.IntN(48))}
+		s := dtyp.SID{Auth: r.Uint64() >> (16 + r.IntN(48))}
 		for j := r.IntN(16); j > 0; j-- {
-			s.subs = append(s.subs, r.Uint32()>>r.IntN(32))
+			s.Subs = append(s.Subs, r.Uint32()>>r.IntN(32))
 		}
 		var want strings.Builder
-		if s.auth < 1<<32 {
-			fmt.Fprintf(&want, "S-1-%d", s.auth)
+		if s.Auth < 1<<32 {
+			fmt.Fprintf(&want, "S-1-%d", s.Auth)
 		} else {
-			fmt.Fprintf(&want, "S-1-0x%012X", s.auth)
+			fmt.Fprintf(&want, "S-1-0x%012X", s.Auth)
 		}
-		for _, v := range s.subs {
+		for _, v := range s.Subs {
 			fmt.Fprintf(&want, "-%d", v)
 		}
 		if s.String() != want.String() {
