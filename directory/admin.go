@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 )
 
 // DN renders an account's distinguished name as AD tools print it.
@@ -233,4 +234,16 @@ func Modify(s *Store, account string, f func(l *Lab, a *Account) error) error {
 		return f(l, a)
 	})
 	return err
+}
+
+// RecordBadPassword counts a wrong password against the account (badPwdCount,
+// MS-ADTS 3.1.1.5.x) and reports whether it locked the account just now, at
+// the domain's lockout threshold (the caller logs 4740).
+func RecordBadPassword(s *Store, account string, now time.Time) bool {
+	locked := false
+	Modify(s, account, func(l *Lab, a *Account) error {
+		locked = a.BadPassword(l.Policy, now)
+		return nil
+	})
+	return locked
 }

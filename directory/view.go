@@ -222,3 +222,35 @@ func (v *View) ResolveSPN(spn string) (string, bool) {
 	}
 	return r.Entry.Name, true
 }
+
+// SPNMappings is the sPNMappings value AD keeps on CN=Directory Service
+// (MS-ADTS 6.1.1.2.4.1.2): the service classes HOST stands for.
+func SPNMappings() []string { return append([]string(nil), sPNMappings...) }
+
+// GroupNames are the domain's groups, well-known and the lab's, by RID.
+func (v *View) GroupNames() map[uint32]string {
+	out := map[uint32]string{}
+	for _, g := range v.Lab.Groups {
+		out[g.RID] = g.Name
+	}
+	for n, r := range wellKnownGroups {
+		if _, ok := out[r]; !ok {
+			out[r] = wellKnownGroupName[n]
+		}
+	}
+	return out
+}
+
+var wellKnownGroupName = map[string]string{
+	"domain admins": "Domain Admins", "domain users": "Domain Users", "domain guests": "Domain Guests",
+	"domain computers": "Domain Computers", "domain controllers": "Domain Controllers", "protected users": "Protected Users",
+}
+
+// Entries are every account of the view, in the lab file's order.
+func (v *View) Entries() []*Entry {
+	out := make([]*Entry, 0, len(v.Lab.Accounts))
+	for i := range v.Lab.Accounts {
+		out = append(out, v.byName[strings.ToLower(v.Lab.Accounts[i].Name)])
+	}
+	return out
+}

@@ -234,12 +234,7 @@ func (x *exchange) isRenewal() bool {
 // and locks it when the domain's threshold is reached: 4740 "A user
 // account was locked out".
 func (x *exchange) badPassword(name string) {
-	locked := false
-	directory.Modify(x.s.cfg.Directory, name, func(l *directory.Lab, a *directory.Account) error {
-		locked = a.BadPassword(l.Policy, x.now)
-		return nil
-	})
-	if locked {
+	if directory.RecordBadPassword(x.s.cfg.Directory, name, x.now) {
 		x.emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: name + "@" + x.realm(), Account: name,
 			Reason: "LOCKED_OUT", Status: ntstatus.AccountLockedOut.String(),
 			Message: fmt.Sprintf("A user account was locked out: %s after %d bad passwords within the observation window", name, x.view.Lab.Policy.LockoutThreshold)})

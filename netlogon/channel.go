@@ -7,6 +7,8 @@ import (
 
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kmsg"
+	"github.com/doublehop/doublehop/ntlm"
+	"github.com/doublehop/doublehop/ntstatus"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -45,6 +47,15 @@ type SamLogonResponse struct {
 	SID            string   `json:"sid,omitempty"`
 	Groups         []string `json:"groups,omitempty"`
 	UserSessionKey []byte   `json:"user_session_key,omitempty"`
+}
+
+// validation is the answer as the NTLM server context takes it.
+func (resp *SamLogonResponse) validation() (*ntlm.ValidationResult, error) {
+	if resp.Status != 0 {
+		return nil, &ntlm.Error{Status: ntstatus.Status(resp.Status), Reason: resp.Reason, Text: resp.Text}
+	}
+	return &ntlm.ValidationResult{Account: resp.Account, Domain: resp.Domain, UPN: resp.UPN, SID: resp.SID,
+		SessionBaseKey: resp.UserSessionKey, Groups: resp.Groups}, nil
 }
 
 // writeSealed encrypts v under key and writes it as one frame.

@@ -122,11 +122,7 @@ func (c *Client) ValidateNTLM(ctx context.Context, r ntlm.ValidationRequest) (*n
 			c.conn = nil
 			continue // the channel broke (DC restarted, idle timeout): once more on a new one
 		}
-		if resp.Status != 0 {
-			return nil, &ntlm.Error{Status: ntstatus.Status(resp.Status), Reason: resp.Reason, Text: resp.Text}
-		}
-		return &ntlm.ValidationResult{Account: resp.Account, Domain: resp.Domain, UPN: resp.UPN, SID: resp.SID,
-			SessionBaseKey: resp.UserSessionKey, Groups: resp.Groups}, nil
+		return resp.validation()
 	}
 	return nil, ErrNoLogonServers
 }

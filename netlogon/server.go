@@ -187,6 +187,15 @@ func (s *Server) accept(v *directory.View, tok []byte) (*gss.SecContext, string,
 	return sec, who, nil
 }
 
+// ValidateNTLM validates a logon at the DC itself, for an NTLM bind to the
+// DC's own services (LDAP's Sicily bind): the same checks and 4776 as a
+// member's pass-through, with the DC as the caller.
+func (s *Server) ValidateNTLM(_ context.Context, r ntlm.ValidationRequest) (*ntlm.ValidationResult, error) {
+	resp := s.samLogon(s.cfg.Host, "", &SamLogonRequest{User: r.User, Domain: r.Domain, Workstation: r.Workstation,
+		ServerChallenge: r.ServerChallenge[:], NtResponse: r.NtResponse, LmResponse: r.LmResponse, Package: "NTLM"})
+	return resp.validation()
+}
+
 // samLogon validates one network logon (MS-APDS 3.1.5) and logs 4776.
 func (s *Server) samLogon(caller, addr string, req *SamLogonRequest) SamLogonResponse {
 	v := s.cfg.Directory.View()
@@ -250,12 +259,7 @@ func (s *Server) samLogon(caller, addr string, req *SamLogonRequest) SamLogonRes
 // badPassword counts a wrong NTLM password (badPwdCount) and locks the
 // account at the domain's threshold: 4740, as for Kerberos.
 func (s *Server) badPassword(name string, now time.Time) {
-	locked := false
-	directory.Modify(s.cfg.Directory, name, func(l *directory.Lab, a *directory.Account) error {
-		locked = a.BadPassword(l.Policy, now)
-		return nil
-	})
-	if locked {
+	if directory.RecordBadPassword(s.cfg.Directory, name, now) {
 		s.ev.Emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: name, Account: name, Reason: "LOCKED_OUT",
 			Status: ntstatus.AccountLockedOut.String(), Message: "A user account was locked out: " + name + " (bad NTLM passwords)"})
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/doublehop/doublehop/internal/selfcert"
+
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
 )
@@ -63,7 +65,7 @@ func New(cfg Config) *Server {
 	if cfg.Encryption != EncryptionNotSupported {
 		base := cfg.TLSConfig
 		if base == nil {
-			cert, err := SelfSignedCertificate(cfg.Host, cfg.Now())
+			cert, err := selfcert.New(cfg.Host, cfg.Now())
 			if err != nil {
 				s.initErr = fmt.Errorf("sqltier: self-signed certificate: %w", err)
 				return s

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doublehop/doublehop/internal/selfcert"
 )
 
 func TestGoMSSQLEncryption(t *testing.T) {
 	r := labRealm(t)
-	cert, err := SelfSignedCertificate("sql.lab.local", time.Now())
+	cert, err := selfcert.New("sql.lab.local", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

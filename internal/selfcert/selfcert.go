@@ -1,4 +1,7 @@
-package sqltier
+// Package selfcert makes the self-signed server certificates the lab's
+// servers use when none is configured (SQL Server's PRELOGIN TLS, the DC's
+// StartTLS/LDAPS).
+package selfcert
 
 import (
 	"crypto/ecdsa"
@@ -12,10 +15,10 @@ import (
 	"time"
 )
 
-// SelfSignedCertificate makes an ECDSA P-256 certificate for host (and its
+// New makes an ECDSA P-256 certificate for host (and its
 // first label, and 127.0.0.1), valid for a year from now, as SQL Server
-// generates one at start-up when no certificate is configured.
-func SelfSignedCertificate(host string, now time.Time) (tls.Certificate, error) {
+// and a DC without an enrolled certificate generate one at start-up.
+func New(host string, now time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
