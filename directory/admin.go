@@ -212,16 +212,24 @@ func SetPassword(s *Store, account, password string) (int, error) {
 		if a == nil {
 			return fmt.Errorf("no account %s", account)
 		}
-		if password == "" {
-			return fmt.Errorf("empty password")
+		if err := a.SetPassword(password); err != nil {
+			return err
 		}
-		a.Password = password
-		a.MustChangePassword, a.PasswordExpired = false, false // a new password (pwdLastSet = now)
-		a.KVNO++
 		kvno = a.KVNO
 		return nil
 	})
 	return kvno, err
+}
+
+// SetPassword gives the account a new password: new keys, the kvno one up.
+func (a *Account) SetPassword(password string) error {
+	if password == "" {
+		return fmt.Errorf("empty password")
+	}
+	a.Password = password
+	a.MustChangePassword, a.PasswordExpired = false, false // a new password (pwdLastSet = now)
+	a.KVNO++
+	return nil
 }
 
 // Modify applies a change to one account.

@@ -62,6 +62,10 @@ type Policy struct {
 	LockoutThreshold int      `yaml:"lockout_threshold,omitempty"`
 	LockoutDuration  Duration `yaml:"lockout_duration,omitempty"` // default 30m
 	LockoutWindow    Duration `yaml:"lockout_window,omitempty"`   // default 30m
+	// LDAPSimpleBindInClear is INSECURE: the DC takes LDAP simple binds (a
+	// password in clear text) without TLS, as AD does when "LDAP server signing
+	// requirements" is None. Off: simple binds need StartTLS.
+	LDAPSimpleBindInClear bool `yaml:"ldap_simple_bind_in_clear,omitempty"`
 }
 
 // RestrictNTLM values.

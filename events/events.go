@@ -25,6 +25,8 @@ const (
 	SQLUntrustedDomain     = 18452 // Login failed. The login is from an untrusted domain...
 	SQLSSPIFailed          = 17806 // SSPI handshake failed with error code 0x%x, state %d while establishing a connection with integrated security.
 	DirectoryChange        = 5136  // A directory service object was modified.
+	ObjectOperation        = 4662  // An operation was performed on an object (a refused directory write).
+	SPNNotUnique           = 2974  // Directory Service: the attribute value provided is not unique in the forest (duplicate SPN refused).
 	TierStatus             = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
 	DelegationUsed         = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).
 	KDCDuplicateName       = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).

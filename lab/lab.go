@@ -25,6 +25,7 @@ import (
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/ldap"
 	"github.com/doublehop/doublehop/netlogon"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier"
@@ -43,7 +44,10 @@ type Options struct {
 	// NetlogonPort is the DC's pass-through service for NTLM (dc.lab.local:445
 	// to the tiers); 0: any free port.
 	NetlogonPort int
-	Logger       *slog.Logger
+	// LDAPPort is the DC's LDAP service (dc.lab.local:389 to the tiers); 0:
+	// any free port, 389 for tools that only dial 389 (impacket).
+	LDAPPort int
+	Logger   *slog.Logger
 	Now          func() time.Time
 	Capture      string // write a pcap of every tier's traffic here (the wire view)
 }
@@ -60,7 +64,9 @@ type Lab struct {
 	// NetlogonAddr is the DC's secure-channel service (NTLM pass-through),
 	// which the tiers reach as dc.lab.local:445.
 	NetlogonAddr string
-	Store        *directory.Store
+	// LDAPAddr is the DC's LDAP service (the directory with AD's shape).
+	LDAPAddr string
+	Store    *directory.Store
 
 	host    string
 	capture *capture.Writer
@@ -142,7 +148,11 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		l.Dialer.Map(h.Name, opt.Host)
 		l.Dialer.Map(h.Short, opt.Host)
 	}
-	if err := l.startNetlogon(ctx, opt, v, kdcEvents); err != nil {
+	nl, err := l.startNetlogon(ctx, opt, v, kdcEvents)
+	if err != nil {
+		return fail(err)
+	}
+	if err := l.startLDAP(ctx, opt, v, kdcEvents, nl); err != nil {
 		return fail(err)
 	}
 	if err := l.startSQL(ctx, opt, v); err != nil {
@@ -162,20 +172,50 @@ const NetlogonPort = 445
 
 // startNetlogon runs the DC's pass-through validation (package netlogon):
 // the web and SQL tiers send NTLM responses there, never holding a hash.
-func (l *Lab) startNetlogon(ctx context.Context, opt Options, v *directory.View, ev events.Sink) error {
+func (l *Lab) startNetlogon(ctx context.Context, opt Options, v *directory.View, ev events.Sink) (*netlogon.Server, error) {
 	dc := v.Lab.HostByRole("kdc")
 	if dc == nil {
-		return nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.NetlogonPort)))
 	if err != nil {
-		return fmt.Errorf("netlogon: %w", err)
+		return nil, fmt.Errorf("netlogon: %w", err)
 	}
 	l.NetlogonAddr = ln.Addr().String()
 	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, NetlogonPort), l.NetlogonAddr)
 	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, NetlogonPort), l.NetlogonAddr)
 	nl := netlogon.New(netlogon.Config{Directory: l.Store, Host: dc.Name, Events: ev, Logger: opt.Logger.With("tier", "netlogon"), Now: opt.Now})
 	l.serve(func() error { return nl.Serve(ctx, l.wrap(ln)) })
+	return nl, nil
+}
+
+// LDAPPort is the port the DC's LDAP service has for the tiers and tools.
+const LDAPPort = 389
+
+// startLDAP runs the DC's LDAP face on the same directory the KDC serves;
+// NTLM binds are validated by the DC's own Netlogon logic.
+func (l *Lab) startLDAP(ctx context.Context, opt Options, v *directory.View, ev events.Sink, nl *netlogon.Server) error {
+	dc := v.Lab.HostByRole("kdc")
+	if dc == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.LDAPPort)))
+	if err != nil {
+		return fmt.Errorf("ldap: %w", err)
+	}
+	l.LDAPAddr = ln.Addr().String()
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, LDAPPort), l.LDAPAddr)
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, LDAPPort), l.LDAPAddr)
+	cfg := ldap.Config{Directory: l.Store, Host: dc.Name, Account: dc.Account, Events: ev, Logger: opt.Logger.With("tier", "ldap"), Now: opt.Now}
+	if nl != nil {
+		cfg.NTLM = nl
+	}
+	srv, err := ldap.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	l.serve(func() error { return srv.Serve(ctx, l.wrap(ln)) })
 	return nil
 }
 
@@ -375,6 +415,9 @@ func (l *Lab) writeFiles(v *directory.View) error {
 	}
 	if l.SQLAddr != "" {
 		env["DOUBLEHOP_SQL_ADDR"] = l.SQLAddr
+	}
+	if l.LDAPAddr != "" {
+		env["DOUBLEHOP_LDAP"] = "ldap://" + l.LDAPAddr
 	}
 	if l.NetlogonAddr != "" {
 		env["DOUBLEHOP_NETLOGON_ADDR"] = l.NetlogonAddr

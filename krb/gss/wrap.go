@@ -15,12 +15,11 @@ import (
 // signing and sealing). AES enctypes only (RFC 4121 tokens; RC4 uses RFC 4757's
 // older format, which the lab does not offer for layers).
 
-// Key usages (RFC 4121 §2).
+// Key usages (RFC 4121 §2): Wrap tokens use the SEAL usages whether or not
+// they are encrypted; the SIGN usages are for MIC tokens.
 const (
 	usageAcceptorSeal  = 22
-	usageAcceptorSign  = 23
 	usageInitiatorSeal = 24
-	usageInitiatorSign = 25
 )
 
 // Wrap token flags (RFC 4121 §4.2.2).
@@ -78,7 +77,7 @@ func (c *SecContext) Wrap(msg []byte, conf bool) ([]byte, error) {
 		}
 		return append(hdr, ed.Cipher...), nil
 	}
-	ck, err := kcrypto.Checksum(key, usageAcceptorSign, append(append([]byte(nil), msg...), hdr...))
+	ck, err := kcrypto.Checksum(key, usageAcceptorSeal, append(append([]byte(nil), msg...), hdr...))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +131,7 @@ func (c *SecContext) Unwrap(tok []byte) (msg []byte, sealed bool, err error) {
 	}
 	msg, sum := body[:len(body)-ec], body[len(body)-ec:]
 	hdr[4], hdr[5], hdr[6], hdr[7] = 0, 0, 0, 0 // EC and RRC are zero in the checksummed header
-	ck, err := kcrypto.Checksum(key, usageInitiatorSign, append(append([]byte(nil), msg...), hdr...))
+	ck, err := kcrypto.Checksum(key, usageInitiatorSeal, append(append([]byte(nil), msg...), hdr...))
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,0 +1,393 @@
+package ldap
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/krb/keytab"
+	"github.com/doublehop/doublehop/ntlm"
+	"github.com/doublehop/doublehop/ntstatus"
+	ber "github.com/go-asn1-ber/asn1-ber"
+)
+
+// Binds as AD takes them (RFC 4513, RFC 4752, MS-ADTS 5.1.1.1): simple
+// (over TLS unless the lab's named setting allows it in clear), SASL GSSAPI
+// with RFC 4752's security layers, GSS-SPNEGO, and Microsoft's Sicily NTLM
+// bind (MS-ADTS 5.1.1.1.3), which impacket and older Windows tools use.
+
+// Bind authentication choices (RFC 4511 §4.2; MS-ADTS 5.1.1.1.3 for 9–11).
+const (
+	authSimple          = 0
+	authSASL            = 3
+	authSicilyDiscovery = 9
+	authSicilyNegotiate = 10
+	authSicilyResponse  = 11
+)
+
+// RFC 4752 §3.3 security layer bits.
+const (
+	layerNone      = 0x01
+	layerIntegrity = 0x02
+	layerConf      = 0x04
+)
+
+// GSS context flags that ask for per-message protection (RFC 4121 §4.1.1.1).
+const (
+	gssConf  = 0x10
+	gssInteg = 0x20
+)
+
+// bindState is a multi-step bind in progress.
+type bindState struct {
+	mech string
+	sec  *gss.SecContext     // GSSAPI: the established context awaiting the layer negotiation
+	step int                 // GSSAPI: 1 = AP-REP sent, 2 = layer offer sent
+	ntlm *ntlm.ServerContext // Sicily: the challenge sent
+	who  *identity
+}
+
+func (c *conn) handleBind(ctx context.Context, m *Message) bool {
+	p := m.Op
+	if len(p.Children) < 3 {
+		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "bind request is missing fields"))
+		return true
+	}
+	if ver, _ := intOf(p.Children[0]); ver != 3 {
+		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "00000057: LdapErr: DSID-0C090C6E, comment: the lab speaks LDAP version 3 only, data 0, v4563"))
+		return true
+	}
+	if c.layer != nil {
+		// RFC 4513 §5.2.1.3 allows re-binding; the lab keeps it simple and safe.
+		c.reply(m.ID, result(opBindResponse, UnwillingToPerform, "", "a connection with a security layer cannot bind again; open a new connection"))
+		return true
+	}
+	name := str(p.Children[1])
+	auth := p.Children[2]
+	if auth.ClassType != ber.ClassContext {
+		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "bad authentication choice"))
+		return true
+	}
+	switch int(auth.Tag) {
+	case authSimple:
+		c.bind = nil
+		c.simpleBind(m.ID, name, auth.ByteValue)
+	case authSASL:
+		mech := str(child(auth, 0))
+		var creds []byte
+		if x := child(auth, 1); x != nil {
+			creds = x.ByteValue
+		}
+		switch strings.ToUpper(mech) {
+		case "GSSAPI":
+			c.gssapiBind(m.ID, creds)
+		case "GSS-SPNEGO":
+			c.spnegoBind(m.ID, creds)
+		default:
+			c.bind = nil
+			c.reply(m.ID, result(opBindResponse, AuthMethodNotSupported, "", "00002027: LdapErr: DSID-0C09099A, comment: Unknown SASL mechanism "+mech+" (this DC offers GSSAPI and GSS-SPNEGO), data 0, v4563"))
+		}
+	case authSicilyDiscovery:
+		c.bind = nil
+		r := result(opBindResponse, Success, "", "")
+		r.Children[1] = octets("NTLM") // the packages, in matchedDN
+		c.reply(m.ID, r)
+	case authSicilyNegotiate:
+		c.sicilyNegotiate(m.ID, auth.ByteValue)
+	case authSicilyResponse:
+		c.sicilyResponse(ctx, m.ID, auth.ByteValue)
+	default:
+		c.bind = nil
+		c.reply(m.ID, result(opBindResponse, AuthMethodNotSupported, "", fmt.Sprintf("authentication choice %d", auth.Tag)))
+	}
+	return true
+}
+
+func bindResponse(code ResultCode, diag string, serverCreds []byte) *ber.Packet {
+	r := result(opBindResponse, code, "", diag)
+	if serverCreds != nil {
+		r.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 7, string(serverCreds), "serverSaslCreds"))
+	}
+	return r
+}
+
+// logon logs the DC's 4624 for a bind.
+func (c *conn) logon(id *identity, pkg string, logonType int) {
+	c.s.ev.Emit(events.Event{ID: events.LogonSuccess, Outcome: events.Success, Client: id.Client, Account: c.s.cfg.Account,
+		Service: "ldap/" + c.s.cfg.Host, LogonType: logonType, Package: pkg, Address: c.raw.RemoteAddr().String(),
+		Message: "An account was successfully logged on (LDAP bind, " + id.Mech + ")."})
+}
+
+// refuse logs 4625 and answers invalidCredentials (or the code given).
+func (c *conn) refuse(msgID int64, client, pkg, status, reason, text string, code ResultCode, diag string) {
+	c.bind = nil
+	c.s.ev.Emit(events.Event{ID: events.LogonFailure, Outcome: events.Failure, Client: client, Account: c.s.cfg.Account,
+		Service: "ldap/" + c.s.cfg.Host, LogonType: 3, Package: pkg, Status: status, Reason: reason, Address: c.raw.RemoteAddr().String(),
+		Message: "An account failed to log on (LDAP bind): " + text})
+	c.reply(msgID, bindResponse(code, diag, nil))
+}
+
+// simpleBind checks a DN, UPN or DOMAIN\user and its password (RFC 4513 §5.1).
+func (c *conn) simpleBind(id int64, name string, password []byte) {
+	v := c.s.cfg.Directory.View()
+	if len(password) == 0 {
+		// Anonymous and unauthenticated binds (RFC 4513 §5.1.1-2) leave the connection anonymous.
+		c.who = nil
+		c.reply(id, bindResponse(Success, "", nil))
+		return
+	}
+	if !c.tls && !v.Lab.Policy.LDAPSimpleBindInClear {
+		c.refuse(id, name, "SIMPLE", ntstatus.AccessDenied.String(), "STRONGER_AUTH_REQUIRED",
+			"a simple bind in clear text (LDAP server signing requirements: Require signing)", StrongerAuthRequired, diagStrongerAuth)
+		return
+	}
+	e := c.s.findBindName(v, name)
+	if e == nil {
+		c.refuse(id, name, "SIMPLE", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", "no account "+name, InvalidCredentials,
+			"8009030C: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 525, v4563")
+		return
+	}
+	client := e.Name + "@" + v.Lab.Realm
+	now := c.s.cfg.Now()
+	if e.LockedNow(v.Lab.Policy, now) {
+		c.refuse(id, client, "SIMPLE", ntstatus.AccountLockedOut.String(), "LOCKED_OUT", "the account is locked out", InvalidCredentials,
+			"8009030C: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 775, v4563")
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(e.Password), password) != 1 {
+		if directory.RecordBadPassword(c.s.cfg.Directory, e.Name, now) {
+			c.s.ev.Emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: client, Account: e.Name, Reason: "LOCKED_OUT",
+				Status: ntstatus.AccountLockedOut.String(), Message: "A user account was locked out: " + e.Name + " (bad passwords in LDAP simple binds)"})
+		}
+		c.refuse(id, client, "SIMPLE", ntstatus.WrongPassword.String(), "BAD_PASSWORD", "unknown user name or bad password", InvalidCredentials, diagInvalidCredentials)
+		return
+	}
+	if r := e.BeforePassword(v.Lab.Policy, now); r != nil {
+		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, InvalidCredentials, adData(r.Status))
+		return
+	}
+	if r := e.AfterPassword(); r != nil {
+		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, InvalidCredentials, adData(r.Status))
+		return
+	}
+	who, _ := c.s.identityOf(v, e.Name, "SIMPLE")
+	c.who = who
+	c.logon(who, "Negotiate", 8) // NetworkCleartext
+	c.reply(id, bindResponse(Success, "", nil))
+}
+
+// adData is the "data" word of AD's bind diagnostics for an account state.
+func adData(st ntstatus.Status) string {
+	d := map[ntstatus.Status]string{
+		ntstatus.AccountDisabled: "533", ntstatus.AccountExpired: "701", ntstatus.PasswordExpired: "532",
+		ntstatus.PasswordMustChange: "773", ntstatus.AccountLockedOut: "775", ntstatus.InvalidLogonHours: "530",
+	}[st]
+	if d == "" {
+		d = "52e"
+	}
+	return "8009030C: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data " + d + ", v4563"
+}
+
+// findBindName resolves a simple-bind name: a DN, user@realm or DOMAIN\user.
+func (s *Server) findBindName(v *directory.View, name string) *directory.Entry {
+	if _, n, ok := strings.Cut(name, `\`); ok {
+		name = n
+	} else if strings.Contains(name, "=") {
+		_, t := s.view()
+		if e := t.byDN[normDN(name)]; e != nil && e.Account != "" {
+			name = e.Account
+		} else {
+			return nil
+		}
+	} else if u, _, ok := strings.Cut(name, "@"); ok {
+		name = u
+	}
+	e, ok := v.Account(name)
+	if !ok || e.Type == directory.TypeKrbtgt {
+		return nil
+	}
+	return e
+}
+
+// acceptor opens tickets for ldap/<dc> with the DC's own key.
+func (s *Server) accept(v *directory.View, tok []byte) (*gss.SecContext, error) {
+	entries, err := v.KeytabEntries(s.cfg.Account)
+	if err != nil {
+		return nil, err
+	}
+	kt, err := keytab.Gokrb5(entries)
+	if err != nil {
+		return nil, err
+	}
+	s.replay.SetSkew(v.Lab.Policy.MaxSkew.D())
+	acc := gss.NewAcceptor(gss.AcceptorConfig{Keytab: kt, Realm: v.Lab.Realm, Now: s.cfg.Now, MaxSkew: v.Lab.Policy.MaxSkew.D(), Replay: s.replay})
+	return acc.Accept(tok)
+}
+
+func (c *conn) kerberosRefused(id int64, mech string, err error) {
+	var ae *gss.AcceptError
+	client, status, reason := "", ntstatus.LogonFailure.String(), "TICKET_REFUSED"
+	if errors.As(err, &ae) {
+		client, reason = ae.Client, ae.Reason
+		if ae.Status != 0 {
+			status = fmt.Sprintf("0x%08X", ae.Status)
+		}
+	}
+	c.s.ev.Emit(events.Event{ID: events.LogonFailure, Outcome: events.Failure, Client: client, Account: c.s.cfg.Account,
+		Service: "ldap/" + c.s.cfg.Host, LogonType: 3, Package: "Kerberos", Status: status, Reason: reason, Address: c.raw.RemoteAddr().String(),
+		Message: "An account failed to log on (LDAP " + mech + " bind): " + err.Error()})
+	c.bind = nil
+	c.reply(id, bindResponse(InvalidCredentials, "80090322: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
+}
+
+// gssapiBind runs RFC 4752: the context (1–2 round trips), then the security
+// layer offer and the client's choice.
+func (c *conn) gssapiBind(id int64, creds []byte) {
+	v := c.s.cfg.Directory.View()
+	b := c.bind
+	if b == nil || b.mech != "GSSAPI" {
+		sec, err := c.s.accept(v, creds)
+		if err != nil {
+			c.kerberosRefused(id, "GSSAPI", err)
+			return
+		}
+		who, err := c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), "GSSAPI")
+		if err != nil {
+			c.kerberosRefused(id, "GSSAPI", err)
+			return
+		}
+		c.bind = &bindState{mech: "GSSAPI", sec: sec, step: 1, who: who}
+			c.reply(id, bindResponse(SaslBindInProgress, "", sec.ResponseToken))
+		return
+	}
+	switch b.step {
+	case 1:
+		// The client has our AP-REP; offer the layers (RFC 4752 §3.1, wrapped without confidentiality).
+		if !b.sec.CanWrap() {
+			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "ETYPE", "no security layer for this enctype", AuthMethodNotSupported,
+				"the lab's SASL layers need an AES session key")
+			return
+		}
+		offer := binary.BigEndian.AppendUint32(nil, uint32(maxSASLBuffer-1)&0xffffff) // 24-bit maximum buffer
+		offer[0] = layerNone | layerIntegrity | layerConf
+		tok, err := b.sec.Wrap(offer, false)
+		if err != nil {
+			c.kerberosRefused(id, "GSSAPI", err)
+			return
+		}
+		b.step = 2
+		c.reply(id, bindResponse(SaslBindInProgress, "", tok))
+	case 2:
+		msg, _, err := b.sec.Unwrap(creds)
+		if err != nil || len(msg) < 4 {
+			c.kerberosRefused(id, "GSSAPI", fmt.Errorf("security layer choice: %v", err))
+			return
+		}
+		choice := msg[0]
+		peerMax := int(binary.BigEndian.Uint32(msg) & 0xffffff)
+		if choice != layerNone && choice != layerIntegrity && choice != layerConf {
+			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "LAYER", fmt.Sprintf("security layer choice 0x%02x", choice), ProtocolErrorCode, "one security layer must be chosen")
+			return
+		}
+		c.bind, c.who = nil, b.who
+		c.logon(b.who, "Kerberos", 3)
+		c.reply(id, bindResponse(Success, "", nil))
+		if choice != layerNone {
+			if peerMax == 0 {
+				peerMax = 65536
+			}
+			c.startLayer(b.sec, choice == layerConf, peerMax)
+		}
+	}
+}
+
+// spnegoBind is GSS-SPNEGO as Windows clients and impacket send it: one
+// round trip, the layer taken from the context's flags (MS-ADTS 5.1.1.1.2).
+func (c *conn) spnegoBind(id int64, creds []byte) {
+	c.bind = nil
+	if gss.IsNTLM(creds) || isSPNEGONTLM(creds) {
+		c.reply(id, bindResponse(AuthMethodNotSupported, "the lab's DC takes NTLM in the Sicily bind; GSS-SPNEGO carries Kerberos here", nil))
+		return
+	}
+	v := c.s.cfg.Directory.View()
+	sec, err := c.s.accept(v, creds)
+	if err != nil {
+		c.kerberosRefused(id, "GSS-SPNEGO", err)
+		return
+	}
+	who, err := c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), "GSS-SPNEGO")
+	if err != nil {
+		c.kerberosRefused(id, "GSS-SPNEGO", err)
+		return
+	}
+	c.who = who
+	c.logon(who, "Kerberos", 3)
+	c.reply(id, bindResponse(Success, "", sec.ResponseToken))
+	if sec.GSSFlags&(gssConf|gssInteg) != 0 && sec.CanWrap() {
+		c.startLayer(sec, sec.GSSFlags&gssConf != 0, maxSASLBuffer)
+	}
+}
+
+func isSPNEGONTLM(b []byte) bool {
+	msg, _, _ := gss.SplitNTLM(b)
+	return msg != nil
+}
+
+// sicilyNegotiate answers NTLM's NEGOTIATE with a CHALLENGE in matchedDN.
+func (c *conn) sicilyNegotiate(id int64, neg []byte) {
+	if c.s.cfg.NTLM == nil {
+		c.bind = nil
+		c.reply(id, bindResponse(AuthMethodNotSupported, "NTLM binds are off on this DC", nil))
+		return
+	}
+	v := c.s.cfg.Directory.View()
+	l := v.Lab
+	sc := ntlm.NewServerContext(ntlm.MemberServer(l.NetBIOS, l.Realm, c.s.cfg.Host, strings.TrimSuffix(c.s.cfg.Account, "$"), c.s.cfg.Now))
+	ch, err := sc.Challenge(neg)
+	if err != nil {
+		c.bind = nil
+		c.reply(id, bindResponse(InvalidCredentials, "80090308: LdapErr: DSID-0C0905FE, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
+		return
+	}
+	c.bind = &bindState{mech: "NTLM", ntlm: sc}
+	r := result(opBindResponse, Success, "", "")
+	r.Children[1] = octets(string(ch))
+	c.reply(id, r)
+}
+
+func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {
+	b := c.bind
+	if b == nil || b.ntlm == nil {
+		c.refuse(id, "", "NTLM", ntstatus.LogonFailure.String(), "NO_CHALLENGE", "an NTLM response without a challenge", ProtocolErrorCode, "sicilyResponse without sicilyNegotiate")
+		return
+	}
+	res, err := b.ntlm.Authenticate(ctx, auth, c.s.cfg.NTLM)
+	if err != nil {
+		var ne *ntlm.Error
+		status, reason := ntstatus.LogonFailure, "NTLM"
+		if errors.As(err, &ne) {
+			status, reason = ne.Status, ne.Reason
+		}
+		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), InvalidCredentials, adData(status))
+		return
+	}
+	if res.Anonymous {
+		c.bind, c.who = nil, nil
+		c.reply(id, bindResponse(Success, "", nil))
+		return
+	}
+	who, err := c.s.identityOf(c.s.cfg.Directory.View(), res.Validation.Account, "NTLM")
+	if err != nil {
+		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), InvalidCredentials, diagInvalidCredentials)
+		return
+	}
+	c.bind, c.who = nil, who
+	c.logon(who, "NTLM", 3)
+	c.reply(id, bindResponse(Success, "", nil))
+}

@@ -1,0 +1,508 @@
+package ldap
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/dtyp"
+	"github.com/doublehop/doublehop/events"
+)
+
+// Writes (RFC 4511 §4.6, §4.7, §4.8) with AD's rules: only a lab
+// administrator may change another account, SPNs stay unique in the forest
+// (MS-ADTS 3.1.1.5.1.3), userAccountControl keeps the account type,
+// unicodePwd needs an encrypted connection (MS-ADTS 3.1.1.3.1.5). Each change
+// lands in the directory file through one atomic update and is logged as 5136.
+
+// Modify operations (RFC 4511 §4.6).
+const (
+	modAdd     = 0
+	modDelete  = 1
+	modReplace = 2
+)
+
+// typeBits are userAccountControl's account-type bits, which the object
+// class decides on an add.
+const typeBits = directory.UACNormalAccount | directory.UACWorkstationTrustAccount | directory.UACServerTrustAccount
+
+type change struct {
+	op   int
+	attr string
+	vals [][]byte
+}
+
+// changeRecord is one value added or deleted, for the 5136 events.
+type changeRecord struct {
+	attr, op, value string
+}
+
+func (c *conn) denyWrite(id int64, op int, dn, what string) bool {
+	if c.who != nil && c.who.Admin {
+		return false
+	}
+	c.s.ev.Emit(events.Event{ID: events.ObjectOperation, Outcome: events.Failure, Client: c.name(), Target: dn, Reason: "INSUFF_ACCESS_RIGHTS",
+		Address: c.raw.RemoteAddr().String(), Message: "An operation was performed on an object: Write Property (" + what + ") refused; " +
+			c.name() + " is not a domain administrator."})
+	c.reply(id, result(op, InsufficientAccessRights, "", diagInsufficient))
+	return true
+}
+
+func (c *conn) handleModify(m *Message) {
+	if c.needBind(m.ID, opModifyResponse) {
+		return
+	}
+	p := m.Op
+	if len(p.Children) < 2 {
+		c.reply(m.ID, result(opModifyResponse, ProtocolErrorCode, "", "modify request is missing fields"))
+		return
+	}
+	dn := str(p.Children[0])
+	var changes []change
+	var names []string
+	for _, ch := range p.Children[1].Children {
+		if len(ch.Children) != 2 || len(ch.Children[1].Children) < 1 {
+			c.reply(m.ID, result(opModifyResponse, ProtocolErrorCode, "", "malformed change"))
+			return
+		}
+		op, _ := intOf(ch.Children[0])
+		x := change{op: int(op), attr: str(ch.Children[1].Children[0])}
+		if len(ch.Children[1].Children) > 1 {
+			for _, v := range ch.Children[1].Children[1].Children {
+				x.vals = append(x.vals, v.ByteValue)
+			}
+		}
+		changes = append(changes, x)
+		names = append(names, x.attr)
+	}
+	if oid := criticalUnknown(m.Controls); oid != "" {
+		c.reply(m.ID, result(opModifyResponse, UnavailableCriticalExtension, "", "unsupported critical control "+oid))
+		return
+	}
+	permissive := false
+	for _, ctl := range m.Controls {
+		if ctl.OID == oidPermissiveModify {
+			permissive = true
+		}
+	}
+	_, t := c.s.view()
+	e, ok := t.byDN[normDN(dn)]
+	if !ok {
+		c.reply(m.ID, result(opModifyResponse, NoSuchObject, bestMatch(t, normDN(dn)), noSuchObject(dn).Message))
+		return
+	}
+	if c.denyWrite(m.ID, opModifyResponse, e.DN, strings.Join(names, ", ")) {
+		return
+	}
+	if e.Account == "" {
+		c.reply(m.ID, result(opModifyResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts only)"))
+		return
+	}
+	var records []changeRecord
+	var lerr *Error
+	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
+		a := l.Account(e.Account)
+		if a == nil {
+			lerr = noSuchObject(dn)
+			return lerr
+		}
+		records = nil
+		for _, ch := range changes {
+			r, err := c.apply(l, a, ch, permissive)
+			if err != nil {
+				lerr = err
+				return err
+			}
+			records = append(records, r...)
+		}
+		return nil
+	})
+	if err != nil {
+		if lerr == nil {
+			lerr = &Error{Code: ConstraintViolation, Message: "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (" + err.Error() + ")", Reason: "INVALID"}
+		}
+		if lerr.Reason == "DUPLICATE_SPN" {
+			c.s.ev.Emit(events.Event{ID: events.SPNNotUnique, Outcome: events.Failure, Client: c.name(), Account: e.Account, Target: e.DN, Reason: "DUPLICATE_SPN",
+				Message: "The attribute value provided is not unique in the forest or partition: servicePrincipalName on " + e.DN})
+		}
+		c.reply(m.ID, result(opModifyResponse, lerr.Code, "", lerr.Message))
+		return
+	}
+	for _, r := range records {
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Account: e.Account, Target: e.DN, Reason: r.op,
+			Address: c.raw.RemoteAddr().String(),
+			Message: fmt.Sprintf("A directory service object was modified: %s %s: %s %s", e.DN, r.attr, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
+	}
+	c.reply(m.ID, result(opModifyResponse, Success, "", ""))
+}
+
+func attrErr(code ResultCode, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// apply makes one change to the account and returns what changed.
+func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissive bool) ([]changeRecord, *Error) {
+	attr := strings.ToLower(ch.attr)
+	strs := make([]string, len(ch.vals))
+	for i, v := range ch.vals {
+		strs[i] = string(v)
+	}
+	single := func() (string, *Error) {
+		if ch.op == modDelete && len(strs) == 0 {
+			return "", nil
+		}
+		if len(strs) != 1 {
+			return "", attrErr(ConstraintViolation, "SINGLE_VALUED", "00002081: AtrErr: DSID-03151E7B, #1:\n\t0: 00002081: DSID-03151E7B, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att (%s): %s is single-valued", ch.attr, ch.attr)
+		}
+		return strs[0], nil
+	}
+	switch attr {
+	case "serviceprincipalname":
+		return c.applySPN(l, a, ch.op, strs, permissive)
+	case "msds-allowedtodelegateto":
+		cur := a.Delegation.AllowedTo
+		next, recs, err := multi(ch.attr, cur, ch.op, strs, permissive)
+		if err != nil {
+			return nil, err
+		}
+		a.SetAllowedToDelegateTo(next)
+		return recs, nil
+	case "useraccountcontrol":
+		s, err := single()
+		if err != nil {
+			return nil, err
+		}
+		u, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil || ch.op != modReplace {
+			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (userAccountControl %q)", s)
+		}
+		old := a.UserAccountControl()
+		if err := a.SetUserAccountControl(uint32(u)); err != nil {
+			return nil, attrErr(UnwillingToPerform, "UAC", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (%v)", err)
+		}
+		return []changeRecord{{ch.attr, "VALUE_DELETED", fmt.Sprintf("0x%x", old)}, {ch.attr, "VALUE_ADDED", fmt.Sprintf("0x%x", a.UserAccountControl())}}, nil
+	case "msds-allowedtoactonbehalfofotheridentity":
+		if ch.op == modDelete || (ch.op == modReplace && len(ch.vals) == 0) {
+			old := strings.Join(a.AllowedToActOnBehalfOf, ",")
+			a.AllowedToActOnBehalfOf = nil
+			return []changeRecord{{ch.attr, "VALUE_DELETED", old}}, nil
+		}
+		if len(ch.vals) != 1 {
+			return nil, attrErr(ConstraintViolation, "SINGLE_VALUED", "msDS-AllowedToActOnBehalfOfOtherIdentity is single-valued")
+		}
+		sd, err := dtyp.ParseSecurityDescriptor(ch.vals[0])
+		if err != nil {
+			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (%v)", err)
+		}
+		var names []string
+		for _, s := range sd.AllowedSIDs() {
+			acct := accountBySID(l, s.String())
+			if acct == "" {
+				return nil, attrErr(ConstraintViolation, "UNKNOWN_SID", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (%s is not an account of %s)", s, l.NetBIOS)
+			}
+			names = append(names, acct)
+		}
+		a.AllowedToActOnBehalfOf = names
+		return []changeRecord{{ch.attr, "VALUE_ADDED", "O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;" + strings.Join(names, ")(A;;…;;;") + ")"}}, nil
+	case "msds-supportedencryptiontypes":
+		s, err := single()
+		if err != nil {
+			return nil, err
+		}
+		if ch.op == modDelete {
+			a.Enctypes = nil
+			return []changeRecord{{ch.attr, "VALUE_DELETED", ""}}, nil
+		}
+		u, perr := strconv.ParseUint(s, 10, 32)
+		if perr != nil {
+			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "msDS-SupportedEncryptionTypes %q is not a number", s)
+		}
+		if err := a.SetSupportedEncryptionTypes(uint32(u)); err != nil {
+			return nil, attrErr(UnwillingToPerform, "ETYPES", "%v", err)
+		}
+		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
+	case "displayname", "description":
+		s, err := single()
+		if err != nil {
+			return nil, err
+		}
+		a.DisplayName = s
+		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
+	case "unicodepwd":
+		if !c.tls && !c.layerConf {
+			return nil, attrErr(UnwillingToPerform, "CONFIDENTIALITY", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)")
+		}
+		if ch.op != modReplace || len(ch.vals) != 1 {
+			return nil, attrErr(UnwillingToPerform, "PASSWORD_CHANGE", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab resets passwords with a replace)")
+		}
+		pw, ok := quotedUTF16(ch.vals[0])
+		if !ok {
+			return nil, attrErr(ConstraintViolation, "SYNTAX", "0000052D: AtrErr: DSID-03191083, #1:\n\t0: 0000052D: DSID-03191083, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n")
+		}
+		if err := a.SetPassword(pw); err != nil {
+			return nil, attrErr(ConstraintViolation, "PASSWORD", "%v", err)
+		}
+		return []changeRecord{{"unicodePwd", "VALUE_ADDED", "(password reset; msDS-KeyVersionNumber " + strconv.Itoa(a.KVNO) + ")"}}, nil
+	}
+	return nil, attrErr(UnwillingToPerform, "NOT_WRITABLE", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab does not write %s)", ch.attr)
+}
+
+// applySPN writes servicePrincipalName with the 2012 R2 uniqueness check.
+func (c *conn) applySPN(l *directory.Lab, a *directory.Account, op int, vals []string, permissive bool) ([]changeRecord, *Error) {
+	next, recs, err := multi("servicePrincipalName", a.SPNs, op, vals, permissive)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range next {
+		if !strings.Contains(s, "/") {
+			return nil, attrErr(ConstraintViolation, "SYNTAX", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 90303 (servicePrincipalName): %q is not service/host", s)
+		}
+		for _, o := range l.Accounts {
+			if strings.EqualFold(o.Name, a.Name) {
+				continue
+			}
+			for _, x := range o.SPNs {
+				if strings.EqualFold(x, s) {
+					return nil, &Error{Code: ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
+				}
+			}
+		}
+	}
+	a.SPNs = next
+	return recs, nil
+}
+
+// multi applies add/delete/replace to a multi-valued attribute.
+func multi(attr string, cur []string, op int, vals []string, permissive bool) ([]string, []changeRecord, *Error) {
+	has := func(list []string, v string) int {
+		for i, x := range list {
+			if strings.EqualFold(x, v) {
+				return i
+			}
+		}
+		return -1
+	}
+	out := append([]string(nil), cur...)
+	var recs []changeRecord
+	switch op {
+	case modAdd:
+		for _, v := range vals {
+			if has(out, v) >= 0 {
+				if permissive {
+					continue
+				}
+				return nil, nil, attrErr(AttributeOrValueExists, "VALUE_EXISTS", "00002083: AtrErr: DSID-03151818, #1:\n\t0: 00002083: DSID-03151818, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att (%s)\n", attr)
+			}
+			out = append(out, v)
+			recs = append(recs, changeRecord{attr, "VALUE_ADDED", v})
+		}
+	case modDelete:
+		if len(vals) == 0 {
+			for _, v := range out {
+				recs = append(recs, changeRecord{attr, "VALUE_DELETED", v})
+			}
+			return nil, recs, nil
+		}
+		for _, v := range vals {
+			i := has(out, v)
+			if i < 0 {
+				if permissive {
+					continue
+				}
+				return nil, nil, attrErr(NoSuchAttribute, "NO_SUCH_VALUE", "00002085: AtrErr: DSID-03152E29, #1:\n\t0: 00002085: DSID-03152E29, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att (%s)\n", attr)
+			}
+			out = append(out[:i], out[i+1:]...)
+			recs = append(recs, changeRecord{attr, "VALUE_DELETED", v})
+		}
+	case modReplace:
+		for _, v := range out {
+			if has(vals, v) < 0 {
+				recs = append(recs, changeRecord{attr, "VALUE_DELETED", v})
+			}
+		}
+		for _, v := range vals {
+			if has(cur, v) < 0 {
+				recs = append(recs, changeRecord{attr, "VALUE_ADDED", v})
+			}
+		}
+		out = append([]string(nil), vals...)
+	default:
+		return nil, nil, attrErr(ProtocolErrorCode, "OPERATION", "modify operation %d", op)
+	}
+	return out, recs, nil
+}
+
+func accountBySID(l *directory.Lab, sid string) string {
+	for _, a := range l.Accounts {
+		if fmt.Sprintf("%s-%d", l.DomainSID, a.RID) == sid {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// quotedUTF16 decodes unicodePwd: the password in double quotes, UTF-16LE
+// (MS-ADTS 3.1.1.3.1.5.1).
+func quotedUTF16(b []byte) (string, bool) {
+	if len(b)%2 != 0 || len(b) < 4 {
+		return "", false
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	s := string(utf16.Decode(u))
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
+}
+
+// handleAdd creates a user or computer account (what Samba's tests and
+// New-ADUser/New-ADComputer over LDAP do).
+func (c *conn) handleAdd(m *Message) {
+	if c.needBind(m.ID, opAddResponse) {
+		return
+	}
+	p := m.Op
+	if len(p.Children) < 2 {
+		c.reply(m.ID, result(opAddResponse, ProtocolErrorCode, "", "add request is missing fields"))
+		return
+	}
+	dn := str(p.Children[0])
+	if c.denyWrite(m.ID, opAddResponse, dn, "Create Child") {
+		return
+	}
+	attrs := map[string][][]byte{}
+	for _, a := range p.Children[1].Children {
+		if len(a.Children) < 2 {
+			continue
+		}
+		var vals [][]byte
+		for _, v := range a.Children[1].Children {
+			vals = append(vals, v.ByteValue)
+		}
+		attrs[strings.ToLower(str(a.Children[0]))] = vals
+	}
+	first := func(k string) string {
+		if v := attrs[k]; len(v) > 0 {
+			return string(v[0])
+		}
+		return ""
+	}
+	isComputer, isUser := false, false
+	for _, oc := range attrs["objectclass"] {
+		switch strings.ToLower(string(oc)) {
+		case "computer":
+			isComputer = true
+		case "user":
+			isUser = true
+		}
+	}
+	if !isComputer && !isUser {
+		c.reply(m.ID, result(opAddResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab creates user and computer objects)"))
+		return
+	}
+	sam := first("samaccountname")
+	if sam == "" {
+		rdn := splitDN(dn)
+		if len(rdn) > 0 {
+			_, sam, _ = strings.Cut(rdn[0], "=")
+		}
+	}
+	acct := directory.Account{Name: sam, Type: directory.TypeUser, DisplayName: first("displayname"), UPN: first("userprincipalname")}
+	if isComputer {
+		acct.Type = directory.TypeComputer
+	}
+	if pw, ok := quotedUTF16([]byte(first("unicodepwd"))); ok {
+		if !c.tls && !c.layerConf {
+			c.reply(m.ID, result(opAddResponse, UnwillingToPerform, "", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)"))
+			return
+		}
+		acct.Password = pw
+	}
+	for _, s := range attrs["serviceprincipalname"] {
+		acct.SPNs = append(acct.SPNs, string(s))
+	}
+	var lerr *Error
+	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
+		if acct.Type == directory.TypeUser && acct.Password == "" {
+			lerr = attrErr(UnwillingToPerform, "PASSWORD", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a user needs unicodePwd in the lab)")
+			return lerr
+		}
+		a, err := l.NewAccount(acct)
+		if err != nil {
+			if errors.Is(err, directory.ErrDuplicateSPN) {
+				lerr = &Error{Code: ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
+			} else if l.Account(acct.Name) != nil {
+				lerr = attrErr(EntryAlreadyExists, "EXISTS", "00000524: UpdErr: DSID-031A11E2, problem 6005 (ENTRY_EXISTS), data 0")
+			} else {
+				lerr = attrErr(ConstraintViolation, "INVALID", "%v", err)
+			}
+			return lerr
+		}
+		if u := first("useraccountcontrol"); u != "" {
+			n, _ := strconv.ParseInt(u, 10, 64)
+			if err := a.SetUserAccountControl(uint32(n)&^typeBits | a.UserAccountControl()&typeBits); err != nil {
+				lerr = attrErr(UnwillingToPerform, "UAC", "%v", err)
+				return lerr
+			}
+		}
+		if v := attrs["msds-allowedtodelegateto"]; len(v) > 0 {
+			var spns []string
+			for _, s := range v {
+				spns = append(spns, string(s))
+			}
+			a.SetAllowedToDelegateTo(spns)
+		}
+		if e := first("msds-supportedencryptiontypes"); e != "" {
+			n, _ := strconv.ParseUint(e, 10, 32)
+			if err := a.SetSupportedEncryptionTypes(uint32(n)); err != nil {
+				lerr = attrErr(UnwillingToPerform, "ETYPES", "%v", err)
+				return lerr
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if lerr == nil {
+			lerr = attrErr(ConstraintViolation, "INVALID", "%v", err)
+		}
+		c.reply(m.ID, result(opAddResponse, lerr.Code, "", lerr.Message))
+		return
+	}
+	c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Account: acct.Name, Target: dn, Reason: "OBJECT_CREATED",
+		Address: c.raw.RemoteAddr().String(), Message: "A directory service object was created: " + dn})
+	c.reply(m.ID, result(opAddResponse, Success, "", ""))
+}
+
+// handleDelete removes an account.
+func (c *conn) handleDelete(m *Message) {
+	if c.needBind(m.ID, opDelResponse) {
+		return
+	}
+	dn := string(m.Op.ByteValue)
+	if c.denyWrite(m.ID, opDelResponse, dn, "Delete") {
+		return
+	}
+	_, t := c.s.view()
+	e, ok := t.byDN[normDN(dn)]
+	if !ok {
+		c.reply(m.ID, result(opDelResponse, NoSuchObject, "", noSuchObject(dn).Message))
+		return
+	}
+	if e.Account == "" {
+		c.reply(m.ID, result(opDelResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab deletes accounts only)"))
+		return
+	}
+	if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { return l.RemoveAccount(e.Account) }); err != nil {
+		c.reply(m.ID, result(opDelResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 ("+err.Error()+")"))
+		return
+	}
+	c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Account: e.Account, Target: e.DN, Reason: "OBJECT_DELETED",
+		Address: c.raw.RemoteAddr().String(), Message: "A directory service object was deleted: " + e.DN})
+	c.reply(m.ID, result(opDelResponse, Success, "", ""))
+}

@@ -1,0 +1,421 @@
+package ldap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/selfcert"
+	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/ntlm"
+	ber "github.com/go-asn1-ber/asn1-ber"
+)
+
+// Config configures the DC's LDAP service.
+type Config struct {
+	Directory *directory.Store
+	Account   string // the DC's machine account, whose key opens ldap/<dc> tickets (DC$)
+	Host      string // dc.lab.local
+	Events    events.Sink
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// NTLM validates Sicily (NTLM) binds at the DC; nil refuses them.
+	NTLM ntlm.Validator
+	// TLS enables StartTLS (RFC 4511 §4.14); nil: a self-signed certificate
+	// for Host is made at start, as a DC without an enrolled one does.
+	TLS      *tls.Config
+	MaxConns int           // default 512
+	Idle     time.Duration // AD's MaxConnIdleTime, default 900 s
+}
+
+// Server is the DC's LDAP face: the lab directory with Active Directory's
+// shape, read and written live.
+type Server struct {
+	cfg    Config
+	ev     events.Sink
+	log    *slog.Logger
+	slots  chan struct{}
+	replay *gss.ReplayCache
+
+	mu   sync.Mutex
+	tree *tree
+}
+
+// New makes a server; it holds no global state.
+func New(cfg Config) (*Server, error) {
+	if cfg.Directory == nil {
+		return nil, errors.New("ldap: a directory is required")
+	}
+	if cfg.Account == "" {
+		cfg.Account = "DC$"
+	}
+	if cfg.Host == "" {
+		cfg.Host = "dc.lab.local"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 512
+	}
+	if cfg.Idle == 0 {
+		cfg.Idle = 900 * time.Second
+	}
+	ev := cfg.Events
+	if ev == nil {
+		ev = events.Discard
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg, slots: make(chan struct{}, cfg.MaxConns),
+		replay: gss.NewReplayCache(cfg.Directory.View().Lab.Policy.MaxSkew.D(), 0)}
+	return s, nil
+}
+
+// view returns the directory as LDAP entries, rebuilt when the directory changed.
+func (s *Server) view() (*directory.View, *tree) {
+	v := s.cfg.Directory.View()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tree == nil || s.tree.version != v.Version {
+		s.tree = buildTree(v)
+	}
+	return v, s.tree
+}
+
+// Serve accepts LDAP connections until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	go func() { <-ctx.Done(); ln.Close() }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			// Over the cap: a Notice of Disconnection (busy), then close.
+			c.Write(envelope(0, noticeOfDisconnection(Other, "the DC's LDAP connection limit is reached")))
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.slots }()
+			defer c.Close()
+			defer context.AfterFunc(ctx, func() { c.Close() })()
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("ldap: panic recovered", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(r))
+				}
+			}()
+			cn := &conn{s: s, raw: c, net: c}
+			cn.r = bufio.NewReader(c)
+			cn.serve(ctx)
+		}()
+	}
+}
+
+// conn is one client connection: its bind state and security layer.
+type conn struct {
+	s   *Server
+	raw net.Conn // the TCP connection
+	net net.Conn // raw, or the TLS connection after StartTLS
+	r   *bufio.Reader
+	tls bool
+
+	who  *identity
+	bind *bindState // a SASL or Sicily bind in progress
+
+	layer     *gss.SecContext // SASL security layer (RFC 4752 §3.3)
+	layerConf bool
+	peerMax   int
+}
+
+// identity is who bound.
+type identity struct {
+	Account string // sAMAccountName
+	Client  string // bob@LAB.LOCAL
+	Mech    string // SIMPLE, GSSAPI, GSS-SPNEGO, NTLM
+	Admin   bool
+}
+
+func (c *conn) name() string {
+	if c.who == nil {
+		return "ANONYMOUS LOGON"
+	}
+	return c.who.Client
+}
+
+func (c *conn) serve(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.raw.SetDeadline(time.Now().Add(c.s.cfg.Idle))
+		b, err := readFrame(c.r, MaxMessage)
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, pe.Reason)))
+			}
+			return
+		}
+		m, err := DecodeMessage(b)
+		if err != nil {
+			var pe *ProtocolError
+			errors.As(err, &pe)
+			c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, err.Error())))
+			return
+		}
+		if !c.handle(ctx, m) {
+			return
+		}
+	}
+}
+
+// handle answers one request; false closes the connection.
+func (c *conn) handle(ctx context.Context, m *Message) bool {
+	op := int(m.Op.Tag)
+	if c.bind != nil && op != opBindRequest {
+		c.bind = nil // RFC 4513 §5.2.1.4: another operation abandons the bind
+	}
+	switch op {
+	case opBindRequest:
+		return c.handleBind(ctx, m)
+	case opUnbindRequest:
+		return false
+	case opSearchRequest:
+		c.handleSearch(m)
+	case opModifyRequest:
+		c.handleModify(m)
+	case opAddRequest:
+		c.handleAdd(m)
+	case opDelRequest:
+		c.handleDelete(m)
+	case opModDNRequest:
+		c.reply(m.ID, result(opModDNResponse, UnwillingToPerform, "", "the lab does not rename objects"))
+	case opCompareRequest:
+		c.handleCompare(m)
+	case opAbandonRequest:
+		// Operations run one at a time here, so there is nothing left to abandon.
+	case opExtendedRequest:
+		return c.handleExtended(m)
+	default:
+		c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, fmt.Sprintf("unknown operation %d", op))))
+		return false
+	}
+	return true
+}
+
+// needBind refuses everything but the rootDSE to anonymous clients, as AD
+// does (MS-ADTS 5.1.3: dSHeuristics fLDAPBlockAnonOps).
+func (c *conn) needBind(id int64, op int) bool {
+	if c.who != nil {
+		return false
+	}
+	c.reply(id, result(op, OperationsError, "", diagNeedBind))
+	return true
+}
+
+// reply writes one response message.
+func (c *conn) reply(id int64, op *ber.Packet, controls ...*ber.Packet) {
+	c.write(envelope(id, op, controls...))
+}
+
+// write sends bytes through the security layer in force.
+func (c *conn) write(b []byte) error {
+	if c.layer == nil {
+		_, err := c.net.Write(b)
+		return err
+	}
+	// The SASL layer is a stream of buffers: length, then a Wrap token, each no
+	// larger than the peer's maximum (RFC 4422 §3.7, RFC 4752 §3.3).
+	chunk := c.peerMax - 64
+	if chunk < 256 {
+		chunk = 256
+	}
+	var out []byte
+	for len(b) > 0 {
+		n := min(len(b), chunk)
+		tok, err := c.layer.Wrap(b[:n], c.layerConf)
+		if err != nil {
+			return err
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(tok)))
+		out = append(out, tok...)
+		b = b[n:]
+	}
+	_, err := c.net.Write(out)
+	return err
+}
+
+// saslReader unwraps the client's SASL buffers into the LDAP stream.
+type saslReader struct {
+	src  *bufio.Reader
+	ctx  *gss.SecContext
+	conf bool
+	buf  []byte
+}
+
+// maxSASLBuffer is the largest buffer the server accepts (announced in the
+// security layer negotiation).
+const maxSASLBuffer = 1 << 20
+
+func (r *saslReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		var hdr [4]byte
+		if _, err := io.ReadFull(r.src, hdr[:]); err != nil {
+			return 0, err
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxSASLBuffer {
+			return 0, protoErr("SASL buffer of %d bytes exceeds %d", n, maxSASLBuffer)
+		}
+		tok := make([]byte, n)
+		if _, err := io.ReadFull(r.src, tok); err != nil {
+			return 0, io.ErrUnexpectedEOF
+		}
+		msg, sealed, err := r.ctx.Unwrap(tok)
+		if err != nil {
+			return 0, protoErr("SASL buffer: %v", err)
+		}
+		if r.conf && !sealed {
+			return 0, protoErr("SASL buffer not sealed on a confidential layer")
+		}
+		r.buf = msg
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// startLayer switches the connection to the negotiated security layer.
+func (c *conn) startLayer(sec *gss.SecContext, conf bool, peerMax int) {
+	c.layer, c.layerConf, c.peerMax = sec, conf, peerMax
+	c.r = bufio.NewReader(&saslReader{src: c.r, ctx: sec, conf: conf})
+}
+
+// noticeOfDisconnection is the unsolicited notification of RFC 4511 §4.4.1.
+func noticeOfDisconnection(code ResultCode, diag string) *ber.Packet {
+	p := result(opExtendedResponse, code, "", diag)
+	p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, "1.3.6.1.4.1.1466.20036", "responseName"))
+	return p
+}
+
+// StartTLS (RFC 4511 §4.14) and the "Who am I?" operation (RFC 4532).
+const (
+	oidStartTLS = "1.3.6.1.4.1.1466.20037"
+	oidWhoAmI   = "1.3.6.1.4.1.4203.1.11.3"
+)
+
+func (c *conn) handleExtended(m *Message) bool {
+	name := ""
+	var value []byte
+	for _, x := range m.Op.Children {
+		switch x.Tag {
+		case 0:
+			name = str(x)
+		case 1:
+			value = x.ByteValue
+		}
+	}
+	_ = value
+	resp := func(code ResultCode, diag string, respName string, val []byte) {
+		p := result(opExtendedResponse, code, "", diag)
+		if respName != "" {
+			p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, respName, "responseName"))
+		}
+		if val != nil {
+			p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 11, string(val), "responseValue"))
+		}
+		c.reply(m.ID, p)
+	}
+	switch name {
+	case oidStartTLS:
+		if c.tls || c.layer != nil {
+			resp(OperationsError, "00000000: LdapErr: DSID-0C091139, comment: Error initializing SSL/TLS, data 0, v4563", oidStartTLS, nil)
+			return true
+		}
+		cfg, err := c.s.tlsConfig()
+		if err != nil {
+			resp(Other, err.Error(), oidStartTLS, nil)
+			return true
+		}
+		resp(Success, "", oidStartTLS, nil)
+		tc := tls.Server(c.raw, cfg)
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return false
+		}
+		c.net, c.tls = tc, true
+		c.r = bufio.NewReader(tc)
+		return true
+	case oidWhoAmI:
+		authz := ""
+		if c.who != nil {
+			authz = "u:" + c.s.cfg.Directory.View().Lab.NetBIOS + `\` + c.who.Account
+		}
+		resp(Success, "", "", []byte(authz))
+		return true
+	}
+	resp(ProtocolErrorCode, fmt.Sprintf("0000203D: LdapErr: DSID-0C0C0E4C, comment: Unknown extended request OID, data 0, v4563 (%s)", name), "", nil)
+	return true
+}
+
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.TLS == nil {
+		cert, err := selfcert.New(s.cfg.Host, s.cfg.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s.cfg.TLS, nil
+}
+
+// isAdmin is AD's default for writing delegation and SPNs of other accounts:
+// Domain Admins (or Enterprise Admins, Administrators).
+func isAdmin(a *directory.Account) bool {
+	return a.RID == 500 || a.InGroup("Domain Admins") || a.InGroup("Enterprise Admins") || a.InGroup("Administrators")
+}
+
+func (s *Server) identityOf(v *directory.View, account, mech string) (*identity, error) {
+	e, ok := v.Account(account)
+	if !ok {
+		return nil, fmt.Errorf("no account %s", account)
+	}
+	return &identity{Account: e.Name, Client: e.Name + "@" + v.Lab.Realm, Mech: mech, Admin: isAdmin(e.Account)}, nil
+}
+
+// lowerAll lower-cases attribute selections.
+func lowerAll(in []string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range in {
+		out[strings.ToLower(s)] = true
+	}
+	return out
+}
