@@ -48,8 +48,8 @@ type Options struct {
 	// any free port, 389 for tools that only dial 389 (impacket).
 	LDAPPort int
 	Logger   *slog.Logger
-	Now          func() time.Time
-	Capture      string // write a pcap of every tier's traffic here (the wire view)
+	Now      func() time.Time
+	Capture  string // write a pcap of every tier's traffic here (the wire view)
 }
 
 // Lab is a running embedded lab.

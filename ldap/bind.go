@@ -263,7 +263,7 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 			return
 		}
 		c.bind = &bindState{mech: "GSSAPI", sec: sec, step: 1, who: who}
-			c.reply(id, bindResponse(SaslBindInProgress, "", sec.ResponseToken))
+		c.reply(id, bindResponse(SaslBindInProgress, "", sec.ResponseToken))
 		return
 	}
 	switch b.step {

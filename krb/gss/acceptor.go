@@ -274,7 +274,7 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		Client: etp.CName, ClientRealm: etp.CRealm, Service: kmsg.PrincipalString(tkt.SName, ""), ServiceRealm: tkt.Realm,
 		EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO, Flags: etp.Flags, AuthTime: etp.AuthTime, EndTime: etp.EndTime,
 		Mech: mech, SPNEGO: spnego, Ticket: tkt, sessionKey: etp.Key, subkey: auth.SubKey,
-		sendSeq: uint64(uint32(auth.SeqNumber)),
+		sendSeq:        uint64(uint32(auth.SeqNumber)),
 		MutualRequired: kmsg.HasFlag(ap.APOptions, 2), // RFC 4120 §5.5.1 mutual-required
 	}
 	if g, present, err := readChecksum(auth, etp); err != nil {
