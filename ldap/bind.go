@@ -77,12 +77,12 @@ func (c *conn) handleBind(ctx context.Context, m *Message) bool {
 	switch int(auth.Tag) {
 	case authSimple:
 		c.bind = nil
-		c.simpleBind(m.ID, name, auth.ByteValue)
+		c.simpleBind(m.ID, name, val(auth))
 	case authSASL:
 		mech := str(child(auth, 0))
 		var creds []byte
 		if x := child(auth, 1); x != nil {
-			creds = x.ByteValue
+			creds = val(x)
 		}
 		switch strings.ToUpper(mech) {
 		case "GSSAPI":
@@ -95,13 +95,11 @@ func (c *conn) handleBind(ctx context.Context, m *Message) bool {
 		}
 	case authSicilyDiscovery:
 		c.bind = nil
-		r := result(opBindResponse, Success, "", "")
-		r.Children[1] = octets("NTLM") // the packages, in matchedDN
-		c.reply(m.ID, r)
+		c.reply(m.ID, result(opBindResponse, Success, "NTLM", "")) // the packages, in matchedDN
 	case authSicilyNegotiate:
-		c.sicilyNegotiate(m.ID, auth.ByteValue)
+		c.sicilyNegotiate(m.ID, val(auth))
 	case authSicilyResponse:
-		c.sicilyResponse(ctx, m.ID, auth.ByteValue)
+		c.sicilyResponse(ctx, m.ID, val(auth))
 	default:
 		c.bind = nil
 		c.reply(m.ID, result(opBindResponse, AuthMethodNotSupported, "", fmt.Sprintf("authentication choice %d", auth.Tag)))
@@ -356,9 +354,7 @@ func (c *conn) sicilyNegotiate(id int64, neg []byte) {
 		return
 	}
 	c.bind = &bindState{mech: "NTLM", ntlm: sc}
-	r := result(opBindResponse, Success, "", "")
-	r.Children[1] = octets(string(ch))
-	c.reply(id, r)
+	c.reply(id, result(opBindResponse, Success, string(ch), "")) // the CHALLENGE, in matchedDN
 }
 
 func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {

@@ -70,7 +70,7 @@ func parseFilterNode(p *ber.Packet, n *int) (*Filter, error) {
 		if len(p.Children) != 2 {
 			return nil, protoErr("attribute value assertion with %d parts", len(p.Children))
 		}
-		f.attr, f.value = str(p.Children[0]), p.Children[1].ByteValue
+		f.attr, f.value = str(p.Children[0]), val(p.Children[1])
 	case 4:
 		if len(p.Children) != 2 {
 			return nil, protoErr("substring filter with %d parts", len(p.Children))
@@ -89,13 +89,13 @@ func parseFilterNode(p *ber.Packet, n *int) (*Filter, error) {
 				}
 				f.hasFin = true
 			}
-			f.parts = append(f.parts, c.ByteValue)
+			f.parts = append(f.parts, val(c))
 		}
 		if len(f.parts) == 0 {
 			return nil, protoErr("empty substring filter")
 		}
 	case 7:
-		f.attr = string(p.ByteValue)
+		f.attr = str(p)
 	case 9:
 		for _, c := range p.Children {
 			switch c.Tag {
@@ -104,7 +104,7 @@ func parseFilterNode(p *ber.Packet, n *int) (*Filter, error) {
 			case 2:
 				f.attr = str(c)
 			case 3:
-				f.value = c.ByteValue
+				f.value = val(c)
 			}
 		}
 	default:

@@ -202,13 +202,13 @@ func decodeControl(p *ber.Packet) (Control, error) {
 	if len(p.Children) == 0 {
 		return Control{}, protoErr("empty control")
 	}
-	c := Control{OID: string(p.Children[0].ByteValue)}
+	c := Control{OID: str(p.Children[0])}
 	for _, x := range p.Children[1:] {
 		switch x.Tag {
 		case ber.TagBoolean:
-			c.Critical = len(x.ByteValue) == 1 && x.ByteValue[0] != 0
+			c.Critical = len(val(x)) == 1 && val(x)[0] != 0
 		case ber.TagOctetString:
-			c.Value = x.ByteValue
+			c.Value = val(x)
 		}
 	}
 	return c, nil
@@ -223,7 +223,21 @@ func intOf(p *ber.Packet) (int64, bool) {
 	return v, err == nil
 }
 
-func str(p *ber.Packet) string { return string(p.ByteValue) }
+func str(p *ber.Packet) string { return string(val(p)) }
+
+// val is a primitive element's content: asn1-ber keeps it in ByteValue for
+// universal tags and only in Data for context and application tags.
+func val(p *ber.Packet) []byte {
+	switch {
+	case p == nil:
+		return nil
+	case p.ByteValue != nil:
+		return p.ByteValue
+	case p.Data != nil:
+		return p.Data.Bytes()
+	}
+	return nil
+}
 
 var errShort = errors.New("ldap: request is missing fields")
 

@@ -72,7 +72,7 @@ func (c *conn) handleModify(m *Message) {
 		x := change{op: int(op), attr: str(ch.Children[1].Children[0])}
 		if len(ch.Children[1].Children) > 1 {
 			for _, v := range ch.Children[1].Children[1].Children {
-				x.vals = append(x.vals, v.ByteValue)
+				x.vals = append(x.vals, val(v))
 			}
 		}
 		changes = append(changes, x)
@@ -383,7 +383,7 @@ func (c *conn) handleAdd(m *Message) {
 		}
 		var vals [][]byte
 		for _, v := range a.Children[1].Children {
-			vals = append(vals, v.ByteValue)
+			vals = append(vals, val(v))
 		}
 		attrs[strings.ToLower(str(a.Children[0]))] = vals
 	}
@@ -484,7 +484,7 @@ func (c *conn) handleDelete(m *Message) {
 	if c.needBind(m.ID, opDelResponse) {
 		return
 	}
-	dn := string(m.Op.ByteValue)
+	dn := str(m.Op)
 	if c.denyWrite(m.ID, opDelResponse, dn, "Delete") {
 		return
 	}

@@ -63,7 +63,7 @@ func (c *conn) handleSearch(m *Message) {
 	baseDN := str(p.Children[0])
 	scope, _ := intOf(p.Children[1])
 	sizeLimit, _ := intOf(p.Children[3])
-	typesOnly := len(p.Children[5].ByteValue) == 1 && p.Children[5].ByteValue[0] != 0
+	typesOnly := len(val(p.Children[5])) == 1 && val(p.Children[5])[0] != 0
 	f, err := parseFilter(p.Children[6])
 	if err != nil {
 		done(ProtocolErrorCode, err.Error())
@@ -170,10 +170,10 @@ func parsePaging(v []byte) (size int, cookie []byte, ok bool) {
 		return 0, nil, false
 	}
 	n, ok := intOf(p.Children[0])
-	if !ok && len(p.Children[0].ByteValue) != 0 {
+	if !ok && len(val(p.Children[0])) != 0 {
 		return 0, nil, false
 	}
-	return int(n), p.Children[1].ByteValue, true
+	return int(n), val(p.Children[1]), true
 }
 
 func pagingValue(size int, cookie []byte) []byte {
@@ -262,7 +262,7 @@ func (c *conn) handleCompare(m *Message) {
 		c.reply(m.ID, result(opCompareResponse, NoSuchObject, "", noSuchObject(str(p.Children[0])).Message))
 		return
 	}
-	attr, val := str(p.Children[1].Children[0]), p.Children[1].Children[1].ByteValue
+	attr, val := str(p.Children[1].Children[0]), val(p.Children[1].Children[1])
 	a, ok := e.Get(attr)
 	if !ok || secretAttrs[strings.ToLower(attr)] {
 		c.reply(m.ID, result(opCompareResponse, NoSuchAttribute, "", "no such attribute "+attr))

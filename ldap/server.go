@@ -338,7 +338,7 @@ func (c *conn) handleExtended(m *Message) bool {
 		case 0:
 			name = str(x)
 		case 1:
-			value = x.ByteValue
+			value = val(x)
 		}
 	}
 	_ = value
