@@ -151,7 +151,13 @@ func (v *View) ResolveService(name types.PrincipalName) (Resolution, bool) {
 		return r, true
 	}
 	if len(ns) == 1 {
-		if e, ok := v.Account(ns[0]); ok {
+		n := ns[0]
+		// NT-MS-PRINCIPAL "DOMAIN\account" (MS-KILE 3.3.5.6.1), as impacket's
+		// GetUserSPNs.py names the accounts it roasts.
+		if d, a, ok := strings.Cut(n, `\`); ok && (strings.EqualFold(d, v.Lab.NetBIOS) || strings.EqualFold(d, v.Lab.Realm)) {
+			n = a
+		}
+		if e, ok := v.Account(n); ok {
 			r.Entry, r.Via = e, "account"
 			return r, true
 		}

@@ -197,6 +197,12 @@ func (s *Server) Handle(req []byte, remote string) (rep []byte) {
 		if !ok {
 			ke = kerr.Errorf(kerr.KRB_ERR_GENERIC, "MALFORMED", "malformed request: %v", err)
 		}
+		id := events.TGTRequested
+		if req[0] == 0x6c {
+			id = events.ServiceTicket
+		}
+		s.ev.Emit(events.Event{ID: id, Outcome: events.Failure, Address: remote, Code: int(ke.Code), CodeName: ke.Code.Name(), Reason: ke.Reason,
+			Message: "A Kerberos request could not be decoded: " + ke.Error()})
 		return s.errorReply(nil, ke)
 	}
 	x := &exchange{s: s, req: r, remote: remote, view: s.cfg.Directory.View()}

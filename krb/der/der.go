@@ -131,3 +131,43 @@ func Fields(content []byte, f func(tag int, v TLV) error) error {
 	}
 	return nil
 }
+
+// MinimalIntegers rewrites every INTEGER in b to its minimal encoding
+// (X.690 §8.3.2), the one DER demands and gofork's decoder insists on. BER
+// senders such as pyasn1 (impacket) write -128 as FF 80; Windows KDCs accept
+// that, so the lab decodes a canonical copy. changed reports a rewrite.
+func MinimalIntegers(b []byte) (out []byte, changed bool, err error) {
+	for len(b) > 0 {
+		t, rest, err := Read(b)
+		if err != nil {
+			return nil, false, err
+		}
+		id := t.Full[0]
+		switch {
+		case t.Constructed:
+			c, ch, err := MinimalIntegers(t.Content)
+			if err != nil {
+				return nil, false, err
+			}
+			if ch {
+				out, changed = append(out, Encode(id, c)...), true
+			} else {
+				out = append(out, t.Full...)
+			}
+		case t.Class == 0 && t.Tag == 2:
+			c := t.Content
+			for len(c) > 1 && ((c[0] == 0x00 && c[1]&0x80 == 0) || (c[0] == 0xff && c[1]&0x80 != 0)) {
+				c = c[1:]
+			}
+			if len(c) != len(t.Content) {
+				out, changed = append(out, Encode(id, c)...), true
+			} else {
+				out = append(out, t.Full...)
+			}
+		default:
+			out = append(out, t.Full...)
+		}
+		b = rest
+	}
+	return out, changed, nil
+}

@@ -3,6 +3,7 @@ package kmsg
 import (
 	"fmt"
 
+	"github.com/doublehop/doublehop/krb/der"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -87,7 +88,16 @@ func parseKDCReqGofork(b []byte, tag int) (*KDCReq, error) {
 	}
 	r := &KDCReq{MsgType: raw.MsgType, PAData: raw.PAData, RawBody: raw.ReqBody.Bytes}
 	if err := SafeUnmarshal(func() error { return r.Body.Unmarshal(raw.ReqBody.Bytes) }); err != nil {
-		return nil, fmt.Errorf("decode KDC-REQ-BODY: %w", err)
+		// BER's non-minimal integers (impacket's name-type -128 as FF 80): decode
+		// a canonical copy; RawBody keeps the bytes the client checksummed.
+		c, changed, cerr := der.MinimalIntegers(raw.ReqBody.Bytes)
+		if cerr != nil || !changed {
+			return nil, fmt.Errorf("decode KDC-REQ-BODY: %w", err)
+		}
+		r.Body = messages.KDCReqBody{}
+		if err := SafeUnmarshal(func() error { return r.Body.Unmarshal(c) }); err != nil {
+			return nil, fmt.Errorf("decode KDC-REQ-BODY: %w", err)
+		}
 	}
 	for i := range r.Body.AdditionalTickets {
 		r.Body.AdditionalTickets[i] = CleanTicket(r.Body.AdditionalTickets[i])
