@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,7 @@ func TestSplitArgs(t *testing.T) {
 }
 
 func TestDefaultPorts(t *testing.T) {
-	if p := dockerlab.DefaultPorts("default"); p != (dockerlab.Ports{KDC: 10088, Web: 10080, SQL: 11433}) {
+	if p := dockerlab.DefaultPorts("default"); p != (dockerlab.Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389}) {
 		t.Fatalf("default ports %+v", p)
 	}
 	a, b := dockerlab.DefaultPorts("ws-01"), dockerlab.DefaultPorts("ws-02")
@@ -177,6 +178,34 @@ func TestContainerLab(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if _, serr := os.Stat(filepath.Join(dir, "bob.ccache")); err != nil || serr != nil {
 			t.Fatalf("getTGT.py against %s: %v\n%s", lab.KDC88, err, out)
+		}
+	})
+
+	// The DC's LDAP face from the host: impacket finds the delegation over
+	// the well-known port 389 of the DC's own loopback address, and the
+	// published port answers the rootDSE.
+	t.Run("ldap", func(t *testing.T) {
+		if lab.Ports.LDAP == 0 {
+			t.Fatal("no LDAP port published")
+		}
+		c, err := net.DialTimeout("tcp", lab.LDAPAddr(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %s: %v", lab.LDAPAddr(), err)
+		}
+		c.Close()
+		if lab.DCAddr() == "" {
+			t.Fatal("no DC on 127.0.1.N (taken?)")
+		}
+		py := peer.Need1(t, "/usr/bin/python3")
+		script := "/usr/share/doc/python3-impacket/examples/findDelegation.py"
+		if _, err := os.Stat(script); err != nil {
+			peer.Missing(t, "python3-impacket (apt-get install python3-impacket): "+err.Error())
+		}
+		cmd := exec.CommandContext(ctx, py, script, "-dc-ip", lab.DCAddr(), "lab.local/bob:"+lab.Password("bob"))
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "MSSQLSvc/sql.lab.local:1433") || !strings.Contains(string(out), "svc_iispool") {
+			t.Fatalf("findDelegation.py against %s: %v\n%s", lab.DCAddr(), err, out)
 		}
 	})
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/labnet"
@@ -35,9 +36,10 @@ import (
 
 // Ports are the lab's endpoints published on the host's loopback (0: any free port).
 type Ports struct {
-	KDC int // dc.lab.local:88 (TCP)
-	Web int // web.lab.local:80
-	SQL int // sql.lab.local:1433
+	KDC  int // dc.lab.local:88 (TCP)
+	Web  int // web.lab.local:80
+	SQL  int // sql.lab.local:1433
+	LDAP int // dc.lab.local:389, the DC's LDAP
 }
 
 // DefaultPorts are a stable block of loopback ports for a lab name, so a
@@ -46,17 +48,17 @@ type Ports struct {
 // 20000–29999 derived from the name.
 func DefaultPorts(name string) Ports {
 	if name == "default" {
-		return Ports{KDC: 10088, Web: 10080, SQL: 11433}
+		return Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389}
 	}
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	base := 20000 + int(h.Sum32()%1000)*10
-	return Ports{Web: base, KDC: base + 8, SQL: base + 3}
+	return Ports{Web: base, KDC: base + 8, SQL: base + 3, LDAP: base + 9}
 }
 
 // free reports whether every non-zero port can be bound on 127.0.0.1 now.
 func (p Ports) free() bool {
-	for _, n := range []int{p.KDC, p.Web, p.SQL} {
+	for _, n := range []int{p.KDC, p.Web, p.SQL, p.LDAP} {
 		if n == 0 {
 			continue
 		}
@@ -413,9 +415,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	if err := l.writeHostFiles(); err != nil {
 		return l, err
 	}
-	p.step("endpoints: kdc 127.0.0.1:%d  web 127.0.0.1:%d  sql 127.0.0.1:%d", l.Ports.KDC, l.Ports.Web, l.Ports.SQL)
+	p.step("endpoints: kdc 127.0.0.1:%d  ldap 127.0.0.1:%d  web 127.0.0.1:%d  sql 127.0.0.1:%d", l.Ports.KDC, l.Ports.LDAP, l.Ports.Web, l.Ports.SQL)
 	if l.KDC88 != "" {
-		p.detail("kdc also on %s (TCP) for tools that only talk to port 88, such as impacket: -dc-ip %s", l.KDC88, strings.TrimSuffix(l.KDC88, ":88"))
+		p.detail("dc also on %s:88 and :389 (TCP) for tools that only talk to the well-known ports, such as impacket: -dc-ip %s", l.DCAddr(), l.DCAddr())
 	}
 
 	// 5. Bob's flow, from ws01, through the lab's own DNS names.
@@ -488,15 +490,27 @@ func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[str
 	var strategy wait.Strategy = wait.ForLog(s.ready).WithPollInterval(50 * time.Millisecond)
 	if s.port != "" {
 		port := s.port
+		exposed := []string{port}
+		if s.extra != "" {
+			exposed = append(exposed, s.extra)
+		}
 		opts = append(opts,
-			testcontainers.WithExposedPorts(port),
+			testcontainers.WithExposedPorts(exposed...),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				binds := []mnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}
-				if s.role == RoleKDC && l.KDC88 != "" {
-					ip, _, _ := net.SplitHostPort(l.KDC88)
-					binds = append(binds, mnet.PortBinding{HostIP: netip.MustParseAddr(ip), HostPort: "88"})
+				bind := func(p string, host int) []mnet.PortBinding {
+					binds := []mnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(host)}}
+					if s.role == RoleKDC && l.KDC88 != "" {
+						// The DC on its own loopback address at the well-known ports (88, 389).
+						ip, _, _ := net.SplitHostPort(l.KDC88)
+						inner, _, _ := strings.Cut(p, "/")
+						binds = append(binds, mnet.PortBinding{HostIP: netip.MustParseAddr(ip), HostPort: inner})
+					}
+					return binds
 				}
-				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): binds}
+				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): bind(port, hostPort)}
+				if s.extra != "" {
+					hc.PortBindings[mnet.MustParsePort(s.extra)] = bind(s.extra, ports.LDAP)
+				}
 			}))
 		check := published{port: port}
 		if s.role == RoleWeb {
@@ -658,9 +672,14 @@ func (l *Lab) refresh(ctx context.Context) error {
 			l.owner = s.Labels[LabelOwner]
 		}
 		for _, p := range s.Ports {
-			if p.PublicPort != 0 && p.Type == "tcp" {
-				t.HostPort = int(p.PublicPort)
+			if p.PublicPort == 0 || p.Type != "tcp" || p.IP != netip.MustParseAddr("127.0.0.1") {
+				continue // the 127.0.1.N bindings at the well-known ports are KDC88's
 			}
+			if role == RoleKDC && p.PrivatePort == lab.LDAPPort {
+				l.Ports.LDAP = int(p.PublicPort)
+				continue
+			}
+			t.HostPort = int(p.PublicPort)
 		}
 		switch role {
 		case RoleKDC:
@@ -743,6 +762,7 @@ func (l *Lab) writeHostFiles() error {
 		"DOUBLEHOP_WEB_URL":        fmt.Sprintf("http://%s:%d/", l.hostName(RoleWeb), l.Ports.Web),
 		"DOUBLEHOP_SQL_ADDR":       l.SQLAddr(),
 		"DOUBLEHOP_KDC_88":         l.KDC88, // the KDC on port 88 of this lab's loopback address ("" when taken)
+		"DOUBLEHOP_LDAP":           "ldap://" + l.LDAPAddr(),
 		"DOUBLEHOP_NETWORK":        l.Network,
 		"DOUBLEHOP_IMAGE":          l.Image,
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),
@@ -780,6 +800,16 @@ func (l *Lab) hostName(role string) string {
 		}
 	}
 	return role + ".lab.local"
+}
+
+// LDAPAddr is the DC's LDAP service on this host (127.0.0.1:port).
+func (l *Lab) LDAPAddr() string { return "127.0.0.1:" + strconv.Itoa(l.Ports.LDAP) }
+
+// DCAddr is the DC's own loopback address (127.0.1.N) where it answers on
+// the well-known ports 88 and 389; "" when that address was taken.
+func (l *Lab) DCAddr() string {
+	ip, _, _ := net.SplitHostPort(l.KDC88)
+	return ip
 }
 
 // KDCAddr is the KDC on this host (127.0.0.1:port, TCP).

@@ -41,6 +41,7 @@ type tierSpec struct {
 	role  string
 	host  directory.Host
 	port  string // container port published on the host ("88/tcp"); "" for ws01
+	extra string // a second published port (the DC's LDAP, "389/tcp")
 	cmd   []string
 	files []File
 	ready string
@@ -96,8 +97,9 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 		t := tierSpec{role: role, host: *h}
 		switch role {
 		case RoleKDC:
-			t.port, t.ready = "88/tcp", "kdc: ready"
-			t.cmd = []string{"kdc", "--state", StateDir, "--listen", ":88", "--netlogon-listen", fmt.Sprintf(":%d", lab.NetlogonPort), "--events", "-", "--host", h.Name}
+			t.port, t.extra, t.ready = "88/tcp", fmt.Sprintf("%d/tcp", lab.LDAPPort), "kdc: ready"
+			t.cmd = []string{"kdc", "--state", StateDir, "--listen", ":88", "--netlogon-listen", fmt.Sprintf(":%d", lab.NetlogonPort),
+				"--ldap-listen", fmt.Sprintf(":%d", lab.LDAPPort), "--events", "-", "--host", h.Name}
 			t.files = []File{{Path: DirectoryYML, Content: dirYAML, Mode: 0o600}}
 		case RoleWeb, RoleSQL:
 			if h.RunsAs == "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/kdc"
+	"github.com/doublehop/doublehop/ldap"
 	"github.com/doublehop/doublehop/netlogon"
 )
 
@@ -16,9 +17,10 @@ func init() {
 }
 
 func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--events FILE|-]", stderr)
+	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--ldap-listen ADDR] [--events FILE|-]", stderr)
 	tf := addTierFlags(fs, "kdc", ":88", "dc.lab.local", "state directory holding directory.yaml")
 	nlListen := fs.String("netlogon-listen", ":445", "the DC's Netlogon service (NTLM pass-through for the member servers); \"\" = off")
+	ldapListen := fs.String("ldap-listen", ":389", "the DC's LDAP service (the directory with AD's shape; GSSAPI, GSS-SPNEGO and NTLM binds); \"\" = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,11 +44,12 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		tcp.Close()
 		return err
 	}
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	n := 2
 	go func() { errs <- k.Serve(ctx, tcp) }()
 	go func() { errs <- k.ServePacket(ctx, udp) }()
-	nlAddr := "off"
+	nlAddr, ldapAddr := "off", "off"
+	var nl *netlogon.Server
 	if *nlListen != "" {
 		ln, err := net.Listen("tcp", *nlListen)
 		if err != nil {
@@ -55,11 +58,30 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("netlogon: %w", err)
 		}
 		nlAddr = ln.Addr().String()
-		nl := netlogon.New(netlogon.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)})
+		nl = netlogon.New(netlogon.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)})
 		n++
 		go func() { errs <- nl.Serve(ctx, ln) }()
 	}
-	fmt.Fprintf(stderr, "kdc: ready realm=%s listen=%s netlogon=%s\n", store.View().Lab.Realm, tcp.Addr(), nlAddr)
+	if *ldapListen != "" {
+		cfg := ldap.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)}
+		if nl != nil {
+			cfg.NTLM = nl
+		}
+		srv, err := ldap.New(cfg)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", *ldapListen)
+		if err != nil {
+			tcp.Close()
+			udp.Close()
+			return fmt.Errorf("ldap: %w", err)
+		}
+		ldapAddr = ln.Addr().String()
+		n++
+		go func() { errs <- srv.Serve(ctx, ln) }()
+	}
+	fmt.Fprintf(stderr, "kdc: ready realm=%s listen=%s netlogon=%s ldap=%s\n", store.View().Lab.Realm, tcp.Addr(), nlAddr, ldapAddr)
 	select {
 	case <-ctx.Done():
 		for i := 0; i < n; i++ {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,11 @@ func printUp(w io.Writer, f *labFlags, l *dockerlab.Lab, fr *dockerlab.FlowResul
 	}
 	if dc != nil {
 		fmt.Fprintf(w, "  %-16s KDC        127.0.0.1:%d (TCP) → %s:88\n", dc.Host, l.Ports.KDC, dc.Host)
+		fmt.Fprintf(w, "  %-16s LDAP       ldap://127.0.0.1:%d → %s:389 (the directory, DC=%s)\n", dc.Host, l.Ports.LDAP, dc.Host,
+			strings.ReplaceAll(strings.ToLower(l.Realm), ".", ",DC="))
+		if ip := l.DCAddr(); ip != "" {
+			fmt.Fprintf(w, "  %-16s also on %s:88 and %s:389, for impacket (-dc-ip %s)\n", dc.Host, ip, ip, ip)
+		}
 	}
 	runsAs := func(role string) string {
 		if h := l.LabFile().HostByRole(role); h != nil {
