@@ -168,3 +168,36 @@ func ParseSecurityDescriptor(b []byte) (*SecurityDescriptor, error) {
 	}
 	return sd, nil
 }
+
+// SDDL renders the descriptor in the Security Descriptor Definition Language
+// (MS-DTYP 2.5.1), as AD tools show msDS-AllowedToActOnBehalfOfOtherIdentity.
+func (sd *SecurityDescriptor) SDDL() string {
+	alias := func(s SID) string {
+		if s.String() == BuiltinAdministrators.String() {
+			return "BA"
+		}
+		return s.String()
+	}
+	var b []byte
+	if sd.Owner != nil {
+		b = append(b, "O:"+alias(*sd.Owner)...)
+	}
+	if sd.Group != nil {
+		b = append(b, "G:"+alias(*sd.Group)...)
+	}
+	if sd.Control&SEDACLPresent != 0 {
+		b = append(b, "D:"...)
+		for _, a := range sd.DACL {
+			t := "A"
+			if a.Type != AccessAllowedACEType {
+				t = fmt.Sprintf("0x%x", a.Type)
+			}
+			rights := fmt.Sprintf("0x%x", a.Mask)
+			if a.Mask == RBCDAccessMask {
+				rights = "CCDCLCSWRPWPDTLOCRSDRCWDWO"
+			}
+			b = append(b, "("+t+";;"+rights+";;;"+alias(a.SID)+")"...)
+		}
+	}
+	return string(b)
+}

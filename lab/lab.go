@@ -25,7 +25,7 @@ import (
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
-	"github.com/doublehop/doublehop/ldap"
+	"github.com/doublehop/doublehop/ldapserver"
 	"github.com/doublehop/doublehop/netlogon"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier"
@@ -206,11 +206,11 @@ func (l *Lab) startLDAP(ctx context.Context, opt Options, v *directory.View, ev 
 	l.LDAPAddr = ln.Addr().String()
 	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, LDAPPort), l.LDAPAddr)
 	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, LDAPPort), l.LDAPAddr)
-	cfg := ldap.Config{Directory: l.Store, Host: dc.Name, Account: dc.Account, Events: ev, Logger: opt.Logger.With("tier", "ldap"), Now: opt.Now}
+	cfg := ldapserver.Config{Directory: l.Store, Host: dc.Name, Account: dc.Account, Events: ev, Logger: opt.Logger.With("tier", "ldap"), Now: opt.Now}
 	if nl != nil {
 		cfg.NTLM = nl
 	}
-	srv, err := ldap.New(cfg)
+	srv, err := ldapserver.New(cfg)
 	if err != nil {
 		ln.Close()
 		return err

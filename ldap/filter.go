@@ -35,7 +35,7 @@ const (
 // maxFilterNodes bounds a filter's size (depth is bounded by the decoder).
 const maxFilterNodes = 512
 
-func parseFilter(p *ber.Packet) (*Filter, error) {
+func ParseFilter(p *ber.Packet) (*Filter, error) {
 	n := 0
 	return parseFilterNode(p, &n)
 }
@@ -70,12 +70,12 @@ func parseFilterNode(p *ber.Packet, n *int) (*Filter, error) {
 		if len(p.Children) != 2 {
 			return nil, protoErr("attribute value assertion with %d parts", len(p.Children))
 		}
-		f.attr, f.value = str(p.Children[0]), val(p.Children[1])
+		f.attr, f.value = Str(p.Children[0]), Val(p.Children[1])
 	case 4:
 		if len(p.Children) != 2 {
 			return nil, protoErr("substring filter with %d parts", len(p.Children))
 		}
-		f.attr = str(p.Children[0])
+		f.attr = Str(p.Children[0])
 		for i, c := range p.Children[1].Children {
 			switch c.Tag {
 			case 0:
@@ -89,22 +89,22 @@ func parseFilterNode(p *ber.Packet, n *int) (*Filter, error) {
 				}
 				f.hasFin = true
 			}
-			f.parts = append(f.parts, val(c))
+			f.parts = append(f.parts, Val(c))
 		}
 		if len(f.parts) == 0 {
 			return nil, protoErr("empty substring filter")
 		}
 	case 7:
-		f.attr = str(p)
+		f.attr = Str(p)
 	case 9:
 		for _, c := range p.Children {
 			switch c.Tag {
 			case 1:
-				f.rule = str(c)
+				f.rule = Str(c)
 			case 2:
-				f.attr = str(c)
+				f.attr = Str(c)
 			case 3:
-				f.value = val(c)
+				f.value = Val(c)
 			}
 		}
 	default:
@@ -210,12 +210,12 @@ func (f *Filter) eval(e *Entry) tri {
 		if strings.EqualFold(f.attr, "objectClass") {
 			return triTrue
 		}
-		if _, ok := e.Get(f.attr); ok && !secretAttrs[strings.ToLower(f.attr)] {
+		if _, ok := e.Get(f.attr); ok && !IsSecret(f.attr) {
 			return triTrue
 		}
 		return triFalse
 	}
-	if secretAttrs[strings.ToLower(f.attr)] {
+	if IsSecret(f.attr) {
 		return triUndefined
 	}
 	a, ok := e.Get(f.attr)
@@ -233,7 +233,7 @@ func (f *Filter) eval(e *Entry) tri {
 func (f *Filter) matchValue(attr string, v []byte) bool {
 	switch f.kind {
 	case 3, 8:
-		return equalValue(attr, v, f.value)
+		return EqualValue(attr, v, f.value)
 	case 5, 6:
 		c := compareValue(v, f.value)
 		if f.kind == 5 {
@@ -275,7 +275,7 @@ func (f *Filter) matchValue(attr string, v []byte) bool {
 			}
 			return x&m != 0
 		case ruleInChain, "":
-			return equalValue(attr, v, f.value)
+			return EqualValue(attr, v, f.value)
 		}
 	}
 	return false
@@ -284,7 +284,7 @@ func (f *Filter) matchValue(attr string, v []byte) bool {
 // dnAttrs hold DNs and compare as DNs.
 var dnAttrs = map[string]bool{"distinguishedname": true, "member": true, "memberof": true, "objectcategory": true}
 
-func equalValue(attr string, v, assertion []byte) bool {
+func EqualValue(attr string, v, assertion []byte) bool {
 	la := strings.ToLower(attr)
 	switch {
 	case la == "objectsid":
@@ -299,7 +299,7 @@ func equalValue(attr string, v, assertion []byte) bool {
 		first, _, _ := strings.Cut(string(v), ",")
 		return strings.EqualFold(strings.TrimPrefix(strings.ToLower(first), "cn="), string(assertion))
 	case dnAttrs[la]:
-		return normDN(string(v)) == normDN(string(assertion))
+		return NormDN(string(v)) == NormDN(string(assertion))
 	}
 	if x, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 		if y, err := strconv.ParseInt(string(assertion), 10, 64); err == nil {

@@ -11,26 +11,26 @@ import (
 
 // RFC 4511 §4.2–4.14: the protocol operations, by application tag.
 const (
-	opBindRequest      = 0
-	opBindResponse     = 1
-	opUnbindRequest    = 2
-	opSearchRequest    = 3
-	opSearchEntry      = 4
-	opSearchDone       = 5
-	opModifyRequest    = 6
-	opModifyResponse   = 7
-	opAddRequest       = 8
-	opAddResponse      = 9
-	opDelRequest       = 10
-	opDelResponse      = 11
-	opModDNRequest     = 12
-	opModDNResponse    = 13
-	opCompareRequest   = 14
-	opCompareResponse  = 15
-	opAbandonRequest   = 16
-	opSearchReference  = 19
-	opExtendedRequest  = 23
-	opExtendedResponse = 24
+	OpBindRequest      = 0
+	OpBindResponse     = 1
+	OpUnbindRequest    = 2
+	OpSearchRequest    = 3
+	OpSearchEntry      = 4
+	OpSearchDone       = 5
+	OpModifyRequest    = 6
+	OpModifyResponse   = 7
+	OpAddRequest       = 8
+	OpAddResponse      = 9
+	OpDelRequest       = 10
+	OpDelResponse      = 11
+	OpModDNRequest     = 12
+	OpModDNResponse    = 13
+	OpCompareRequest   = 14
+	OpCompareResponse  = 15
+	OpAbandonRequest   = 16
+	OpSearchReference  = 19
+	OpExtendedRequest  = 23
+	OpExtendedResponse = 24
 )
 
 // MaxMessage bounds one LDAPMessage, as AD's MaxReceiveBuffer does (10 MiB).
@@ -43,7 +43,7 @@ type Message struct {
 	Controls []Control
 }
 
-// Control is a request or response control (RFC 4511 §4.1.11).
+// Control is a request or response NewControl (RFC 4511 §4.1.11).
 type Control struct {
 	OID      string
 	Critical bool
@@ -61,9 +61,9 @@ func protoErr(format string, args ...any) error {
 	return &ProtocolError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// readFrame reads one BER element with a definite length of at most max
+// ReadFrame reads one BER element with a definite length of at most max
 // bytes (RFC 4511 §5.1: definite lengths only).
-func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 	tag, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func DecodeMessage(b []byte) (m *Message, err error) {
 	if p.ClassType != ber.ClassUniversal || p.Tag != ber.TagSequence || len(p.Children) < 2 {
 		return nil, protoErr("not an LDAPMessage")
 	}
-	id, ok := intOf(p.Children[0])
+	id, ok := Int(p.Children[0])
 	if !ok || id < 0 || id > 1<<31-1 {
 		return nil, protoErr("bad messageID")
 	}
@@ -200,22 +200,22 @@ func nesting(b []byte, depth int) int {
 
 func decodeControl(p *ber.Packet) (Control, error) {
 	if len(p.Children) == 0 {
-		return Control{}, protoErr("empty control")
+		return Control{}, protoErr("empty NewControl")
 	}
-	c := Control{OID: str(p.Children[0])}
+	c := Control{OID: Str(p.Children[0])}
 	for _, x := range p.Children[1:] {
 		switch x.Tag {
 		case ber.TagBoolean:
-			c.Critical = len(val(x)) == 1 && val(x)[0] != 0
+			c.Critical = len(Val(x)) == 1 && Val(x)[0] != 0
 		case ber.TagOctetString:
-			c.Value = val(x)
+			c.Value = Val(x)
 		}
 	}
 	return c, nil
 }
 
-// intOf reads an INTEGER or ENUMERATED element.
-func intOf(p *ber.Packet) (int64, bool) {
+// Int reads an INTEGER or ENUMERATED element.
+func Int(p *ber.Packet) (int64, bool) {
 	if p == nil || len(p.ByteValue) == 0 || len(p.ByteValue) > 8 {
 		return 0, false
 	}
@@ -223,11 +223,11 @@ func intOf(p *ber.Packet) (int64, bool) {
 	return v, err == nil
 }
 
-func str(p *ber.Packet) string { return string(val(p)) }
+func Str(p *ber.Packet) string { return string(Val(p)) }
 
-// val is a primitive element's content: asn1-ber keeps it in ByteValue for
+// Val is a primitive element's content: asn1-ber keeps it in ByteValue for
 // universal tags and only in Data for context and application tags.
-func val(p *ber.Packet) []byte {
+func Val(p *ber.Packet) []byte {
 	switch {
 	case p == nil:
 		return nil
@@ -241,16 +241,16 @@ func val(p *ber.Packet) []byte {
 
 var errShort = errors.New("ldap: request is missing fields")
 
-// child returns p's i-th child or nil.
-func child(p *ber.Packet, i int) *ber.Packet {
+// Child returns p's i-th Child or nil.
+func Child(p *ber.Packet, i int) *ber.Packet {
 	if p == nil || i >= len(p.Children) {
 		return nil
 	}
 	return p.Children[i]
 }
 
-// envelope wraps a protocolOp and response controls into an LDAPMessage.
-func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
+// Envelope wraps a protocolOp and response controls into an LDAPMessage.
+func Envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
 	m := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAPMessage")
 	m.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "messageID"))
 	m.AppendChild(op)
@@ -264,27 +264,34 @@ func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
 	return m.Bytes()
 }
 
-// result builds an LDAPResult-shaped response (RFC 4511 §4.1.9).
-func result(op int, code ResultCode, matched, diag string) *ber.Packet {
+// Result builds an LDAPResult-shaped response (RFC 4511 §4.1.9).
+func Result(op int, code ResultCode, matched, diag string) *ber.Packet {
 	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ber.Tag(op), nil, "response")
 	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(code), "resultCode"))
-	p.AppendChild(octets(matched))
-	p.AppendChild(octets(diag))
+	p.AppendChild(Octets(matched))
+	p.AppendChild(Octets(diag))
 	return p
 }
 
-func octets(s string) *ber.Packet {
+func Octets(s string) *ber.Packet {
 	return ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, s, "")
 }
 
-func control(oid string, critical bool, value []byte) *ber.Packet {
+func NewControl(oid string, critical bool, value []byte) *ber.Packet {
 	p := ber.NewSequence("Control")
-	p.AppendChild(octets(oid))
+	p.AppendChild(Octets(oid))
 	if critical {
 		p.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, true, ""))
 	}
 	if value != nil {
-		p.AppendChild(octets(string(value)))
+		p.AppendChild(Octets(string(value)))
 	}
+	return p
+}
+
+// NoticeOfDisconnection is the unsolicited notification of RFC 4511 §4.4.1.
+func NoticeOfDisconnection(code ResultCode, diag string) *ber.Packet {
+	p := Result(OpExtendedResponse, code, "", diag)
+	p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, "1.3.6.1.4.1.1466.20036", "responseName"))
 	return p
 }

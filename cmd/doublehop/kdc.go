@@ -8,7 +8,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/kdc"
-	"github.com/doublehop/doublehop/ldap"
+	"github.com/doublehop/doublehop/ldapserver"
 	"github.com/doublehop/doublehop/netlogon"
 )
 
@@ -63,11 +63,11 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go func() { errs <- nl.Serve(ctx, ln) }()
 	}
 	if *ldapListen != "" {
-		cfg := ldap.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)}
+		cfg := ldapserver.Config{Directory: store, Host: *tf.host, Events: sink, Logger: tf.logger(stderr)}
 		if nl != nil {
 			cfg.NTLM = nl
 		}
-		srv, err := ldap.New(cfg)
+		srv, err := ldapserver.New(cfg)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package ldap
+package ldapserver
 
 import (
 	"bufio"
@@ -10,9 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/doublehop/doublehop/ldap"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
@@ -118,7 +119,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case s.slots <- struct{}{}:
 		default:
 			// Over the cap: a Notice of Disconnection (busy), then close.
-			c.Write(envelope(0, noticeOfDisconnection(Other, "the DC's LDAP connection limit is reached")))
+			c.Write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.Other, "the DC's LDAP connection limit is reached")))
 			c.Close()
 			continue
 		}
@@ -174,19 +175,19 @@ func (c *conn) name() string {
 func (c *conn) serve(ctx context.Context) {
 	for ctx.Err() == nil {
 		c.raw.SetDeadline(time.Now().Add(c.s.cfg.Idle))
-		b, err := readFrame(c.r, MaxMessage)
+		b, err := ldap.ReadFrame(c.r, ldap.MaxMessage)
 		if err != nil {
-			var pe *ProtocolError
+			var pe *ldap.ProtocolError
 			if errors.As(err, &pe) {
-				c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, pe.Reason)))
+				c.write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.ProtocolErrorCode, pe.Reason)))
 			}
 			return
 		}
-		m, err := DecodeMessage(b)
+		m, err := ldap.DecodeMessage(b)
 		if err != nil {
-			var pe *ProtocolError
+			var pe *ldap.ProtocolError
 			errors.As(err, &pe)
-			c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, err.Error())))
+			c.write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.ProtocolErrorCode, err.Error())))
 			return
 		}
 		if !c.handle(ctx, m) {
@@ -196,34 +197,34 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // handle answers one request; false closes the connection.
-func (c *conn) handle(ctx context.Context, m *Message) bool {
+func (c *conn) handle(ctx context.Context, m *ldap.Message) bool {
 	op := int(m.Op.Tag)
-	if c.bind != nil && op != opBindRequest {
+	if c.bind != nil && op != ldap.OpBindRequest {
 		c.bind = nil // RFC 4513 §5.2.1.4: another operation abandons the bind
 	}
 	switch op {
-	case opBindRequest:
+	case ldap.OpBindRequest:
 		return c.handleBind(ctx, m)
-	case opUnbindRequest:
+	case ldap.OpUnbindRequest:
 		return false
-	case opSearchRequest:
+	case ldap.OpSearchRequest:
 		c.handleSearch(m)
-	case opModifyRequest:
+	case ldap.OpModifyRequest:
 		c.handleModify(m)
-	case opAddRequest:
+	case ldap.OpAddRequest:
 		c.handleAdd(m)
-	case opDelRequest:
+	case ldap.OpDelRequest:
 		c.handleDelete(m)
-	case opModDNRequest:
-		c.reply(m.ID, result(opModDNResponse, UnwillingToPerform, "", "the lab does not rename objects"))
-	case opCompareRequest:
+	case ldap.OpModDNRequest:
+		c.reply(m.ID, ldap.Result(ldap.OpModDNResponse, ldap.UnwillingToPerform, "", "the lab does not rename objects"))
+	case ldap.OpCompareRequest:
 		c.handleCompare(m)
-	case opAbandonRequest:
+	case ldap.OpAbandonRequest:
 		// Operations run one at a time here, so there is nothing left to abandon.
-	case opExtendedRequest:
+	case ldap.OpExtendedRequest:
 		return c.handleExtended(m)
 	default:
-		c.write(envelope(0, noticeOfDisconnection(ProtocolErrorCode, fmt.Sprintf("unknown operation %d", op))))
+		c.write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.ProtocolErrorCode, fmt.Sprintf("unknown operation %d", op))))
 		return false
 	}
 	return true
@@ -235,13 +236,13 @@ func (c *conn) needBind(id int64, op int) bool {
 	if c.who != nil {
 		return false
 	}
-	c.reply(id, result(op, OperationsError, "", diagNeedBind))
+	c.reply(id, ldap.Result(op, ldap.OperationsError, "", diagNeedBind))
 	return true
 }
 
 // reply writes one response message.
 func (c *conn) reply(id int64, op *ber.Packet, controls ...*ber.Packet) {
-	c.write(envelope(id, op, controls...))
+	c.write(ldap.Envelope(id, op, controls...))
 }
 
 // write sends bytes through the security layer in force.
@@ -317,53 +318,46 @@ func (c *conn) startLayer(sec *gss.SecContext, conf bool, peerMax int) {
 	c.r = bufio.NewReader(&saslReader{src: c.r, ctx: sec, conf: conf})
 }
 
-// noticeOfDisconnection is the unsolicited notification of RFC 4511 §4.4.1.
-func noticeOfDisconnection(code ResultCode, diag string) *ber.Packet {
-	p := result(opExtendedResponse, code, "", diag)
-	p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, "1.3.6.1.4.1.1466.20036", "responseName"))
-	return p
-}
-
 // StartTLS (RFC 4511 §4.14) and the "Who am I?" operation (RFC 4532).
 const (
 	oidStartTLS = "1.3.6.1.4.1.1466.20037"
 	oidWhoAmI   = "1.3.6.1.4.1.4203.1.11.3"
 )
 
-func (c *conn) handleExtended(m *Message) bool {
+func (c *conn) handleExtended(m *ldap.Message) bool {
 	name := ""
 	var value []byte
 	for _, x := range m.Op.Children {
 		switch x.Tag {
 		case 0:
-			name = str(x)
+			name = ldap.Str(x)
 		case 1:
-			value = val(x)
+			value = ldap.Val(x)
 		}
 	}
 	_ = value
-	resp := func(code ResultCode, diag string, respName string, val []byte) {
-		p := result(opExtendedResponse, code, "", diag)
+	resp := func(code ldap.ResultCode, diag string, respName string, value []byte) {
+		p := ldap.Result(ldap.OpExtendedResponse, code, "", diag)
 		if respName != "" {
 			p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, respName, "responseName"))
 		}
-		if val != nil {
-			p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 11, string(val), "responseValue"))
+		if value != nil {
+			p.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 11, string(value), "responseValue"))
 		}
 		c.reply(m.ID, p)
 	}
 	switch name {
 	case oidStartTLS:
 		if c.tls || c.layer != nil {
-			resp(OperationsError, "00000000: LdapErr: DSID-0C091139, comment: Error initializing SSL/TLS, data 0, v4563", oidStartTLS, nil)
+			resp(ldap.OperationsError, "00000000: LdapErr: DSID-0C091139, comment: Error initializing SSL/TLS, data 0, v4563", oidStartTLS, nil)
 			return true
 		}
 		cfg, err := c.s.tlsConfig()
 		if err != nil {
-			resp(Other, err.Error(), oidStartTLS, nil)
+			resp(ldap.Other, err.Error(), oidStartTLS, nil)
 			return true
 		}
-		resp(Success, "", oidStartTLS, nil)
+		resp(ldap.Success, "", oidStartTLS, nil)
 		tc := tls.Server(c.raw, cfg)
 		tc.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.Handshake(); err != nil {
@@ -377,10 +371,10 @@ func (c *conn) handleExtended(m *Message) bool {
 		if c.who != nil {
 			authz = "u:" + c.s.cfg.Directory.View().Lab.NetBIOS + `\` + c.who.Account
 		}
-		resp(Success, "", "", []byte(authz))
+		resp(ldap.Success, "", "", []byte(authz))
 		return true
 	}
-	resp(ProtocolErrorCode, fmt.Sprintf("0000203D: LdapErr: DSID-0C0C0E4C, comment: Unknown extended request OID, data 0, v4563 (%s)", name), "", nil)
+	resp(ldap.ProtocolErrorCode, fmt.Sprintf("0000203D: LdapErr: DSID-0C0C0E4C, comment: Unknown extended request OID, data 0, v4563 (%s)", name), "", nil)
 	return true
 }
 
@@ -411,11 +405,6 @@ func (s *Server) identityOf(v *directory.View, account, mech string) (*identity,
 	return &identity{Account: e.Name, Client: e.Name + "@" + v.Lab.Realm, Mech: mech, Admin: isAdmin(e.Account)}, nil
 }
 
-// lowerAll lower-cases attribute selections.
-func lowerAll(in []string) map[string]bool {
-	out := map[string]bool{}
-	for _, s := range in {
-		out[strings.ToLower(s)] = true
-	}
-	return out
+func protoErr(format string, args ...any) error {
+	return &ldap.ProtocolError{Reason: fmt.Sprintf(format, args...)}
 }

@@ -1,4 +1,4 @@
-package ldap
+package ldapserver
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/doublehop/doublehop/ldap"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dtyp"
@@ -47,62 +49,62 @@ func (c *conn) denyWrite(id int64, op int, dn, what string) bool {
 	c.s.ev.Emit(events.Event{ID: events.ObjectOperation, Outcome: events.Failure, Client: c.name(), Target: dn, Reason: "INSUFF_ACCESS_RIGHTS",
 		Address: c.raw.RemoteAddr().String(), Message: "An operation was performed on an object: Write Property (" + what + ") refused; " +
 			c.name() + " is not a domain administrator."})
-	c.reply(id, result(op, InsufficientAccessRights, "", diagInsufficient))
+	c.reply(id, ldap.Result(op, ldap.InsufficientAccessRights, "", diagInsufficient))
 	return true
 }
 
-func (c *conn) handleModify(m *Message) {
-	if c.needBind(m.ID, opModifyResponse) {
+func (c *conn) handleModify(m *ldap.Message) {
+	if c.needBind(m.ID, ldap.OpModifyResponse) {
 		return
 	}
 	p := m.Op
 	if len(p.Children) < 2 {
-		c.reply(m.ID, result(opModifyResponse, ProtocolErrorCode, "", "modify request is missing fields"))
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.ProtocolErrorCode, "", "modify request is missing fields"))
 		return
 	}
-	dn := str(p.Children[0])
+	dn := ldap.Str(p.Children[0])
 	var changes []change
 	var names []string
 	for _, ch := range p.Children[1].Children {
 		if len(ch.Children) != 2 || len(ch.Children[1].Children) < 1 {
-			c.reply(m.ID, result(opModifyResponse, ProtocolErrorCode, "", "malformed change"))
+			c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.ProtocolErrorCode, "", "malformed change"))
 			return
 		}
-		op, _ := intOf(ch.Children[0])
-		x := change{op: int(op), attr: str(ch.Children[1].Children[0])}
+		op, _ := ldap.Int(ch.Children[0])
+		x := change{op: int(op), attr: ldap.Str(ch.Children[1].Children[0])}
 		if len(ch.Children[1].Children) > 1 {
 			for _, v := range ch.Children[1].Children[1].Children {
-				x.vals = append(x.vals, val(v))
+				x.vals = append(x.vals, ldap.Val(v))
 			}
 		}
 		changes = append(changes, x)
 		names = append(names, x.attr)
 	}
 	if oid := criticalUnknown(m.Controls); oid != "" {
-		c.reply(m.ID, result(opModifyResponse, UnavailableCriticalExtension, "", "unsupported critical control "+oid))
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.UnavailableCriticalExtension, "", "unsupported critical ldap.NewControl "+oid))
 		return
 	}
 	permissive := false
 	for _, ctl := range m.Controls {
-		if ctl.OID == oidPermissiveModify {
+		if ctl.OID == ldap.OIDPermissiveModify {
 			permissive = true
 		}
 	}
 	_, t := c.s.view()
-	e, ok := t.byDN[normDN(dn)]
+	e, ok := t.byDN[ldap.NormDN(dn)]
 	if !ok {
-		c.reply(m.ID, result(opModifyResponse, NoSuchObject, bestMatch(t, normDN(dn)), noSuchObject(dn).Message))
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.NoSuchObject, bestMatch(t, ldap.NormDN(dn)), noSuchObject(dn).Message))
 		return
 	}
-	if c.denyWrite(m.ID, opModifyResponse, e.DN, strings.Join(names, ", ")) {
+	if c.denyWrite(m.ID, ldap.OpModifyResponse, e.DN, strings.Join(names, ", ")) {
 		return
 	}
 	if e.Account == "" {
-		c.reply(m.ID, result(opModifyResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts only)"))
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts only)"))
 		return
 	}
 	var records []changeRecord
-	var lerr *Error
+	var lerr *ldap.Error
 	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
 		a := l.Account(e.Account)
 		if a == nil {
@@ -122,13 +124,13 @@ func (c *conn) handleModify(m *Message) {
 	})
 	if err != nil {
 		if lerr == nil {
-			lerr = &Error{Code: ConstraintViolation, Message: "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (" + err.Error() + ")", Reason: "INVALID"}
+			lerr = &ldap.Error{Code: ldap.ConstraintViolation, Message: "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (" + err.Error() + ")", Reason: "INVALID"}
 		}
 		if lerr.Reason == "DUPLICATE_SPN" {
 			c.s.ev.Emit(events.Event{ID: events.SPNNotUnique, Outcome: events.Failure, Client: c.name(), Account: e.Account, Target: e.DN, Reason: "DUPLICATE_SPN",
 				Message: "The attribute value provided is not unique in the forest or partition: servicePrincipalName on " + e.DN})
 		}
-		c.reply(m.ID, result(opModifyResponse, lerr.Code, "", lerr.Message))
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, lerr.Code, "", lerr.Message))
 		return
 	}
 	for _, r := range records {
@@ -136,26 +138,26 @@ func (c *conn) handleModify(m *Message) {
 			Address: c.raw.RemoteAddr().String(),
 			Message: fmt.Sprintf("A directory service object was modified: %s %s: %s %s", e.DN, r.attr, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
 	}
-	c.reply(m.ID, result(opModifyResponse, Success, "", ""))
+	c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
 }
 
-func attrErr(code ResultCode, reason, format string, args ...any) *Error {
-	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+func attrErr(code ldap.ResultCode, reason, format string, args ...any) *ldap.Error {
+	return &ldap.Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
 // apply makes one change to the account and returns what changed.
-func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissive bool) ([]changeRecord, *Error) {
+func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissive bool) ([]changeRecord, *ldap.Error) {
 	attr := strings.ToLower(ch.attr)
 	strs := make([]string, len(ch.vals))
 	for i, v := range ch.vals {
 		strs[i] = string(v)
 	}
-	single := func() (string, *Error) {
+	single := func() (string, *ldap.Error) {
 		if ch.op == modDelete && len(strs) == 0 {
 			return "", nil
 		}
 		if len(strs) != 1 {
-			return "", attrErr(ConstraintViolation, "SINGLE_VALUED", "00002081: AtrErr: DSID-03151E7B, #1:\n\t0: 00002081: DSID-03151E7B, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att (%s): %s is single-valued", ch.attr, ch.attr)
+			return "", attrErr(ldap.ConstraintViolation, "SINGLE_VALUED", "00002081: AtrErr: DSID-03151E7B, #1:\n\t0: 00002081: DSID-03151E7B, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att (%s): %s is single-valued", ch.attr, ch.attr)
 		}
 		return strs[0], nil
 	}
@@ -177,11 +179,11 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 		}
 		u, perr := strconv.ParseInt(s, 10, 64)
 		if perr != nil || ch.op != modReplace {
-			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (userAccountControl %q)", s)
+			return nil, attrErr(ldap.InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (userAccountControl %q)", s)
 		}
 		old := a.UserAccountControl()
 		if err := a.SetUserAccountControl(uint32(u)); err != nil {
-			return nil, attrErr(UnwillingToPerform, "UAC", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (%v)", err)
+			return nil, attrErr(ldap.UnwillingToPerform, "UAC", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (%v)", err)
 		}
 		return []changeRecord{{ch.attr, "VALUE_DELETED", fmt.Sprintf("0x%x", old)}, {ch.attr, "VALUE_ADDED", fmt.Sprintf("0x%x", a.UserAccountControl())}}, nil
 	case "msds-allowedtoactonbehalfofotheridentity":
@@ -191,17 +193,17 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 			return []changeRecord{{ch.attr, "VALUE_DELETED", old}}, nil
 		}
 		if len(ch.vals) != 1 {
-			return nil, attrErr(ConstraintViolation, "SINGLE_VALUED", "msDS-AllowedToActOnBehalfOfOtherIdentity is single-valued")
+			return nil, attrErr(ldap.ConstraintViolation, "SINGLE_VALUED", "msDS-AllowedToActOnBehalfOfOtherIdentity is single-valued")
 		}
 		sd, err := dtyp.ParseSecurityDescriptor(ch.vals[0])
 		if err != nil {
-			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (%v)", err)
+			return nil, attrErr(ldap.InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (%v)", err)
 		}
 		var names []string
 		for _, s := range sd.AllowedSIDs() {
 			acct := accountBySID(l, s.String())
 			if acct == "" {
-				return nil, attrErr(ConstraintViolation, "UNKNOWN_SID", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (%s is not an account of %s)", s, l.NetBIOS)
+				return nil, attrErr(ldap.ConstraintViolation, "UNKNOWN_SID", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0 (%s is not an account of %s)", s, l.NetBIOS)
 			}
 			names = append(names, acct)
 		}
@@ -218,10 +220,10 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 		}
 		u, perr := strconv.ParseUint(s, 10, 32)
 		if perr != nil {
-			return nil, attrErr(InvalidAttributeSyntax, "SYNTAX", "msDS-SupportedEncryptionTypes %q is not a number", s)
+			return nil, attrErr(ldap.InvalidAttributeSyntax, "SYNTAX", "msDS-SupportedEncryptionTypes %q is not a number", s)
 		}
 		if err := a.SetSupportedEncryptionTypes(uint32(u)); err != nil {
-			return nil, attrErr(UnwillingToPerform, "ETYPES", "%v", err)
+			return nil, attrErr(ldap.UnwillingToPerform, "ETYPES", "%v", err)
 		}
 		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
 	case "displayname", "description":
@@ -233,32 +235,32 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
 	case "unicodepwd":
 		if !c.tls && !c.layerConf {
-			return nil, attrErr(UnwillingToPerform, "CONFIDENTIALITY", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)")
+			return nil, attrErr(ldap.UnwillingToPerform, "CONFIDENTIALITY", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)")
 		}
 		if ch.op != modReplace || len(ch.vals) != 1 {
-			return nil, attrErr(UnwillingToPerform, "PASSWORD_CHANGE", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab resets passwords with a replace)")
+			return nil, attrErr(ldap.UnwillingToPerform, "PASSWORD_CHANGE", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab resets passwords with a replace)")
 		}
 		pw, ok := quotedUTF16(ch.vals[0])
 		if !ok {
-			return nil, attrErr(ConstraintViolation, "SYNTAX", "0000052D: AtrErr: DSID-03191083, #1:\n\t0: 0000052D: DSID-03191083, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n")
+			return nil, attrErr(ldap.ConstraintViolation, "SYNTAX", "0000052D: AtrErr: DSID-03191083, #1:\n\t0: 0000052D: DSID-03191083, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)\n")
 		}
 		if err := a.SetPassword(pw); err != nil {
-			return nil, attrErr(ConstraintViolation, "PASSWORD", "%v", err)
+			return nil, attrErr(ldap.ConstraintViolation, "PASSWORD", "%v", err)
 		}
 		return []changeRecord{{"unicodePwd", "VALUE_ADDED", "(password reset; msDS-KeyVersionNumber " + strconv.Itoa(a.KVNO) + ")"}}, nil
 	}
-	return nil, attrErr(UnwillingToPerform, "NOT_WRITABLE", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab does not write %s)", ch.attr)
+	return nil, attrErr(ldap.UnwillingToPerform, "NOT_WRITABLE", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab does not write %s)", ch.attr)
 }
 
 // applySPN writes servicePrincipalName with the 2012 R2 uniqueness check.
-func (c *conn) applySPN(l *directory.Lab, a *directory.Account, op int, vals []string, permissive bool) ([]changeRecord, *Error) {
+func (c *conn) applySPN(l *directory.Lab, a *directory.Account, op int, vals []string, permissive bool) ([]changeRecord, *ldap.Error) {
 	next, recs, err := multi("servicePrincipalName", a.SPNs, op, vals, permissive)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range next {
 		if !strings.Contains(s, "/") {
-			return nil, attrErr(ConstraintViolation, "SYNTAX", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 90303 (servicePrincipalName): %q is not service/host", s)
+			return nil, attrErr(ldap.ConstraintViolation, "SYNTAX", "0000202F: AtrErr: DSID-03190F80, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 90303 (servicePrincipalName): %q is not service/host", s)
 		}
 		for _, o := range l.Accounts {
 			if strings.EqualFold(o.Name, a.Name) {
@@ -266,7 +268,7 @@ func (c *conn) applySPN(l *directory.Lab, a *directory.Account, op int, vals []s
 			}
 			for _, x := range o.SPNs {
 				if strings.EqualFold(x, s) {
-					return nil, &Error{Code: ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
+					return nil, &ldap.Error{Code: ldap.ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
 				}
 			}
 		}
@@ -276,7 +278,7 @@ func (c *conn) applySPN(l *directory.Lab, a *directory.Account, op int, vals []s
 }
 
 // multi applies add/delete/replace to a multi-valued attribute.
-func multi(attr string, cur []string, op int, vals []string, permissive bool) ([]string, []changeRecord, *Error) {
+func multi(attr string, cur []string, op int, vals []string, permissive bool) ([]string, []changeRecord, *ldap.Error) {
 	has := func(list []string, v string) int {
 		for i, x := range list {
 			if strings.EqualFold(x, v) {
@@ -294,7 +296,7 @@ func multi(attr string, cur []string, op int, vals []string, permissive bool) ([
 				if permissive {
 					continue
 				}
-				return nil, nil, attrErr(AttributeOrValueExists, "VALUE_EXISTS", "00002083: AtrErr: DSID-03151818, #1:\n\t0: 00002083: DSID-03151818, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att (%s)\n", attr)
+				return nil, nil, attrErr(ldap.AttributeOrValueExists, "VALUE_EXISTS", "00002083: AtrErr: DSID-03151818, #1:\n\t0: 00002083: DSID-03151818, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att (%s)\n", attr)
 			}
 			out = append(out, v)
 			recs = append(recs, changeRecord{attr, "VALUE_ADDED", v})
@@ -312,7 +314,7 @@ func multi(attr string, cur []string, op int, vals []string, permissive bool) ([
 				if permissive {
 					continue
 				}
-				return nil, nil, attrErr(NoSuchAttribute, "NO_SUCH_VALUE", "00002085: AtrErr: DSID-03152E29, #1:\n\t0: 00002085: DSID-03152E29, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att (%s)\n", attr)
+				return nil, nil, attrErr(ldap.NoSuchAttribute, "NO_SUCH_VALUE", "00002085: AtrErr: DSID-03152E29, #1:\n\t0: 00002085: DSID-03152E29, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att (%s)\n", attr)
 			}
 			out = append(out[:i], out[i+1:]...)
 			recs = append(recs, changeRecord{attr, "VALUE_DELETED", v})
@@ -330,7 +332,7 @@ func multi(attr string, cur []string, op int, vals []string, permissive bool) ([
 		}
 		out = append([]string(nil), vals...)
 	default:
-		return nil, nil, attrErr(ProtocolErrorCode, "OPERATION", "modify operation %d", op)
+		return nil, nil, attrErr(ldap.ProtocolErrorCode, "OPERATION", "modify operation %d", op)
 	}
 	return out, recs, nil
 }
@@ -363,17 +365,17 @@ func quotedUTF16(b []byte) (string, bool) {
 
 // handleAdd creates a user or computer account (what Samba's tests and
 // New-ADUser/New-ADComputer over LDAP do).
-func (c *conn) handleAdd(m *Message) {
-	if c.needBind(m.ID, opAddResponse) {
+func (c *conn) handleAdd(m *ldap.Message) {
+	if c.needBind(m.ID, ldap.OpAddResponse) {
 		return
 	}
 	p := m.Op
 	if len(p.Children) < 2 {
-		c.reply(m.ID, result(opAddResponse, ProtocolErrorCode, "", "add request is missing fields"))
+		c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.ProtocolErrorCode, "", "add request is missing fields"))
 		return
 	}
-	dn := str(p.Children[0])
-	if c.denyWrite(m.ID, opAddResponse, dn, "Create Child") {
+	dn := ldap.Str(p.Children[0])
+	if c.denyWrite(m.ID, ldap.OpAddResponse, dn, "Create Child") {
 		return
 	}
 	attrs := map[string][][]byte{}
@@ -383,9 +385,9 @@ func (c *conn) handleAdd(m *Message) {
 		}
 		var vals [][]byte
 		for _, v := range a.Children[1].Children {
-			vals = append(vals, val(v))
+			vals = append(vals, ldap.Val(v))
 		}
-		attrs[strings.ToLower(str(a.Children[0]))] = vals
+		attrs[strings.ToLower(ldap.Str(a.Children[0]))] = vals
 	}
 	first := func(k string) string {
 		if v := attrs[k]; len(v) > 0 {
@@ -403,12 +405,12 @@ func (c *conn) handleAdd(m *Message) {
 		}
 	}
 	if !isComputer && !isUser {
-		c.reply(m.ID, result(opAddResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab creates user and computer objects)"))
+		c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab creates user and computer objects)"))
 		return
 	}
 	sam := first("samaccountname")
 	if sam == "" {
-		rdn := splitDN(dn)
+		rdn := ldap.SplitDN(dn)
 		if len(rdn) > 0 {
 			_, sam, _ = strings.Cut(rdn[0], "=")
 		}
@@ -419,7 +421,7 @@ func (c *conn) handleAdd(m *Message) {
 	}
 	if pw, ok := quotedUTF16([]byte(first("unicodepwd"))); ok {
 		if !c.tls && !c.layerConf {
-			c.reply(m.ID, result(opAddResponse, UnwillingToPerform, "", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)"))
+			c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.UnwillingToPerform, "", "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a password is set only over an encrypted connection)"))
 			return
 		}
 		acct.Password = pw
@@ -427,27 +429,27 @@ func (c *conn) handleAdd(m *Message) {
 	for _, s := range attrs["serviceprincipalname"] {
 		acct.SPNs = append(acct.SPNs, string(s))
 	}
-	var lerr *Error
+	var lerr *ldap.Error
 	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
 		if acct.Type == directory.TypeUser && acct.Password == "" {
-			lerr = attrErr(UnwillingToPerform, "PASSWORD", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a user needs unicodePwd in the lab)")
+			lerr = attrErr(ldap.UnwillingToPerform, "PASSWORD", "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0 (a user needs unicodePwd in the lab)")
 			return lerr
 		}
 		a, err := l.NewAccount(acct)
 		if err != nil {
 			if errors.Is(err, directory.ErrDuplicateSPN) {
-				lerr = &Error{Code: ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
+				lerr = &ldap.Error{Code: ldap.ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
 			} else if l.Account(acct.Name) != nil {
-				lerr = attrErr(EntryAlreadyExists, "EXISTS", "00000524: UpdErr: DSID-031A11E2, problem 6005 (ENTRY_EXISTS), data 0")
+				lerr = attrErr(ldap.EntryAlreadyExists, "EXISTS", "00000524: UpdErr: DSID-031A11E2, problem 6005 (ENTRY_EXISTS), data 0")
 			} else {
-				lerr = attrErr(ConstraintViolation, "INVALID", "%v", err)
+				lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
 			}
 			return lerr
 		}
 		if u := first("useraccountcontrol"); u != "" {
 			n, _ := strconv.ParseInt(u, 10, 64)
 			if err := a.SetUserAccountControl(uint32(n)&^typeBits | a.UserAccountControl()&typeBits); err != nil {
-				lerr = attrErr(UnwillingToPerform, "UAC", "%v", err)
+				lerr = attrErr(ldap.UnwillingToPerform, "UAC", "%v", err)
 				return lerr
 			}
 		}
@@ -461,7 +463,7 @@ func (c *conn) handleAdd(m *Message) {
 		if e := first("msds-supportedencryptiontypes"); e != "" {
 			n, _ := strconv.ParseUint(e, 10, 32)
 			if err := a.SetSupportedEncryptionTypes(uint32(n)); err != nil {
-				lerr = attrErr(UnwillingToPerform, "ETYPES", "%v", err)
+				lerr = attrErr(ldap.UnwillingToPerform, "ETYPES", "%v", err)
 				return lerr
 			}
 		}
@@ -469,40 +471,40 @@ func (c *conn) handleAdd(m *Message) {
 	})
 	if err != nil {
 		if lerr == nil {
-			lerr = attrErr(ConstraintViolation, "INVALID", "%v", err)
+			lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
 		}
-		c.reply(m.ID, result(opAddResponse, lerr.Code, "", lerr.Message))
+		c.reply(m.ID, ldap.Result(ldap.OpAddResponse, lerr.Code, "", lerr.Message))
 		return
 	}
 	c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Account: acct.Name, Target: dn, Reason: "OBJECT_CREATED",
 		Address: c.raw.RemoteAddr().String(), Message: "A directory service object was created: " + dn})
-	c.reply(m.ID, result(opAddResponse, Success, "", ""))
+	c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.Success, "", ""))
 }
 
 // handleDelete removes an account.
-func (c *conn) handleDelete(m *Message) {
-	if c.needBind(m.ID, opDelResponse) {
+func (c *conn) handleDelete(m *ldap.Message) {
+	if c.needBind(m.ID, ldap.OpDelResponse) {
 		return
 	}
-	dn := str(m.Op)
-	if c.denyWrite(m.ID, opDelResponse, dn, "Delete") {
+	dn := ldap.Str(m.Op)
+	if c.denyWrite(m.ID, ldap.OpDelResponse, dn, "Delete") {
 		return
 	}
 	_, t := c.s.view()
-	e, ok := t.byDN[normDN(dn)]
+	e, ok := t.byDN[ldap.NormDN(dn)]
 	if !ok {
-		c.reply(m.ID, result(opDelResponse, NoSuchObject, "", noSuchObject(dn).Message))
+		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.NoSuchObject, "", noSuchObject(dn).Message))
 		return
 	}
 	if e.Account == "" {
-		c.reply(m.ID, result(opDelResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab deletes accounts only)"))
+		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab deletes accounts only)"))
 		return
 	}
 	if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { return l.RemoveAccount(e.Account) }); err != nil {
-		c.reply(m.ID, result(opDelResponse, UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 ("+err.Error()+")"))
+		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 ("+err.Error()+")"))
 		return
 	}
 	c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Account: e.Account, Target: e.DN, Reason: "OBJECT_DELETED",
 		Address: c.raw.RemoteAddr().String(), Message: "A directory service object was deleted: " + e.DN})
-	c.reply(m.ID, result(opDelResponse, Success, "", ""))
+	c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.Success, "", ""))
 }

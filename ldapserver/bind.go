@@ -1,4 +1,4 @@
-package ldap
+package ldapserver
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/doublehop/doublehop/ldap"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
@@ -53,36 +55,36 @@ type bindState struct {
 	who  *identity
 }
 
-func (c *conn) handleBind(ctx context.Context, m *Message) bool {
+func (c *conn) handleBind(ctx context.Context, m *ldap.Message) bool {
 	p := m.Op
 	if len(p.Children) < 3 {
-		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "bind request is missing fields"))
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.ProtocolErrorCode, "", "bind request is missing fields"))
 		return true
 	}
-	if ver, _ := intOf(p.Children[0]); ver != 3 {
-		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "00000057: LdapErr: DSID-0C090C6E, comment: the lab speaks LDAP version 3 only, data 0, v4563"))
+	if ver, _ := ldap.Int(p.Children[0]); ver != 3 {
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.ProtocolErrorCode, "", "00000057: LdapErr: DSID-0C090C6E, comment: the lab speaks LDAP version 3 only, data 0, v4563"))
 		return true
 	}
 	if c.layer != nil {
 		// RFC 4513 §5.2.1.3 allows re-binding; the lab keeps it simple and safe.
-		c.reply(m.ID, result(opBindResponse, UnwillingToPerform, "", "a connection with a security layer cannot bind again; open a new connection"))
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.UnwillingToPerform, "", "a connection with a security layer cannot bind again; open a new connection"))
 		return true
 	}
-	name := str(p.Children[1])
+	name := ldap.Str(p.Children[1])
 	auth := p.Children[2]
 	if auth.ClassType != ber.ClassContext {
-		c.reply(m.ID, result(opBindResponse, ProtocolErrorCode, "", "bad authentication choice"))
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.ProtocolErrorCode, "", "bad authentication choice"))
 		return true
 	}
 	switch int(auth.Tag) {
 	case authSimple:
 		c.bind = nil
-		c.simpleBind(m.ID, name, val(auth))
+		c.simpleBind(m.ID, name, ldap.Val(auth))
 	case authSASL:
-		mech := str(child(auth, 0))
+		mech := ldap.Str(ldap.Child(auth, 0))
 		var creds []byte
-		if x := child(auth, 1); x != nil {
-			creds = val(x)
+		if x := ldap.Child(auth, 1); x != nil {
+			creds = ldap.Val(x)
 		}
 		switch strings.ToUpper(mech) {
 		case "GSSAPI":
@@ -91,24 +93,24 @@ func (c *conn) handleBind(ctx context.Context, m *Message) bool {
 			c.spnegoBind(m.ID, creds)
 		default:
 			c.bind = nil
-			c.reply(m.ID, result(opBindResponse, AuthMethodNotSupported, "", "00002027: LdapErr: DSID-0C09099A, comment: Unknown SASL mechanism "+mech+" (this DC offers GSSAPI and GSS-SPNEGO), data 0, v4563"))
+			c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.AuthMethodNotSupported, "", "00002027: LdapErr: DSID-0C09099A, comment: Unknown SASL mechanism "+mech+" (this DC offers GSSAPI and GSS-SPNEGO), data 0, v4563"))
 		}
 	case authSicilyDiscovery:
 		c.bind = nil
-		c.reply(m.ID, result(opBindResponse, Success, "NTLM", "")) // the packages, in matchedDN
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.Success, "NTLM", "")) // the packages, in matchedDN
 	case authSicilyNegotiate:
-		c.sicilyNegotiate(m.ID, val(auth))
+		c.sicilyNegotiate(m.ID, ldap.Val(auth))
 	case authSicilyResponse:
-		c.sicilyResponse(ctx, m.ID, val(auth))
+		c.sicilyResponse(ctx, m.ID, ldap.Val(auth))
 	default:
 		c.bind = nil
-		c.reply(m.ID, result(opBindResponse, AuthMethodNotSupported, "", fmt.Sprintf("authentication choice %d", auth.Tag)))
+		c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.AuthMethodNotSupported, "", fmt.Sprintf("authentication choice %d", auth.Tag)))
 	}
 	return true
 }
 
-func bindResponse(code ResultCode, diag string, serverCreds []byte) *ber.Packet {
-	r := result(opBindResponse, code, "", diag)
+func bindResponse(code ldap.ResultCode, diag string, serverCreds []byte) *ber.Packet {
+	r := ldap.Result(ldap.OpBindResponse, code, "", diag)
 	if serverCreds != nil {
 		r.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 7, string(serverCreds), "serverSaslCreds"))
 	}
@@ -123,7 +125,7 @@ func (c *conn) logon(id *identity, pkg string, logonType int) {
 }
 
 // refuse logs 4625 and answers invalidCredentials (or the code given).
-func (c *conn) refuse(msgID int64, client, pkg, status, reason, text string, code ResultCode, diag string) {
+func (c *conn) refuse(msgID int64, client, pkg, status, reason, text string, code ldap.ResultCode, diag string) {
 	c.bind = nil
 	c.s.ev.Emit(events.Event{ID: events.LogonFailure, Outcome: events.Failure, Client: client, Account: c.s.cfg.Account,
 		Service: "ldap/" + c.s.cfg.Host, LogonType: 3, Package: pkg, Status: status, Reason: reason, Address: c.raw.RemoteAddr().String(),
@@ -137,24 +139,24 @@ func (c *conn) simpleBind(id int64, name string, password []byte) {
 	if len(password) == 0 {
 		// Anonymous and unauthenticated binds (RFC 4513 §5.1.1-2) leave the connection anonymous.
 		c.who = nil
-		c.reply(id, bindResponse(Success, "", nil))
+		c.reply(id, bindResponse(ldap.Success, "", nil))
 		return
 	}
 	if !c.tls && !v.Lab.Policy.LDAPSimpleBindInClear {
 		c.refuse(id, name, "SIMPLE", ntstatus.AccessDenied.String(), "STRONGER_AUTH_REQUIRED",
-			"a simple bind in clear text (LDAP server signing requirements: Require signing)", StrongerAuthRequired, diagStrongerAuth)
+			"a simple bind in clear text (LDAP server signing requirements: Require signing)", ldap.StrongerAuthRequired, diagStrongerAuth)
 		return
 	}
 	e := c.s.findBindName(v, name)
 	if e == nil {
-		c.refuse(id, name, "SIMPLE", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", "no account "+name, InvalidCredentials,
+		c.refuse(id, name, "SIMPLE", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", "no account "+name, ldap.InvalidCredentials,
 			"8009030C: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 525, v4563")
 		return
 	}
 	client := e.Name + "@" + v.Lab.Realm
 	now := c.s.cfg.Now()
 	if e.LockedNow(v.Lab.Policy, now) {
-		c.refuse(id, client, "SIMPLE", ntstatus.AccountLockedOut.String(), "LOCKED_OUT", "the account is locked out", InvalidCredentials,
+		c.refuse(id, client, "SIMPLE", ntstatus.AccountLockedOut.String(), "LOCKED_OUT", "the account is locked out", ldap.InvalidCredentials,
 			"8009030C: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 775, v4563")
 		return
 	}
@@ -163,21 +165,21 @@ func (c *conn) simpleBind(id int64, name string, password []byte) {
 			c.s.ev.Emit(events.Event{ID: events.AccountLockedOut, Outcome: events.Failure, Client: client, Account: e.Name, Reason: "LOCKED_OUT",
 				Status: ntstatus.AccountLockedOut.String(), Message: "A user account was locked out: " + e.Name + " (bad passwords in LDAP simple binds)"})
 		}
-		c.refuse(id, client, "SIMPLE", ntstatus.WrongPassword.String(), "BAD_PASSWORD", "unknown user name or bad password", InvalidCredentials, diagInvalidCredentials)
+		c.refuse(id, client, "SIMPLE", ntstatus.WrongPassword.String(), "BAD_PASSWORD", "unknown user name or bad password", ldap.InvalidCredentials, diagInvalidCredentials)
 		return
 	}
 	if r := e.BeforePassword(v.Lab.Policy, now); r != nil {
-		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, InvalidCredentials, adData(r.Status))
+		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, ldap.InvalidCredentials, adData(r.Status))
 		return
 	}
 	if r := e.AfterPassword(); r != nil {
-		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, InvalidCredentials, adData(r.Status))
+		c.refuse(id, client, "SIMPLE", r.Status.String(), r.Reason, r.Text, ldap.InvalidCredentials, adData(r.Status))
 		return
 	}
 	who, _ := c.s.identityOf(v, e.Name, "SIMPLE")
 	c.who = who
 	c.logon(who, "Negotiate", 8) // NetworkCleartext
-	c.reply(id, bindResponse(Success, "", nil))
+	c.reply(id, bindResponse(ldap.Success, "", nil))
 }
 
 // adData is the "data" word of AD's bind diagnostics for an account state.
@@ -198,7 +200,7 @@ func (s *Server) findBindName(v *directory.View, name string) *directory.Entry {
 		name = n
 	} else if strings.Contains(name, "=") {
 		_, t := s.view()
-		if e := t.byDN[normDN(name)]; e != nil && e.Account != "" {
+		if e := t.byDN[ldap.NormDN(name)]; e != nil && e.Account != "" {
 			name = e.Account
 		} else {
 			return nil
@@ -241,7 +243,7 @@ func (c *conn) kerberosRefused(id int64, mech string, err error) {
 		Service: "ldap/" + c.s.cfg.Host, LogonType: 3, Package: "Kerberos", Status: status, Reason: reason, Address: c.raw.RemoteAddr().String(),
 		Message: "An account failed to log on (LDAP " + mech + " bind): " + err.Error()})
 	c.bind = nil
-	c.reply(id, bindResponse(InvalidCredentials, "80090322: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
+	c.reply(id, bindResponse(ldap.InvalidCredentials, "80090322: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
 }
 
 // gssapiBind runs RFC 4752: the context (1–2 round trips), then the security
@@ -261,14 +263,14 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 			return
 		}
 		c.bind = &bindState{mech: "GSSAPI", sec: sec, step: 1, who: who}
-		c.reply(id, bindResponse(SaslBindInProgress, "", sec.ResponseToken))
+		c.reply(id, bindResponse(ldap.SaslBindInProgress, "", sec.ResponseToken))
 		return
 	}
 	switch b.step {
 	case 1:
 		// The client has our AP-REP; offer the layers (RFC 4752 §3.1, wrapped without confidentiality).
 		if !b.sec.CanWrap() {
-			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "ETYPE", "no security layer for this enctype", AuthMethodNotSupported,
+			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "ETYPE", "no security layer for this enctype", ldap.AuthMethodNotSupported,
 				"the lab's SASL layers need an AES session key")
 			return
 		}
@@ -280,7 +282,7 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 			return
 		}
 		b.step = 2
-		c.reply(id, bindResponse(SaslBindInProgress, "", tok))
+		c.reply(id, bindResponse(ldap.SaslBindInProgress, "", tok))
 	case 2:
 		msg, _, err := b.sec.Unwrap(creds)
 		if err != nil || len(msg) < 4 {
@@ -290,12 +292,12 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 		choice := msg[0]
 		peerMax := int(binary.BigEndian.Uint32(msg) & 0xffffff)
 		if choice != layerNone && choice != layerIntegrity && choice != layerConf {
-			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "LAYER", fmt.Sprintf("security layer choice 0x%02x", choice), ProtocolErrorCode, "one security layer must be chosen")
+			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "LAYER", fmt.Sprintf("security layer choice 0x%02x", choice), ldap.ProtocolErrorCode, "one security layer must be chosen")
 			return
 		}
 		c.bind, c.who = nil, b.who
 		c.logon(b.who, "Kerberos", 3)
-		c.reply(id, bindResponse(Success, "", nil))
+		c.reply(id, bindResponse(ldap.Success, "", nil))
 		if choice != layerNone {
 			if peerMax == 0 {
 				peerMax = 65536
@@ -310,7 +312,7 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 func (c *conn) spnegoBind(id int64, creds []byte) {
 	c.bind = nil
 	if gss.IsNTLM(creds) || isSPNEGONTLM(creds) {
-		c.reply(id, bindResponse(AuthMethodNotSupported, "the lab's DC takes NTLM in the Sicily bind; GSS-SPNEGO carries Kerberos here", nil))
+		c.reply(id, bindResponse(ldap.AuthMethodNotSupported, "the lab's DC takes NTLM in the Sicily bind; GSS-SPNEGO carries Kerberos here", nil))
 		return
 	}
 	v := c.s.cfg.Directory.View()
@@ -326,7 +328,7 @@ func (c *conn) spnegoBind(id int64, creds []byte) {
 	}
 	c.who = who
 	c.logon(who, "Kerberos", 3)
-	c.reply(id, bindResponse(Success, "", sec.ResponseToken))
+	c.reply(id, bindResponse(ldap.Success, "", sec.ResponseToken))
 	if sec.GSSFlags&(gssConf|gssInteg) != 0 && sec.CanWrap() {
 		c.startLayer(sec, sec.GSSFlags&gssConf != 0, maxSASLBuffer)
 	}
@@ -341,7 +343,7 @@ func isSPNEGONTLM(b []byte) bool {
 func (c *conn) sicilyNegotiate(id int64, neg []byte) {
 	if c.s.cfg.NTLM == nil {
 		c.bind = nil
-		c.reply(id, bindResponse(AuthMethodNotSupported, "NTLM binds are off on this DC", nil))
+		c.reply(id, bindResponse(ldap.AuthMethodNotSupported, "NTLM binds are off on this DC", nil))
 		return
 	}
 	v := c.s.cfg.Directory.View()
@@ -350,17 +352,17 @@ func (c *conn) sicilyNegotiate(id int64, neg []byte) {
 	ch, err := sc.Challenge(neg)
 	if err != nil {
 		c.bind = nil
-		c.reply(id, bindResponse(InvalidCredentials, "80090308: LdapErr: DSID-0C0905FE, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
+		c.reply(id, bindResponse(ldap.InvalidCredentials, "80090308: LdapErr: DSID-0C0905FE, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
 		return
 	}
 	c.bind = &bindState{mech: "NTLM", ntlm: sc}
-	c.reply(id, result(opBindResponse, Success, string(ch), "")) // the CHALLENGE, in matchedDN
+	c.reply(id, ldap.Result(ldap.OpBindResponse, ldap.Success, string(ch), "")) // the CHALLENGE, in matchedDN
 }
 
 func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {
 	b := c.bind
 	if b == nil || b.ntlm == nil {
-		c.refuse(id, "", "NTLM", ntstatus.LogonFailure.String(), "NO_CHALLENGE", "an NTLM response without a challenge", ProtocolErrorCode, "sicilyResponse without sicilyNegotiate")
+		c.refuse(id, "", "NTLM", ntstatus.LogonFailure.String(), "NO_CHALLENGE", "an NTLM response without a challenge", ldap.ProtocolErrorCode, "sicilyResponse without sicilyNegotiate")
 		return
 	}
 	res, err := b.ntlm.Authenticate(ctx, auth, c.s.cfg.NTLM)
@@ -370,20 +372,20 @@ func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {
 		if errors.As(err, &ne) {
 			status, reason = ne.Status, ne.Reason
 		}
-		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), InvalidCredentials, adData(status))
+		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), ldap.InvalidCredentials, adData(status))
 		return
 	}
 	if res.Anonymous {
 		c.bind, c.who = nil, nil
-		c.reply(id, bindResponse(Success, "", nil))
+		c.reply(id, bindResponse(ldap.Success, "", nil))
 		return
 	}
 	who, err := c.s.identityOf(c.s.cfg.Directory.View(), res.Validation.Account, "NTLM")
 	if err != nil {
-		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), InvalidCredentials, diagInvalidCredentials)
+		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), ldap.InvalidCredentials, diagInvalidCredentials)
 		return
 	}
 	c.bind, c.who = nil, who
 	c.logon(who, "NTLM", 3)
-	c.reply(id, bindResponse(Success, "", nil))
+	c.reply(id, bindResponse(ldap.Success, "", nil))
 }

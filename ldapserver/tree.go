@@ -1,0 +1,213 @@
+package ldapserver
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/dtyp"
+	"github.com/doublehop/doublehop/ldap"
+)
+
+// tree is the directory as LDAP entries, built once per directory version.
+type tree struct {
+	version uint64
+	entries []*ldap.Entry          // parents before children
+	byDN    map[string]*ldap.Entry // normalized DN
+}
+
+// Well-known DNs under the naming context.
+func configDN(base string) string { return "CN=Configuration," + base }
+func schemaDN(base string) string { return "CN=Schema," + configDN(base) }
+
+// DirectoryServiceDN holds sPNMappings (the seed's LDP step reads it).
+func DirectoryServiceDN(base string) string {
+	return "CN=Directory Service,CN=Windows NT,CN=Services," + configDN(base)
+}
+
+// FILETIME for "never" (accountExpires) and conversions (MS-ADTS 2.2.x).
+const fileTimeNever = "9223372036854775807"
+
+func fileTime(t time.Time) string {
+	return strconv.FormatInt((t.UnixNano()/100)+116444736000000000, 10)
+}
+
+func buildTree(v *directory.View) *tree {
+	l := v.Lab
+	base := l.DomainDN()
+	t := &tree{version: v.Version, byDN: map[string]*ldap.Entry{}}
+	put := func(e *ldap.Entry) {
+		t.entries = append(t.entries, e)
+		t.byDN[ldap.NormDN(e.DN)] = e
+	}
+	container := func(dn, class, name string) *ldap.Entry {
+		e := &ldap.Entry{DN: dn}
+		e.Add("objectClass", "top", class)
+		if class == "organizationalUnit" {
+			e.Add("ou", name)
+		} else {
+			e.Add("cn", name)
+		}
+		e.Add("distinguishedName", dn)
+		e.Add("name", name)
+		put(e)
+		return e
+	}
+	dom := &ldap.Entry{DN: base}
+	dom.Add("objectClass", "top", "domain", "domainDNS")
+	dom.Add("distinguishedName", base)
+	dom.Add("dc", strings.ToLower(strings.Split(l.Realm, ".")[0]))
+	dom.Add("name", l.NetBIOS)
+	if s, err := dtyp.ParseSID(l.DomainSID); err == nil {
+		dom.AddBytes("objectSid", s.Binary())
+	}
+	dom.Add("ms-DS-MachineAccountQuota", "10")
+	dom.Add("lockoutThreshold", strconv.Itoa(l.Policy.LockoutThreshold))
+	put(dom)
+	container("CN=Users,"+base, "container", "Users")
+	container("CN=Computers,"+base, "container", "Computers")
+	container("OU=Domain Controllers,"+base, "organizationalUnit", "Domain Controllers")
+	container("OU=SVC_Accounts,"+base, "organizationalUnit", "SVC_Accounts")
+	container(configDN(base), "configuration", "Configuration")
+	container("CN=Services,"+configDN(base), "container", "Services")
+	container("CN=Windows NT,CN=Services,"+configDN(base), "container", "Windows NT")
+	ds := container(DirectoryServiceDN(base), "nTDSService", "Directory Service")
+	ds.Add("sPNMappings", "host="+strings.Join(directory.SPNMappings(), ","))
+	container(schemaDN(base), "dMD", "Schema")
+
+	// Groups: well-known and the lab's, with their members.
+	names := v.GroupNames()
+	rids := make([]int, 0, len(names))
+	for r := range names {
+		rids = append(rids, int(r))
+	}
+	sort.Ints(rids)
+	groupDN := map[string]string{}
+	for _, r := range rids {
+		groupDN[strings.ToLower(names[uint32(r)])] = "CN=" + names[uint32(r)] + ",CN=Users," + base
+	}
+	for _, r := range rids {
+		n := names[uint32(r)]
+		g := &ldap.Entry{DN: groupDN[strings.ToLower(n)]}
+		g.Add("objectClass", "top", "group")
+		g.Add("cn", n)
+		g.Add("distinguishedName", g.DN)
+		g.Add("name", n)
+		g.Add("sAMAccountName", n)
+		g.Add("sAMAccountType", "268435456")
+		g.Add("groupType", "-2147483646") // global security group
+		g.Add("objectCategory", "CN=Group,"+schemaDN(base))
+		if s, err := dtyp.ParseSID(fmt.Sprintf("%s-%d", l.DomainSID, r)); err == nil {
+			g.AddBytes("objectSid", s.Binary())
+		}
+		var members []string
+		for _, a := range v.Entries() {
+			if a.InGroup(n) && primaryGroup(a.Account) != uint32(r) {
+				members = append(members, l.DN(a.Account))
+			}
+		}
+		g.Add("member", members...)
+		put(g)
+	}
+	for _, a := range v.Entries() {
+		put(accountEntry(v, a, groupDN))
+	}
+	return t
+}
+
+// primaryGroup is primaryGroupID: AD lists no member value for it.
+func primaryGroup(a *directory.Account) uint32 {
+	switch {
+	case a.IsDC():
+		return 516
+	case a.Type == directory.TypeComputer:
+		return 515
+	}
+	return 513
+}
+
+func accountEntry(v *directory.View, a *directory.Entry, groupDN map[string]string) *ldap.Entry {
+	l := v.Lab
+	base := l.DomainDN()
+	dn := l.DN(a.Account)
+	cn := strings.TrimSuffix(a.Name, "$")
+	e := &ldap.Entry{DN: dn, Account: a.Name}
+	classes := []string{"top", "person", "organizationalPerson", "user"}
+	category := "CN=Person," + schemaDN(base)
+	accountType := "805306368" // SAM_USER_OBJECT
+	if a.Type == directory.TypeComputer {
+		classes = append(classes, "computer")
+		category = "CN=Computer," + schemaDN(base)
+		accountType = "805306369" // SAM_MACHINE_ACCOUNT
+	}
+	e.Add("objectClass", classes...)
+	e.Add("cn", cn)
+	e.Add("distinguishedName", dn)
+	e.Add("name", cn)
+	e.Add("displayName", a.DisplayName)
+	e.Add("sAMAccountName", a.Name)
+	e.Add("sAMAccountType", accountType)
+	e.Add("objectCategory", category)
+	e.Add("userAccountControl", strconv.FormatUint(uint64(a.UserAccountControl()), 10))
+	if a.UPN != "" {
+		e.Add("userPrincipalName", a.UPN)
+	}
+	if h := l.HostName(a.Account); h != "" && a.Type == directory.TypeComputer {
+		e.Add("dNSHostName", h)
+	}
+	e.Add("servicePrincipalName", a.SPNs...)
+	e.Add("msDS-AllowedToDelegateTo", a.Delegation.AllowedTo...)
+	if len(a.AllowedToActOnBehalfOf) > 0 {
+		var sids []dtyp.SID
+		for _, n := range a.AllowedToActOnBehalfOf {
+			if x, ok := v.Account(n); ok {
+				if s, err := dtyp.ParseSID(x.SID); err == nil {
+					sids = append(sids, s)
+				}
+			}
+		}
+		e.AddBytes("msDS-AllowedToActOnBehalfOfOtherIdentity", dtyp.RBCDDescriptor(sids))
+	}
+	e.Add("msDS-SupportedEncryptionTypes", strconv.FormatUint(uint64(a.SupportedEncryptionTypes(l.Policy.AllowRC4)), 10))
+	e.Add("msDS-KeyVersionNumber", strconv.Itoa(a.KVNO))
+	if s, err := dtyp.ParseSID(a.SID); err == nil {
+		e.AddBytes("objectSid", s.Binary())
+	}
+	e.AddBytes("objectGUID", guid(a.SID))
+	var memberOf []string
+	for _, g := range a.Groups {
+		if dn, ok := groupDN[strings.ToLower(g)]; ok {
+			if r, _ := v.GroupRID(g); r != primaryGroup(a.Account) {
+				memberOf = append(memberOf, dn)
+			}
+		}
+	}
+	e.Add("memberOf", memberOf...)
+	e.Add("primaryGroupID", strconv.Itoa(int(primaryGroup(a.Account))))
+	if a.MustChangePassword {
+		e.Add("pwdLastSet", "0")
+	}
+	exp := fileTimeNever
+	if !a.Expires.IsZero() {
+		exp = fileTime(a.Expires)
+	}
+	e.Add("accountExpires", exp)
+	e.Add("badPwdCount", strconv.Itoa(a.BadPwdCount))
+	if !a.LockedOut.IsZero() {
+		e.Add("lockoutTime", fileTime(a.LockedOut))
+	}
+	return e
+}
+
+// guid is a stable objectGUID for an object (the lab derives it from the SID).
+func guid(sid string) []byte {
+	h := sha256.Sum256([]byte("objectGUID:" + sid))
+	g := h[:16]
+	g[7] = g[7]&0x0f | 0x40 // version 4 layout
+	g[8] = g[8]&0x3f | 0x80
+	return g
+}
