@@ -436,6 +436,8 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   lockout_threshold=5           bad passwords before an account locks (0 = never, AD's default)
   lockout_duration=30m          how long it stays locked; lockout_window=30m: the observation window
+  ldap_simple_bind_in_clear=true  the DC takes LDAP simple binds without TLS (INSECURE; AD's
+                                "LDAP server signing requirements = None")
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   web.providers=Negotiate,NTLM  IIS's Windows Authentication providers, in order: Negotiate,
                                 Negotiate:Kerberos (Kerberos only), NTLM ("default" = Negotiate,NTLM)
@@ -449,9 +451,9 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s\nweb.impersonate=%v web.providers=%s\n",
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v\nweb.impersonate=%v web.providers=%s\n",
 			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
-			l.Policy.LockoutThreshold, l.Policy.LockoutDuration.D(), l.Policy.LockoutWindow.D(), l.Web.Impersonate, providersOrDefault(l.Web.Providers))
+			l.Policy.LockoutThreshold, l.Policy.LockoutDuration.D(), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -492,6 +494,8 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.LockoutDuration, err = dur()
 	case "lockout_window":
 		l.Policy.LockoutWindow, err = dur()
+	case "ldap_simple_bind_in_clear":
+		l.Policy.LDAPSimpleBindInClear, err = strconv.ParseBool(v)
 	case "restrict_ntlm":
 		if v != "" && v != "none" && v != directory.RestrictNTLMDenyAll {
 			return fmt.Errorf("restrict_ntlm wants none or deny_all")

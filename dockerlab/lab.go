@@ -737,6 +737,9 @@ func (l *Lab) writeHostFiles() error {
 		to := "127.0.0.1:" + strconv.Itoa(port)
 		for _, n := range []string{h.Name, h.Short} {
 			l.dialer.Map(n+":"+strconv.Itoa(inner), to)
+			if h.Role == RoleKDC && l.Ports.LDAP != 0 {
+				l.dialer.Map(n+":"+strconv.Itoa(lab.LDAPPort), l.LDAPAddr())
+			}
 			if h.Role == RoleWeb {
 				l.dialer.Map(n+":"+strconv.Itoa(port), to) // http://web.lab.local:PORT/ as lab.env shows it
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -281,7 +280,7 @@ func reverse(b []byte) []byte {
 	return out
 }
 
-// Values returns an attribute's values as strings, sorted (for tests and tools).
+// Values returns an attribute's values as strings, in the server's order.
 func (e *Entry) Values(name string) []string {
 	a, ok := e.Get(name)
 	if !ok {
@@ -291,6 +290,5 @@ func (e *Entry) Values(name string) []string {
 	for _, v := range a.Vals {
 		out = append(out, string(v))
 	}
-	sort.Strings(out)
 	return out
 }

@@ -14,6 +14,10 @@ import (
 //	keytab refresh|remove|restore web|sql              what an admin does to a tier's keytab
 //	attack bronze-bit [--as USER]                      CVE-2020-17049 from the web tier's account
 //	attack s4u [SPN] [--as USER]                       impacket's getST -impersonate with the web tier's account
+//	attack kerberoast [--as USER]                      impacket's GetUserSPNs.py -request: service tickets to crack
+//	ldap search BASE FILTER [ATTR...] [--as USER]      the directory as LDP/ldapsearch show it (Kerberos bind)
+//	ldap modify DN add|delete|replace ATTR [VALUE...]  an LDAP write, as ADUC or ldapmodify do it
+//	ldap rbcd FROM TO [--as USER]                      impacket's rbcd.py -action write
 //	explain                                            ask doublehop explain (check with expect.explain)
 //	setspn|account|delegation|policy|dns ...           admin commands, exactly as on the CLI
 type action struct {
@@ -89,12 +93,12 @@ func parseAction(line string) (string, action, error) {
 			a.pos = append(a.pos, opt)
 		}
 	}
-	need := map[string]int{"kinit": 1, "kdestroy": 1, "browse": 1, "keytab": 2, "attack": 1, "explain": 0}
+	need := map[string]int{"kinit": 1, "kdestroy": 1, "browse": 1, "keytab": 2, "attack": 1, "explain": 0, "ldap": -1}
 	n, ok := need[verb]
 	if !ok {
 		return "", a, fmt.Errorf("unknown action %q", verb)
 	}
-	if len(a.pos) != n && !(verb == "attack" && len(a.pos) == 2 && a.pos[0] == "s4u") {
+	if n >= 0 && len(a.pos) != n && !(verb == "attack" && len(a.pos) == 2 && a.pos[0] == "s4u") {
 		return "", a, fmt.Errorf("%s takes %d argument(s), got %d", verb, n, len(a.pos))
 	}
 	if (verb == "kinit" || verb == "kdestroy") && a.user == "" {

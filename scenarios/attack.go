@@ -22,8 +22,10 @@ func (e *Engine) attack(ctx context.Context, a action) (string, error) {
 		var out strings.Builder
 		err := e.s4u(ctx, a, &out)
 		return out.String(), err
+	case "kerberoast":
+		return e.kerberoast(ctx, a)
 	}
-	return "", fmt.Errorf("unknown attack %q (bronze-bit, s4u)", a.pos[0])
+	return "", fmt.Errorf("unknown attack %q (bronze-bit, s4u, kerberoast)", a.pos[0])
 }
 
 // frontEnd logs on as the web tier's account with its keys (a compromised

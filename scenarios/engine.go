@@ -134,6 +134,8 @@ func (e *Engine) step(ctx context.Context, st Step) StepResult {
 		o.Err = e.T.Keytab(ctx, args.pos[0], args.pos[1])
 	case "attack":
 		o.Output, o.Err = e.attack(ctx, args)
+	case "ldap":
+		o.Output, o.Err = e.ldap(ctx, args)
 	case "explain":
 	default: // admin commands
 		o.Output, o.Err = e.T.Admin(ctx, append([]string{verb}, args.pos...))
@@ -305,6 +307,11 @@ func check(x Expect, o *Outcome) []string {
 	for _, s := range x.Output {
 		if !strings.Contains(o.Output, s) {
 			bad("output lacks %q", s)
+		}
+	}
+	for _, s := range x.NoOutput {
+		if strings.Contains(o.Output, s) {
+			bad("output holds %q", s)
 		}
 	}
 	p := o.Page

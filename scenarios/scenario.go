@@ -56,8 +56,9 @@ type Expect struct {
 	SQLTransited  string       `yaml:"sql_transited"`  // S4U_DELEGATION_INFO transited services SQL read from the PAC
 	SQLError      int          `yaml:"sql_error"`      // SQL error number the client got
 	SQLState      int          `yaml:"sql_state"`
-	Orders        *int         `yaml:"orders"` // rows of dbo.orders the user sees
-	Output        []string     `yaml:"output"` // substrings of the action's printed output
+	Orders        *int         `yaml:"orders"`    // rows of dbo.orders the user sees
+	Output        []string     `yaml:"output"`    // substrings of the action's printed output
+	NoOutput      []string     `yaml:"no_output"` // substrings it must not hold
 	Events        []EventMatch `yaml:"events"`
 	NoEvents      []EventMatch `yaml:"no_events"`
 	Explain       string       `yaml:"explain"` // the diagnosis id `doublehop explain` must give

@@ -71,6 +71,14 @@ func OpenState(dir string) (*StateTarget, error) {
 	if t.store, err = directory.Open(dir, nil); err != nil {
 		return nil, err
 	}
+	// The DC's LDAP service, wherever the lab put it, as dc.lab.local:389.
+	if u, err := url.Parse(t.env["DOUBLEHOP_LDAP"]); err == nil && u.Host != "" {
+		if dc := t.store.View().Lab.HostByRole("kdc"); dc != nil {
+			for _, n := range []string{dc.Name, dc.Short} {
+				t.dialer.Map(fmt.Sprintf("%s:%d", n, lab.LDAPPort), u.Host)
+			}
+		}
+	}
 	if t.tmp, err = os.MkdirTemp("", "doublehop-scenario-"); err != nil {
 		return nil, err
 	}
