@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
-	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
+	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/moby/moby/api/types/container"
