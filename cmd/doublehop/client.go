@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/ldap"
 	"golang.org/x/term"
 )
 
@@ -30,6 +32,8 @@ const clientUsage = `Usage: doublehop client [flags] <verb> ...
   kdestroy                remove the credential cache
   kvno <spn>...           get service tickets (as MIT kvno)
   get <url>               fetch a page with Negotiate; the SPN comes from the host as typed
+  ldapsearch <filter> [attr...]   search the DC's directory as LDP does (Kerberos bind as the
+                          cache's user, a ticket for ldap/<dc>); --base DN, default the domain
 
 Flags:
 `
@@ -49,6 +53,9 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	spn := fs.String("spn", "", "get: use this SPN instead of HTTP/<host>")
 	asJSON := fs.Bool("json", false, "get: ask the site for its JSON view and print it")
 	verbose := fs.Bool("v", false, "get: print the evidence (mechanism, NTLM fallback, SPN, ticket, delegation, mutual auth)")
+	base := fs.String("base", "", "ldapsearch: the search base (default: the domain, DC=lab,DC=local)")
+	ldapURL := fs.String("ldap", os.Getenv("DOUBLEHOP_LDAP"), "ldapsearch: where the DC's LDAP listens (ldap://host:port, default $DOUBLEHOP_LDAP, else dc:389)")
+	dcName := fs.String("dc", "dc.lab.local", "ldapsearch: the DC's host name (the SPN is ldap/<dc>)")
 	noNTLM := fs.Bool("no-ntlm", false, "get: never fall back to NTLM (Restrict NTLM: outgoing NTLM traffic = deny all)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -83,6 +90,9 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if b, err := os.ReadFile(filepath.Join(*state, lab.HostsFile)); err == nil {
 			d.ReadHosts(string(b))
 		}
+	}
+	if u, err := url.Parse(*ldapURL); err == nil && u.Host != "" {
+		d.Map(*dcName+":"+client.LDAPPort, u.Host)
 	}
 	cfg.Dialer = d
 	if w, err := events.OpenFile(filepath.Join(*state, lab.EventsDir, "client.jsonl")); err == nil {
@@ -121,6 +131,23 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fmt.Fprintf(stdout, "%s@%s: kvno = %d (%s)\n", s, t.Realm, t.EncPart.KVNO, events.ETypeName(t.EncPart.EType))
 		}
 		return nil
+	case "ldapsearch":
+		if len(rest) < 1 {
+			return fmt.Errorf("ldapsearch wants a filter: %w", errUsage)
+		}
+		conn, err := c.LDAP(ctx, *dcName)
+		if err != nil {
+			return kerberosFailure(err)
+		}
+		defer conn.Close()
+		b := *base
+		if b == "" {
+			parts := strings.Split(strings.ToLower(cfg.Realm), ".")
+			b = "DC=" + strings.Join(parts, ",DC=")
+		}
+		entries, err := conn.Search(b, ldap.ScopeSubtree, rest[0], rest[1:]...)
+		ldap.WriteLDIF(stdout, entries)
+		return err
 	case "get":
 		if len(rest) != 1 {
 			return fmt.Errorf("get wants one URL: %w", errUsage)
