@@ -47,7 +47,8 @@ FUZZ_TARGETS := \
 	./sqltier/tds:FuzzReader ./sqltier/tds:FuzzPrelogin ./sqltier/tds:FuzzLogin7 \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
 	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork \
-	./ntlm:FuzzParseMessages ./netlogon:FuzzChannel ./sqltier:FuzzNTLMLogin
+	./ntlm:FuzzParseMessages ./netlogon:FuzzChannel ./sqltier:FuzzNTLMLogin \
+	./ldap:FuzzDecodeMessage ./dtyp:FuzzParseSecurityDescriptor ./ldapserver:FuzzConn
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
@@ -57,7 +58,7 @@ fuzz:
 # Results are printed as tables with our/MIT ratios (BENCHMARKS.md explains them).
 bench: build
 	$(BIN) bench
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./kdc ./sqltier
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./kdc ./sqltier ./ldapserver
 
 # explain's proof on a bigger sample of fault pairs than make test runs.
 PAIRS ?= 2000

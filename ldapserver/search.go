@@ -80,8 +80,8 @@ func (c *conn) handleSearch(m *ldap.Message) {
 		return
 	}
 	var hits []*ldap.Entry
-	for _, e := range t.entries {
-		n := ldap.NormDN(e.DN)
+	for i, e := range t.entries {
+		n := t.norm[i]
 		in := false
 		switch scope {
 		case scopeBase:

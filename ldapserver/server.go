@@ -152,6 +152,8 @@ type conn struct {
 	who  *identity
 	bind *bindState // a SASL or Sicily bind in progress
 
+	pending []byte // responses to the current request
+
 	layer     *gss.SecContext // SASL security layer (RFC 4752 §3.3)
 	layerConf bool
 	peerMax   int
@@ -190,7 +192,8 @@ func (c *conn) serve(ctx context.Context) {
 			c.write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.ProtocolErrorCode, err.Error())))
 			return
 		}
-		if !c.handle(ctx, m) {
+		ok := c.handle(ctx, m)
+		if err := c.flush(); err != nil || !ok {
 			return
 		}
 	}
@@ -240,9 +243,23 @@ func (c *conn) needBind(id int64, op int) bool {
 	return true
 }
 
-// reply writes one response message.
+// reply queues one response message; the request's responses go out
+// together (one write per request, however many entries it returns).
 func (c *conn) reply(id int64, op *ber.Packet, controls ...*ber.Packet) {
-	c.write(ldap.Envelope(id, op, controls...))
+	c.pending = append(c.pending, ldap.Envelope(id, op, controls...)...)
+	if len(c.pending) > 1<<16 {
+		c.flush()
+	}
+}
+
+// flush writes the queued responses.
+func (c *conn) flush() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	err := c.write(c.pending)
+	c.pending = c.pending[:0]
+	return err
 }
 
 // write sends bytes through the security layer in force.
@@ -312,8 +329,10 @@ func (r *saslReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// startLayer switches the connection to the negotiated security layer.
+// startLayer switches the connection to the negotiated security layer, once
+// the bind's response has gone out in clear.
 func (c *conn) startLayer(sec *gss.SecContext, conf bool, peerMax int) {
+	c.flush()
 	c.layer, c.layerConf, c.peerMax = sec, conf, peerMax
 	c.r = bufio.NewReader(&saslReader{src: c.r, ctx: sec, conf: conf})
 }
@@ -358,6 +377,9 @@ func (c *conn) handleExtended(m *ldap.Message) bool {
 			return true
 		}
 		resp(ldap.Success, "", oidStartTLS, nil)
+		if err := c.flush(); err != nil {
+			return false
+		}
 		tc := tls.Server(c.raw, cfg)
 		tc.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.Handshake(); err != nil {

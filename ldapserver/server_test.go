@@ -30,7 +30,7 @@ func (r recorder) Emit(e events.Event) {
 	}
 }
 
-func startServer(t *testing.T, patch func(*directory.Lab)) (*directory.Store, string, chan events.Event) {
+func startServer(t testing.TB, patch func(*directory.Lab)) (*directory.Store, string, chan events.Event) {
 	t.Helper()
 	seed := directory.Default()
 	if patch != nil {
@@ -56,7 +56,7 @@ func startServer(t *testing.T, patch func(*directory.Lab)) (*directory.Store, st
 	return st, ln.Addr().String(), ev
 }
 
-func dial(t *testing.T, addr string) *goldap.Conn {
+func dial(t testing.TB, addr string) *goldap.Conn {
 	t.Helper()
 	c, err := goldap.DialURL("ldap://" + addr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 type tree struct {
 	version uint64
 	entries []*ldap.Entry          // parents before children
+	norm    []string               // each entry's normalized DN
 	byDN    map[string]*ldap.Entry // normalized DN
 }
 
@@ -41,8 +42,9 @@ func buildTree(v *directory.View) *tree {
 	base := l.DomainDN()
 	t := &tree{version: v.Version, byDN: map[string]*ldap.Entry{}}
 	put := func(e *ldap.Entry) {
-		t.entries = append(t.entries, e)
-		t.byDN[ldap.NormDN(e.DN)] = e
+		n := ldap.NormDN(e.DN)
+		t.entries, t.norm = append(t.entries, e), append(t.norm, n)
+		t.byDN[n] = e
 	}
 	container := func(dn, class, name string) *ldap.Entry {
 		e := &ldap.Entry{DN: dn}
