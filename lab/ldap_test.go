@@ -86,7 +86,7 @@ func TestLDAPSearchWithKerberos(t *testing.T) {
 	cc := kinitAs(t, l, "bob")
 	search := func(args ...string) string {
 		t.Helper()
-		out, code := ldapTool(t, l, cc, "", "ldapsearch", append([]string{"-Y", "GSSAPI", "-H", "ldap://dc.lab.local", "-b", labBase}, args...)...)
+		out, code := ldapTool(t, l, cc, "", "ldapsearch", append([]string{"-N", "-Y", "GSSAPI", "-H", "ldap://dc.lab.local", "-b", labBase}, args...)...)
 		if code != 0 {
 			t.Fatalf("ldapsearch %v: exit %d\n%s", args, code, out)
 		}
@@ -134,8 +134,13 @@ func TestLDAPSearchWithKerberos(t *testing.T) {
 		t.Fatal("no 4624 for the LDAP bind")
 	}
 
+	// GSS-SPNEGO, the mechanism Windows tools use: the layer follows the context's flags.
+	out, code := ldapTool(t, l, cc, "", "ldapsearch", "-N", "-Y", "GSS-SPNEGO", "-H", "ldap://dc.lab.local", "-b", labBase, "(sAMAccountName=bob)", "dn")
+	if code != 0 || !strings.Contains(out, "SASL SSF: 256") || !strings.Contains(out, "dn: CN=bob,CN=Users,DC=lab,DC=local") {
+		t.Fatalf("GSS-SPNEGO bind: exit %d\n%s", code, out)
+	}
 	// Anonymous: the rootDSE, and nothing else.
-	out, code := ldapTool(t, l, cc, "", "ldapsearch", "-x", "-H", "ldap://dc.lab.local", "-s", "base", "-b", "", "(objectClass=*)")
+	out, code = ldapTool(t, l, cc, "", "ldapsearch", "-x", "-H", "ldap://dc.lab.local", "-s", "base", "-b", "", "(objectClass=*)")
 	if code != 0 {
 		t.Fatalf("rootDSE: exit %d\n%s", code, out)
 	}
@@ -161,7 +166,7 @@ func TestLDAPModifyWithADRules(t *testing.T) {
 	admin := kinitAs(t, l, "administrator")
 	modify := func(cc, ldif string) (string, int) {
 		t.Helper()
-		return ldapTool(t, l, cc, ldif, "ldapmodify", "-Y", "GSSAPI", "-H", "ldap://dc.lab.local")
+		return ldapTool(t, l, cc, ldif, "ldapmodify", "-N", "-Y", "GSSAPI", "-H", "ldap://dc.lab.local")
 	}
 	pool := "CN=svc_iispool,OU=SVC_Accounts," + labBase
 	// The seed's break: the HTTP SPNs removed from the site's account. The
