@@ -3,6 +3,7 @@ package dockerlab_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -88,7 +89,7 @@ func TestSplitArgs(t *testing.T) {
 }
 
 func TestDefaultPorts(t *testing.T) {
-	if p := dockerlab.DefaultPorts("default"); p != (dockerlab.Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389}) {
+	if p := dockerlab.DefaultPorts("default"); p != (dockerlab.Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389, LDAPS: 10636}) {
 		t.Fatalf("default ports %+v", p)
 	}
 	a, b := dockerlab.DefaultPorts("ws-01"), dockerlab.DefaultPorts("ws-02")
@@ -193,6 +194,14 @@ func TestContainerLab(t *testing.T) {
 			t.Fatalf("dial %s: %v", lab.LDAPAddr(), err)
 		}
 		c.Close()
+		tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", lab.Ports.LDAPS), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("LDAPS handshake: %v", err)
+		}
+		if cn := tc.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "dc.lab.local" {
+			t.Errorf("LDAPS certificate for %q", cn)
+		}
+		tc.Close()
 		if lab.DCAddr() == "" {
 			t.Fatal("no DC on 127.0.1.N (taken?)")
 		}

@@ -36,10 +36,11 @@ import (
 
 // Ports are the lab's endpoints published on the host's loopback (0: any free port).
 type Ports struct {
-	KDC  int // dc.lab.local:88 (TCP)
-	Web  int // web.lab.local:80
-	SQL  int // sql.lab.local:1433
-	LDAP int // dc.lab.local:389, the DC's LDAP
+	KDC   int // dc.lab.local:88 (TCP)
+	Web   int // web.lab.local:80
+	SQL   int // sql.lab.local:1433
+	LDAP  int // dc.lab.local:389, the DC's LDAP
+	LDAPS int // dc.lab.local:636, LDAP over TLS
 }
 
 // DefaultPorts are a stable block of loopback ports for a lab name, so a
@@ -48,17 +49,17 @@ type Ports struct {
 // 20000–29999 derived from the name.
 func DefaultPorts(name string) Ports {
 	if name == "default" {
-		return Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389}
+		return Ports{KDC: 10088, Web: 10080, SQL: 11433, LDAP: 10389, LDAPS: 10636}
 	}
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	base := 20000 + int(h.Sum32()%1000)*10
-	return Ports{Web: base, KDC: base + 8, SQL: base + 3, LDAP: base + 9}
+	return Ports{Web: base, KDC: base + 8, SQL: base + 3, LDAP: base + 9, LDAPS: base + 6}
 }
 
 // free reports whether every non-zero port can be bound on 127.0.0.1 now.
 func (p Ports) free() bool {
-	for _, n := range []int{p.KDC, p.Web, p.SQL, p.LDAP} {
+	for _, n := range []int{p.KDC, p.Web, p.SQL, p.LDAP, p.LDAPS} {
 		if n == 0 {
 			continue
 		}
@@ -415,9 +416,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	if err := l.writeHostFiles(); err != nil {
 		return l, err
 	}
-	p.step("endpoints: kdc 127.0.0.1:%d  ldap 127.0.0.1:%d  web 127.0.0.1:%d  sql 127.0.0.1:%d", l.Ports.KDC, l.Ports.LDAP, l.Ports.Web, l.Ports.SQL)
+	p.step("endpoints: kdc 127.0.0.1:%d  ldap 127.0.0.1:%d (ldaps %d)  web 127.0.0.1:%d  sql 127.0.0.1:%d", l.Ports.KDC, l.Ports.LDAP, l.Ports.LDAPS, l.Ports.Web, l.Ports.SQL)
 	if l.KDC88 != "" {
-		p.detail("dc also on %s:88 and :389 (TCP) for tools that only talk to the well-known ports, such as impacket: -dc-ip %s", l.DCAddr(), l.DCAddr())
+		p.detail("dc also on %s:88, :389 and :636 (TCP) for tools that only talk to the well-known ports, such as impacket: -dc-ip %s", l.DCAddr(), l.DCAddr())
 	}
 
 	// 5. Bob's flow, from ws01, through the lab's own DNS names.
@@ -490,10 +491,7 @@ func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[str
 	var strategy wait.Strategy = wait.ForLog(s.ready).WithPollInterval(50 * time.Millisecond)
 	if s.port != "" {
 		port := s.port
-		exposed := []string{port}
-		if s.extra != "" {
-			exposed = append(exposed, s.extra)
-		}
+		exposed := append([]string{port}, s.extra...)
 		opts = append(opts,
 			testcontainers.WithExposedPorts(exposed...),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -508,8 +506,12 @@ func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[str
 					return binds
 				}
 				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): bind(port, hostPort)}
-				if s.extra != "" {
-					hc.PortBindings[mnet.MustParsePort(s.extra)] = bind(s.extra, ports.LDAP)
+				for _, x := range s.extra {
+					host := ports.LDAP
+					if x == fmt.Sprintf("%d/tcp", lab.LDAPSPort) {
+						host = ports.LDAPS
+					}
+					hc.PortBindings[mnet.MustParsePort(x)] = bind(x, host)
 				}
 			}))
 		check := published{port: port}
@@ -679,6 +681,10 @@ func (l *Lab) refresh(ctx context.Context) error {
 				l.Ports.LDAP = int(p.PublicPort)
 				continue
 			}
+			if role == RoleKDC && p.PrivatePort == lab.LDAPSPort {
+				l.Ports.LDAPS = int(p.PublicPort)
+				continue
+			}
 			t.HostPort = int(p.PublicPort)
 		}
 		switch role {
@@ -766,6 +772,7 @@ func (l *Lab) writeHostFiles() error {
 		"DOUBLEHOP_SQL_ADDR":       l.SQLAddr(),
 		"DOUBLEHOP_KDC_88":         l.KDC88, // the KDC on port 88 of this lab's loopback address ("" when taken)
 		"DOUBLEHOP_LDAP":           "ldap://" + l.LDAPAddr(),
+		"DOUBLEHOP_LDAPS":          "ldaps://127.0.0.1:" + strconv.Itoa(l.Ports.LDAPS),
 		"DOUBLEHOP_NETWORK":        l.Network,
 		"DOUBLEHOP_IMAGE":          l.Image,
 		"DOUBLEHOP_BOB_PASSWORD":   l.Password("bob"),

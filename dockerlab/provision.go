@@ -40,8 +40,8 @@ var Roles = []string{RoleKDC, RoleWeb, RoleSQL, RoleClient}
 type tierSpec struct {
 	role  string
 	host  directory.Host
-	port  string // container port published on the host ("88/tcp"); "" for ws01
-	extra string // a second published port (the DC's LDAP, "389/tcp")
+	port  string   // container port published on the host ("88/tcp"); "" for ws01
+	extra []string // more published ports (the DC's LDAP and LDAPS, "389/tcp", "636/tcp")
 	cmd   []string
 	files []File
 	ready string
@@ -97,9 +97,10 @@ func plan(l *directory.Lab) ([]tierSpec, error) {
 		t := tierSpec{role: role, host: *h}
 		switch role {
 		case RoleKDC:
-			t.port, t.extra, t.ready = "88/tcp", fmt.Sprintf("%d/tcp", lab.LDAPPort), "kdc: ready"
+			t.port, t.ready = "88/tcp", "kdc: ready"
+			t.extra = []string{fmt.Sprintf("%d/tcp", lab.LDAPPort), fmt.Sprintf("%d/tcp", lab.LDAPSPort)}
 			t.cmd = []string{"kdc", "--state", StateDir, "--listen", ":88", "--netlogon-listen", fmt.Sprintf(":%d", lab.NetlogonPort),
-				"--ldap-listen", fmt.Sprintf(":%d", lab.LDAPPort), "--events", "-", "--host", h.Name}
+				"--ldap-listen", fmt.Sprintf(":%d", lab.LDAPPort), "--ldaps-listen", fmt.Sprintf(":%d", lab.LDAPSPort), "--events", "-", "--host", h.Name}
 			t.files = []File{{Path: DirectoryYML, Content: dirYAML, Mode: 0o600}}
 		case RoleWeb, RoleSQL:
 			if h.RunsAs == "" {

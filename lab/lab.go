@@ -47,9 +47,11 @@ type Options struct {
 	// LDAPPort is the DC's LDAP service (dc.lab.local:389 to the tiers); 0:
 	// any free port, 389 for tools that only dial 389 (impacket).
 	LDAPPort int
-	Logger   *slog.Logger
-	Now      func() time.Time
-	Capture  string // write a pcap of every tier's traffic here (the wire view)
+	// LDAPSPort is LDAP over TLS (dc.lab.local:636); 0: any free port.
+	LDAPSPort int
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Capture   string // write a pcap of every tier's traffic here (the wire view)
 }
 
 // Lab is a running embedded lab.
@@ -64,9 +66,11 @@ type Lab struct {
 	// NetlogonAddr is the DC's secure-channel service (NTLM pass-through),
 	// which the tiers reach as dc.lab.local:445.
 	NetlogonAddr string
-	// LDAPAddr is the DC's LDAP service (the directory with AD's shape).
-	LDAPAddr string
-	Store    *directory.Store
+	// LDAPAddr is the DC's LDAP service (the directory with AD's shape),
+	// LDAPSAddr the same over TLS.
+	LDAPAddr  string
+	LDAPSAddr string
+	Store     *directory.Store
 
 	host    string
 	capture *capture.Writer
@@ -189,8 +193,11 @@ func (l *Lab) startNetlogon(ctx context.Context, opt Options, v *directory.View,
 	return nl, nil
 }
 
-// LDAPPort is the port the DC's LDAP service has for the tiers and tools.
-const LDAPPort = 389
+// LDAPPort and LDAPSPort are the DC's LDAP ports for the tiers and tools.
+const (
+	LDAPPort  = 389
+	LDAPSPort = 636
+)
 
 // startLDAP runs the DC's LDAP face on the same directory the KDC serves;
 // NTLM binds are validated by the DC's own Netlogon logic.
@@ -216,6 +223,14 @@ func (l *Lab) startLDAP(ctx context.Context, opt Options, v *directory.View, ev 
 		return err
 	}
 	l.serve(func() error { return srv.Serve(ctx, l.wrap(ln)) })
+	tln, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.LDAPSPort)))
+	if err != nil {
+		return fmt.Errorf("ldaps: %w", err)
+	}
+	l.LDAPSAddr = tln.Addr().String()
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, LDAPSPort), l.LDAPSAddr)
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, LDAPSPort), l.LDAPSAddr)
+	l.serve(func() error { return srv.ServeLDAPS(ctx, l.wrap(tln)) })
 	return nil
 }
 
@@ -418,6 +433,9 @@ func (l *Lab) writeFiles(v *directory.View) error {
 	}
 	if l.LDAPAddr != "" {
 		env["DOUBLEHOP_LDAP"] = "ldap://" + l.LDAPAddr
+	}
+	if l.LDAPSAddr != "" {
+		env["DOUBLEHOP_LDAPS"] = "ldaps://" + l.LDAPSAddr
 	}
 	if l.NetlogonAddr != "" {
 		env["DOUBLEHOP_NETLOGON_ADDR"] = l.NetlogonAddr

@@ -98,7 +98,20 @@ func (s *Server) view() (*directory.View, *tree) {
 }
 
 // Serve accepts LDAP connections until ctx ends.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error { return s.serve(ctx, ln, false) }
+
+// ServeLDAPS accepts LDAP over TLS from the first byte (port 636), with the
+// configured or self-signed certificate.
+func (s *Server) ServeLDAPS(ctx context.Context, ln net.Listener) error {
+	cfg, err := s.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return s.serve(ctx, tls.NewListener(ln, cfg), true)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, overTLS bool) error {
 	go func() { <-ctx.Done(); ln.Close() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -134,7 +147,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 					s.log.Error("ldap: panic recovered", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(r))
 				}
 			}()
-			cn := &conn{s: s, raw: c, net: c}
+			cn := &conn{s: s, raw: c, net: c, tls: overTLS}
 			cn.r = bufio.NewReader(c)
 			cn.serve(ctx)
 		}()

@@ -109,6 +109,36 @@ func TestRootDSEAnonymousOnly(t *testing.T) {
 	}
 }
 
+func TestLDAPS(t *testing.T) {
+	st, err := directory.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Directory: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeLDAPS(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	c, err := goldap.DialURL("ldaps://"+ln.Addr().String(), goldap.DialWithTLSConfig(&tls.Config{InsecureSkipVerify: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind("bob@lab.local", "Bob-Passw0rd!"); err != nil {
+		t.Fatalf("simple bind over LDAPS: %v", err)
+	}
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err == nil {
+		t.Fatal("StartTLS inside LDAPS was accepted")
+	}
+}
+
 func TestSimpleBindInClearAsANamedSetting(t *testing.T) {
 	_, addr, _ := startServer(t, func(l *directory.Lab) { l.Policy.LDAPSimpleBindInClear = true })
 	c := dial(t, addr)

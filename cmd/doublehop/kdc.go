@@ -17,10 +17,11 @@ func init() {
 }
 
 func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--ldap-listen ADDR] [--events FILE|-]", stderr)
+	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--ldap-listen ADDR] [--ldaps-listen ADDR] [--events FILE|-]", stderr)
 	tf := addTierFlags(fs, "kdc", ":88", "dc.lab.local", "state directory holding directory.yaml")
 	nlListen := fs.String("netlogon-listen", ":445", "the DC's Netlogon service (NTLM pass-through for the member servers); \"\" = off")
 	ldapListen := fs.String("ldap-listen", ":389", "the DC's LDAP service (the directory with AD's shape; GSSAPI, GSS-SPNEGO and NTLM binds); \"\" = off")
+	ldapsListen := fs.String("ldaps-listen", ":636", "the DC's LDAP over TLS (a self-signed certificate for --host); \"\" = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		tcp.Close()
 		return err
 	}
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	n := 2
 	go func() { errs <- k.Serve(ctx, tcp) }()
 	go func() { errs <- k.ServePacket(ctx, udp) }()
@@ -80,6 +81,15 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ldapAddr = ln.Addr().String()
 		n++
 		go func() { errs <- srv.Serve(ctx, ln) }()
+		if *ldapsListen != "" {
+			tln, err := net.Listen("tcp", *ldapsListen)
+			if err != nil {
+				return fmt.Errorf("ldaps: %w", err)
+			}
+			ldapAddr += " ldaps=" + tln.Addr().String()
+			n++
+			go func() { errs <- srv.ServeLDAPS(ctx, tln) }()
+		}
 	}
 	fmt.Fprintf(stderr, "kdc: ready realm=%s listen=%s netlogon=%s ldap=%s\n", store.View().Lab.Realm, tcp.Addr(), nlAddr, ldapAddr)
 	select {

@@ -96,10 +96,10 @@ func printUp(w io.Writer, f *labFlags, l *dockerlab.Lab, fr *dockerlab.FlowResul
 	}
 	if dc != nil {
 		fmt.Fprintf(w, "  %-16s KDC        127.0.0.1:%d (TCP) → %s:88\n", dc.Host, l.Ports.KDC, dc.Host)
-		fmt.Fprintf(w, "  %-16s LDAP       ldap://127.0.0.1:%d → %s:389 (the directory, DC=%s)\n", dc.Host, l.Ports.LDAP, dc.Host,
-			strings.ReplaceAll(strings.ToLower(l.Realm), ".", ",DC="))
+		fmt.Fprintf(w, "  %-16s LDAP       ldap://127.0.0.1:%d → %s:389, ldaps://127.0.0.1:%d → :636 (the directory, DC=%s)\n", dc.Host, l.Ports.LDAP, dc.Host,
+			l.Ports.LDAPS, strings.ReplaceAll(strings.ToLower(l.Realm), ".", ",DC="))
 		if ip := l.DCAddr(); ip != "" {
-			fmt.Fprintf(w, "  %-16s also on %s:88 and %s:389, for impacket (-dc-ip %s)\n", dc.Host, ip, ip, ip)
+			fmt.Fprintf(w, "  %-16s also on %s:88, :389 and :636, for impacket (-dc-ip %s)\n", dc.Host, ip, ip)
 		}
 	}
 	runsAs := func(role string) string {
