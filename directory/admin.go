@@ -11,6 +11,9 @@ import (
 
 // DN renders an account's distinguished name as AD tools print it.
 func (l *Lab) DN(a *Account) string {
+	if a.DN != "" {
+		return a.DN
+	}
 	var dc []string
 	for _, p := range strings.Split(strings.ToLower(l.Realm), ".") {
 		dc = append(dc, "DC="+p)

@@ -105,7 +105,8 @@ const (
 
 // Account is a security principal: user, service account, computer or krbtgt.
 type Account struct {
-	Name        string   `yaml:"name"` // sAMAccountName
+	Name        string   `yaml:"name"`         // sAMAccountName
+	DN          string   `yaml:"dn,omitempty"` // where it was created over LDAP, when not its container's default
 	Type        string   `yaml:"type"`
 	DisplayName string   `yaml:"display_name,omitempty"`
 	Password    string   `yaml:"password"`

@@ -282,7 +282,7 @@ func (f *Filter) matchValue(attr string, v []byte) bool {
 }
 
 // dnAttrs hold DNs and compare as DNs.
-var dnAttrs = map[string]bool{"distinguishedname": true, "member": true, "memberof": true, "objectcategory": true}
+var dnAttrs = map[string]bool{"distinguishedname": true, "member": true, "memberof": true, "objectcategory": true, "ncname": true}
 
 func EqualValue(attr string, v, assertion []byte) bool {
 	la := strings.ToLower(attr)

@@ -52,7 +52,9 @@ type bindState struct {
 	sec  *gss.SecContext     // GSSAPI: the established context awaiting the layer negotiation
 	step int                 // GSSAPI: 1 = AP-REP sent, 2 = layer offer sent
 	ntlm *ntlm.ServerContext // Sicily: the challenge sent
-	who  *identity
+	// spnegoNTLM is NTLM inside GSS-SPNEGO, mid-handshake.
+	spnegoNTLM *gss.NTLMAcceptor
+	who        *identity
 }
 
 func (c *conn) handleBind(ctx context.Context, m *ldap.Message) bool {
@@ -90,7 +92,7 @@ func (c *conn) handleBind(ctx context.Context, m *ldap.Message) bool {
 		case "GSSAPI":
 			c.gssapiBind(m.ID, creds)
 		case "GSS-SPNEGO":
-			c.spnegoBind(m.ID, creds)
+			c.spnegoBind(ctx, m.ID, creds)
 		default:
 			c.bind = nil
 			c.reply(m.ID, ldap.Result(ldap.OpBindResponse, ldap.AuthMethodNotSupported, "", "00002027: LdapErr: DSID-0C09099A, comment: Unknown SASL mechanism "+mech+" (this DC offers GSSAPI and GSS-SPNEGO), data 0, v4563"))
@@ -302,19 +304,19 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 			if peerMax == 0 {
 				peerMax = 65536
 			}
-			c.startLayer(b.sec, choice == layerConf, peerMax)
+			c.startLayer(krbLayer{sec: b.sec, conf: choice == layerConf}, peerMax)
 		}
 	}
 }
 
 // spnegoBind is GSS-SPNEGO as Windows clients and impacket send it: one
 // round trip, the layer taken from the context's flags (MS-ADTS 5.1.1.1.2).
-func (c *conn) spnegoBind(id int64, creds []byte) {
-	c.bind = nil
-	if gss.IsNTLM(creds) || isSPNEGONTLM(creds) {
-		c.reply(id, bindResponse(ldap.AuthMethodNotSupported, "the lab's DC takes NTLM in the Sicily bind; GSS-SPNEGO carries Kerberos here", nil))
+func (c *conn) spnegoBind(ctx context.Context, id int64, creds []byte) {
+	if b := c.bind; (b != nil && b.spnegoNTLM != nil) || gss.IsNTLM(creds) || isSPNEGONTLM(creds) {
+		c.spnegoNTLM(ctx, id, creds)
 		return
 	}
+	c.bind = nil
 	v := c.s.cfg.Directory.View()
 	sec, err := c.s.accept(v, creds)
 	if err != nil {
@@ -330,7 +332,63 @@ func (c *conn) spnegoBind(id int64, creds []byte) {
 	c.logon(who, "Kerberos", 3)
 	c.reply(id, bindResponse(ldap.Success, "", sec.ResponseToken))
 	if sec.GSSFlags&(gssConf|gssInteg) != 0 && sec.CanWrap() {
-		c.startLayer(sec, sec.GSSFlags&gssConf != 0, maxSASLBuffer)
+		c.startLayer(krbLayer{sec: sec, conf: sec.GSSFlags&gssConf != 0}, maxSASLBuffer)
+	}
+}
+
+// spnegoNTLM is NTLM inside GSS-SPNEGO, what Windows and Samba clients send
+// when they get no ticket (an IP address as the server name): NEGOTIATE ->
+// CHALLENGE (saslBindInProgress), AUTHENTICATE -> the DC's own validation
+// (4776), then NTLM's signing or sealing on the connection as negotiated.
+func (c *conn) spnegoNTLM(ctx context.Context, id int64, creds []byte) {
+	if c.s.cfg.NTLM == nil {
+		c.bind = nil
+		c.reply(id, bindResponse(ldap.AuthMethodNotSupported, "NTLM binds are off on this DC", nil))
+		return
+	}
+	b := c.bind
+	if b == nil || b.spnegoNTLM == nil {
+		l := c.s.cfg.Directory.View().Lab
+		b = &bindState{mech: "GSS-SPNEGO", spnegoNTLM: &gss.NTLMAcceptor{
+			Config: ntlm.MemberServer(l.NetBIOS, l.Realm, c.s.cfg.Host, strings.TrimSuffix(c.s.cfg.Account, "$"), c.s.cfg.Now)}}
+		c.bind = b
+	}
+	out, res, err := b.spnegoNTLM.Step(ctx, creds, c.s.cfg.NTLM)
+	if err != nil {
+		var ne *ntlm.Error
+		status, reason := ntstatus.LogonFailure, "NTLM"
+		if errors.As(err, &ne) {
+			status, reason = ne.Status, ne.Reason
+		}
+		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), ldap.InvalidCredentials, adData(status))
+		return
+	}
+	if res == nil {
+		c.reply(id, bindResponse(ldap.SaslBindInProgress, "", out))
+		return
+	}
+	c.bind = nil
+	if res.Anonymous {
+		c.who = nil
+		c.reply(id, bindResponse(ldap.Success, "", out))
+		return
+	}
+	who, err := c.s.identityOf(c.s.cfg.Directory.View(), res.Validation.Account, "GSS-SPNEGO (NTLM)")
+	if err != nil {
+		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), ldap.InvalidCredentials, diagInvalidCredentials)
+		return
+	}
+	c.who = who
+	c.logon(who, "NTLM", 3)
+	c.reply(id, bindResponse(ldap.Success, "", out))
+	if res.Session != nil && res.Flags&(ntlm.FlagSeal|ntlm.FlagSign) != 0 {
+		// After SPNEGO's mechListMIC the RC4 streams start over and the
+		// sequence numbers go on (MS-SPNG 3.3.5.1), as Windows and Samba do.
+		s, seq := res.Session, uint32(1)
+		if res.MICPresent {
+			s = s.Reset()
+		}
+		c.startLayer(&ntlmLayer{s: s, seal: res.Flags&ntlm.FlagSeal != 0, sendSeq: seq, recvSeq: seq}, maxSASLBuffer)
 	}
 }
 

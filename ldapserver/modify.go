@@ -416,8 +416,12 @@ func (c *conn) handleAdd(m *ldap.Message) {
 		}
 	}
 	acct := directory.Account{Name: sam, Type: directory.TypeUser, DisplayName: first("displayname"), UPN: first("userprincipalname")}
+	uac, _ := strconv.ParseInt(first("useraccountcontrol"), 10, 64)
 	if isComputer {
 		acct.Type = directory.TypeComputer
+		if uac&directory.UACServerTrustAccount != 0 {
+			acct.Groups = []string{"Domain Controllers"} // a DC's account (SERVER_TRUST_ACCOUNT)
+		}
 	}
 	if pw, ok := quotedUTF16([]byte(first("unicodepwd"))); ok {
 		if !c.tls && !c.layerConf {
@@ -436,6 +440,13 @@ func (c *conn) handleAdd(m *ldap.Message) {
 			return lerr
 		}
 		a, err := l.NewAccount(acct)
+		if err == nil {
+			// An LDAP add sets exactly the SPNs it carries (no domain join's HOST SPNs).
+			a.SPNs = append([]string(nil), acct.SPNs...)
+			if ldap.NormDN(l.DN(a)) != ldap.NormDN(dn) {
+				a.DN = dn // created outside its default container: keep the DN it was given
+			}
+		}
 		if err != nil {
 			if errors.Is(err, directory.ErrDuplicateSPN) {
 				lerr = &ldap.Error{Code: ldap.ConstraintViolation, Reason: "DUPLICATE_SPN", Message: diagDuplicateSPN}
@@ -446,9 +457,8 @@ func (c *conn) handleAdd(m *ldap.Message) {
 			}
 			return lerr
 		}
-		if u := first("useraccountcontrol"); u != "" {
-			n, _ := strconv.ParseInt(u, 10, 64)
-			if err := a.SetUserAccountControl(uint32(n)&^typeBits | a.UserAccountControl()&typeBits); err != nil {
+		if first("useraccountcontrol") != "" {
+			if err := a.SetUserAccountControl(uint32(uac)&^typeBits | a.UserAccountControl()&typeBits); err != nil {
 				lerr = attrErr(ldap.UnwillingToPerform, "UAC", "%v", err)
 				return lerr
 			}

@@ -74,8 +74,8 @@ func (c *conn) handleSearch(m *ldap.Message) {
 		return
 	}
 	_, t := c.s.view()
-	base := ldap.NormDN(baseDN)
-	if _, ok := t.byDN[base]; !ok {
+	base, ok := t.resolve(baseDN)
+	if !ok {
 		done(ldap.NoSuchObject, noSuchObject(bestMatch(t, base)).Message)
 		return
 	}

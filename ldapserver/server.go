@@ -167,7 +167,7 @@ type conn struct {
 
 	pending []byte // responses to the current request
 
-	layer     *gss.SecContext // SASL security layer (RFC 4752 §3.3)
+	layer     securityLayer // SASL security layer (RFC 4752 §3.3, MS-NLMP 3.4)
 	layerConf bool
 	peerMax   int
 }
@@ -290,7 +290,7 @@ func (c *conn) write(b []byte) error {
 	var out []byte
 	for len(b) > 0 {
 		n := min(len(b), chunk)
-		tok, err := c.layer.Wrap(b[:n], c.layerConf)
+		tok, err := c.layer.wrap(b[:n])
 		if err != nil {
 			return err
 		}
@@ -304,10 +304,9 @@ func (c *conn) write(b []byte) error {
 
 // saslReader unwraps the client's SASL buffers into the LDAP stream.
 type saslReader struct {
-	src  *bufio.Reader
-	ctx  *gss.SecContext
-	conf bool
-	buf  []byte
+	src   *bufio.Reader
+	layer securityLayer
+	buf   []byte
 }
 
 // maxSASLBuffer is the largest buffer the server accepts (announced in the
@@ -328,12 +327,9 @@ func (r *saslReader) Read(p []byte) (int, error) {
 		if _, err := io.ReadFull(r.src, tok); err != nil {
 			return 0, io.ErrUnexpectedEOF
 		}
-		msg, sealed, err := r.ctx.Unwrap(tok)
+		msg, err := r.layer.unwrap(tok)
 		if err != nil {
 			return 0, protoErr("SASL buffer: %v", err)
-		}
-		if r.conf && !sealed {
-			return 0, protoErr("SASL buffer not sealed on a confidential layer")
 		}
 		r.buf = msg
 	}
@@ -344,10 +340,10 @@ func (r *saslReader) Read(p []byte) (int, error) {
 
 // startLayer switches the connection to the negotiated security layer, once
 // the bind's response has gone out in clear.
-func (c *conn) startLayer(sec *gss.SecContext, conf bool, peerMax int) {
+func (c *conn) startLayer(l securityLayer, peerMax int) {
 	c.flush()
-	c.layer, c.layerConf, c.peerMax = sec, conf, peerMax
-	c.r = bufio.NewReader(&saslReader{src: c.r, ctx: sec, conf: conf})
+	c.layer, c.layerConf, c.peerMax = l, l.confidential(), peerMax
+	c.r = bufio.NewReader(&saslReader{src: c.r, layer: l})
 }
 
 // StartTLS (RFC 4511 §4.14) and the "Who am I?" operation (RFC 4532).

@@ -2,6 +2,7 @@ package ldapserver
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -68,6 +69,10 @@ func buildTree(v *directory.View) *tree {
 		dom.AddBytes("objectSid", s.Binary())
 	}
 	dom.Add("ms-DS-MachineAccountQuota", "10")
+	dom.AddBytes("objectGUID", guid(l.DomainSID))
+	for _, w := range wellKnown {
+		dom.Add("wellKnownObjects", "B:32:"+strings.ToUpper(w.guid)+":"+w.rdn+","+base)
+	}
 	dom.Add("lockoutThreshold", strconv.Itoa(l.Policy.LockoutThreshold))
 	put(dom)
 	container("CN=Users,"+base, "container", "Users")
@@ -80,6 +85,12 @@ func buildTree(v *directory.View) *tree {
 	ds := container(DirectoryServiceDN(base), "nTDSService", "Directory Service")
 	ds.Add("sPNMappings", "host="+strings.Join(directory.SPNMappings(), ","))
 	container(schemaDN(base), "dMD", "Schema")
+	container("CN=Partitions,"+configDN(base), "crossRefContainer", "Partitions")
+	cr := container("CN="+l.NetBIOS+",CN=Partitions,"+configDN(base), "crossRef", l.NetBIOS)
+	cr.Add("nCName", base)
+	cr.Add("nETBIOSName", l.NetBIOS)
+	cr.Add("dnsRoot", strings.ToLower(l.Realm))
+	cr.Add("systemFlags", "3")
 
 	// Groups: well-known and the lab's, with their members.
 	names := v.GroupNames()
@@ -119,6 +130,68 @@ func buildTree(v *directory.View) *tree {
 		put(accountEntry(v, a, groupDN))
 	}
 	return t
+}
+
+// wellKnown are the domain's well-known containers (MS-ADTS 6.1.1.4,
+// wellKnownObjects), found by <WKGUID=…,DC=…> as Samba's and Windows' tools do.
+var wellKnown = []struct{ guid, rdn string }{
+	{"a9d1ca15768811d1aded00c04fd8d5cd", "CN=Users"},
+	{"aa312825768811d1aded00c04fd8d5cd", "CN=Computers"},
+	{"a361b2ffffd211d1aa4b00c04fd7d83a", "OU=Domain Controllers"},
+}
+
+// resolve finds a search base: a DN, or AD's extended forms <SID=…>,
+// <GUID=…> and <WKGUID=guid,DN> (MS-ADTS 3.1.1.3.1.2.4).
+func (t *tree) resolve(base string) (string, bool) {
+	b := strings.TrimSpace(base)
+	if !strings.HasPrefix(b, "<") {
+		n := ldap.NormDN(b)
+		_, ok := t.byDN[n]
+		return n, ok
+	}
+	end := strings.IndexByte(b, '>')
+	if end < 0 {
+		return "", false
+	}
+	kind, val, _ := strings.Cut(b[1:end], "=")
+	switch strings.ToUpper(kind) {
+	case "WKGUID":
+		g, nc, _ := strings.Cut(val, ",")
+		for _, w := range wellKnown {
+			if strings.EqualFold(w.guid, g) {
+				n := ldap.NormDN(w.rdn + "," + nc)
+				_, ok := t.byDN[n]
+				return n, ok
+			}
+		}
+	case "SID", "GUID":
+		attr := "objectSid"
+		if strings.EqualFold(kind, "GUID") {
+			attr = "objectGUID"
+			val = guidBytes(val)
+		}
+		for i, e := range t.entries {
+			if a, ok := e.Get(attr); ok && ldap.EqualValue(attr, a.Vals[0], []byte(val)) {
+				return t.norm[i], true
+			}
+		}
+	}
+	return "", false
+}
+
+// guidBytes turns a GUID in string or hex form into its 16 bytes (mixed endian).
+func guidBytes(s string) string {
+	h := strings.ReplaceAll(strings.Trim(s, "{}"), "-", "")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 16 {
+		return s
+	}
+	if strings.Contains(s, "-") {
+		b[0], b[1], b[2], b[3] = b[3], b[2], b[1], b[0]
+		b[4], b[5] = b[5], b[4]
+		b[6], b[7] = b[7], b[6]
+	}
+	return string(b)
 }
 
 // primaryGroup is primaryGroupID: AD lists no member value for it.

@@ -81,6 +81,7 @@ func MIC(exportedSessionKey, negotiate, challenge, authenticateNoMIC []byte) []b
 // with extended session security, as SPNEGO's mechListMIC uses it.
 type Session struct {
 	flags                  uint32
+	exported               []byte
 	clientSign, serverSign []byte
 	clientSeal, serverSeal *rc4.Cipher
 }
@@ -112,7 +113,7 @@ func NewSession(flags uint32, exportedSessionKey []byte) *Session {
 		c, _ := rc4.NewCipher(md5s(k, magic))
 		return c
 	}
-	return &Session{flags: flags,
+	return &Session{flags: flags, exported: exportedSessionKey,
 		clientSign: md5s(exportedSessionKey, c2sSign), serverSign: md5s(exportedSessionKey, s2cSign),
 		clientSeal: sealKey(c2sSeal), serverSeal: sealKey(s2cSeal)}
 }
@@ -148,3 +149,30 @@ func (s *Session) VerifyClientMAC(seq uint32, msg, sig []byte) bool {
 func (s *Session) VerifyServerMAC(seq uint32, msg, sig []byte) bool {
 	return len(sig) == 16 && hmac.Equal(s.ServerMAC(seq, msg), sig)
 }
+
+// Seal and Unseal are GSS_WrapEx and GSS_UnwrapEx with confidentiality
+// (MS-NLMP 3.4.3): the message goes through the direction's RC4 stream, then
+// its signature (over the plaintext) through the same stream. Sign and
+// Verify are the integrity-only form (3.4.4). The server seals with its keys
+// and unseals with the client's; seq is the direction's sequence number.
+func (s *Session) Seal(seq uint32, msg []byte) (sealed, sig []byte) {
+	sealed = make([]byte, len(msg))
+	s.serverSeal.XORKeyStream(sealed, msg)
+	return sealed, s.mac(s.serverSign, s.serverSeal, seq, msg)
+}
+
+// Unseal decrypts a client's sealed message and checks its signature.
+func (s *Session) Unseal(seq uint32, sealed, sig []byte) ([]byte, bool) {
+	msg := make([]byte, len(sealed))
+	s.clientSeal.XORKeyStream(msg, sealed)
+	return msg, len(sig) == 16 && hmac.Equal(s.mac(s.clientSign, s.clientSeal, seq, msg), sig)
+}
+
+// Flags are the negotiated flags the session was made with.
+func (s *Session) Flags() uint32 { return s.flags }
+
+// Reset is the session with its RC4 streams back at the start, as SPNEGO
+// leaves NTLM after a mechListMIC exchange (MS-SPNG 3.3.5.1, what Windows and
+// Samba do when the AUTHENTICATE carried a MIC); sequence numbers are the
+// caller's and go on.
+func (s *Session) Reset() *Session { return NewSession(s.flags, s.exported) }
