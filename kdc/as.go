@@ -7,6 +7,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/krb/der"
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -185,20 +186,42 @@ func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *kerr.Error
 }
 
 // preauthRequired answers KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA naming
-// PA-ENC-TIMESTAMP and PA-ETYPE-INFO2 (etype, salt) for each usable key, in the
-// client's order (RFC 4120 §5.2.7.5, RFC 6113 §2.1).
+// PA-ENC-TIMESTAMP and the keys' salts as a Windows KDC gives them (RFC 4120
+// §5.2.7.4-5): PA-ETYPE-INFO2 with the strongest AES key the client proposed
+// and the RC4 key when it proposed RC4; the old PA-ETYPE-INFO (RC4, no salt)
+// only when it proposed no AES key the account has.
 func (x *exchange) preauthRequired(client *directory.Entry) []byte {
-	var info types.ETypeInfo2
+	var aes, rc4 int32
 	for _, e := range x.req.Body.EType {
-		if _, ok := client.Key(e); ok {
-			info = append(info, types.ETypeInfo2Entry{EType: e, Salt: client.Salt(x.realm())})
+		if _, ok := client.Key(e); !ok {
+			continue
+		}
+		switch e {
+		case kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1:
+			if e > aes {
+				aes = e
+			}
+		case kcrypto.ETypeRC4HMAC:
+			rc4 = e
 		}
 	}
-	ib, _ := asn1.Marshal(info)
-	md, _ := asn1.Marshal(types.PADataSequence{
-		{PADataType: kmsg.PAETypeInfo2, PADataValue: ib},
-		{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}},
-	})
+	var info types.ETypeInfo2
+	if aes != 0 {
+		info = append(info, types.ETypeInfo2Entry{EType: aes, Salt: client.Salt(x.realm())})
+	}
+	if rc4 != 0 {
+		info = append(info, types.ETypeInfo2Entry{EType: rc4})
+	}
+	var pa types.PADataSequence
+	if aes == 0 && rc4 != 0 {
+		pa = append(pa, types.PAData{PADataType: kmsg.PAETypeInfo, PADataValue: der.Seq(der.Seq(der.Ctx(0, der.Int(int64(rc4))), der.Ctx(1, der.Octets(nil))))})
+	}
+	if len(info) > 0 {
+		ib, _ := asn1.Marshal(info)
+		pa = append(pa, types.PAData{PADataType: kmsg.PAETypeInfo2, PADataValue: ib})
+	}
+	pa = append(pa, types.PAData{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}})
+	md, _ := asn1.Marshal(pa)
 	return x.s.errorReplyData(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
 }
 

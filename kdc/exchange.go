@@ -105,7 +105,17 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 		if !ok {
 			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "NO_KRBTGT_KEY", "krbtgt has no key")
 		}
-		if err := t.pac.SignTicket(&etp, key, kk); err != nil {
+		// A TGT's PAC carries the server and KDC signatures only; the ticket
+		// signature goes into service tickets (MS-PAC 2.8.3, as Windows since KB5008380).
+		if len(t.service.NameString) > 0 && strings.EqualFold(t.service.NameString[0], "krbtgt") {
+			b, err := t.pac.Sign(key, kk)
+			if err == nil {
+				etp.AuthorizationData, err = kmsg.SetPAC(etp.AuthorizationData, b)
+			}
+			if err != nil {
+				return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
+			}
+		} else if err := t.pac.SignTicket(&etp, key, kk); err != nil {
 			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
 		}
 	}

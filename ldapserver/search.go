@@ -158,10 +158,7 @@ func (s *Server) rootDSE() *ldap.Entry {
 	v, _ := s.view()
 	l := v.Lab
 	base := l.DomainDN()
-	dc := ""
-	if a, ok := v.Account(s.cfg.Account); ok {
-		dc = l.DN(a.Account)
-	}
+	dc := ServerDN(base, s.cfg.Account)
 	e := &ldap.Entry{DN: ""}
 	e.Add("currentTime", s.cfg.Now().UTC().Format("20060102150405.0Z"))
 	e.Add("subschemaSubentry", "CN=Aggregate,"+schemaDN(base))

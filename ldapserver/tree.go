@@ -85,6 +85,21 @@ func buildTree(v *directory.View) *tree {
 	ds := container(DirectoryServiceDN(base), "nTDSService", "Directory Service")
 	ds.Add("sPNMappings", "host="+strings.Join(directory.SPNMappings(), ","))
 	container(schemaDN(base), "dMD", "Schema")
+	// The site and the DC's server object (MS-ADTS 6.1.1.2.2): what rootDSE's
+	// serverName and dsServiceName point at.
+	container("CN=Sites,"+configDN(base), "sitesContainer", "Sites")
+	container("CN="+defaultSite+",CN=Sites,"+configDN(base), "site", defaultSite)
+	container("CN=Servers,CN="+defaultSite+",CN=Sites,"+configDN(base), "serversContainer", "Servers")
+	if a, ok := v.Account(dcAccount(v)); ok {
+		name := strings.TrimSuffix(a.Name, "$")
+		srv := container(ServerDN(base, a.Name), "server", name)
+		srv.Add("serverReference", l.DN(a.Account))
+		srv.Add("dNSHostName", l.HostName(a.Account))
+		ntds := container("CN=NTDS Settings,"+srv.DN, "nTDSDSA", "NTDS Settings")
+		ntds.AddBytes("objectGUID", guid("NTDS Settings:"+a.SID))
+		ntds.Add("options", "1") // NTDSDSA_OPT_IS_GC
+		ntds.Add("objectCategory", "CN=NTDS-DSA,"+schemaDN(base))
+	}
 	container("CN=Partitions,"+configDN(base), "crossRefContainer", "Partitions")
 	cr := container("CN="+l.NetBIOS+",CN=Partitions,"+configDN(base), "crossRef", l.NetBIOS)
 	cr.Add("nCName", base)
@@ -130,6 +145,22 @@ func buildTree(v *directory.View) *tree {
 		put(accountEntry(v, a, groupDN))
 	}
 	return t
+}
+
+// defaultSite is the one site of the lab.
+const defaultSite = "Default-First-Site-Name"
+
+// ServerDN is the DC's server object under its site.
+func ServerDN(base, account string) string {
+	return "CN=" + strings.TrimSuffix(account, "$") + ",CN=Servers,CN=" + defaultSite + ",CN=Sites," + configDN(base)
+}
+
+// dcAccount is the machine account of the lab's DC.
+func dcAccount(v *directory.View) string {
+	if h := v.Lab.HostByRole("kdc"); h != nil && h.Account != "" {
+		return h.Account
+	}
+	return "DC$"
 }
 
 // wellKnown are the domain's well-known containers (MS-ADTS 6.1.1.4,

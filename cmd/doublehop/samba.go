@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/doublehop/doublehop/conformance"
+	"github.com/doublehop/doublehop/directory"
+)
+
+func init() {
+	register("samba-krb5-tests", "run Samba's Kerberos test suite (written against Windows DCs) against the lab's DC", cmdSambaTests)
+}
+
+func cmdSambaTests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("samba-krb5-tests", "samba-krb5-tests [--host IP] [--files a,b] [--strict] [--write FILE]", stderr)
+	host := fs.String("host", "127.0.1.97", "the lab's own loopback address (the KDC listens on 88 and LDAP on 389 there)")
+	files := fs.String("files", strings.Join(conformance.SambaFiles, ","), "the suite's files to run (samba.tests.krb5.<file>)")
+	strict := fs.Bool("strict", false, "STRICT_CHECKING=1: the suite checks every field as against Windows")
+	rc4 := fs.Bool("allow-rc4", true, "run with the domain policy allow_rc4=true (Windows' default; the lab's own default is AES only)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "per file")
+	write := fs.String("write", "", "write the table to FILE (a markdown file, e.g. TESTING.md)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o := conformance.Options{Host: *host, Files: strings.Split(*files, ","), Strict: *strict, Timeout: *timeout, Progress: stderr}
+	if *rc4 {
+		o.Policy = func(l *directory.Lab) { l.Policy.AllowRC4 = true }
+	}
+	rs, err := conformance.RunSamba(ctx, o)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		fmt.Fprintln(stdout, r.Line())
+	}
+	fmt.Fprintln(stdout, conformance.Total(rs).Line())
+	if *write != "" {
+		md := fmt.Sprintf("# Samba's Kerberos tests against the lab's DC\n\n`make samba-krb5-tests` (Debian's python3-samba 4.17, STRICT_CHECKING=%v, allow_rc4=%v), %s:\n\n%s",
+			*strict, *rc4, time.Now().UTC().Format("2006-01-02"), conformance.Markdown(rs))
+		if err := os.WriteFile(*write, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
