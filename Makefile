@@ -12,7 +12,7 @@ export CGO_ENABLED := 0
 # whose peer is missing fails instead of skipping.
 DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr gss-ntlmssp python3-impacket python3-gssapi ldap-utils libsasl2-modules-gssapi-mit
 
-.PHONY: all build test deps vet fuzz bench soak clean explain-proof
+.PHONY: all build test deps vet fuzz bench soak clean explain-proof samba-krb5-tests
 
 all: build
 
@@ -65,6 +65,15 @@ PAIRS ?= 2000
 SEED ?= 7
 explain-proof:
 	DOUBLEHOP_PAIRS=$(PAIRS) DOUBLEHOP_SEED=$(SEED) $(GO) test ./bench -run 'TestExplainFixes' -v -timeout 60m | grep -v '^=== '
+
+# Samba's Kerberos test suite (written against Windows DCs) against the lab's
+# DC: installs the suite, runs each file, writes the table to TESTING.md.
+SAMBA_PACKAGES := python3-samba samba-dsdb-modules python3-pyasn1 python3-cryptography
+samba-krb5-tests: build
+	@missing=""; for p in $(SAMBA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "samba-krb5-tests: installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || exit 1; fi
+	$(BIN) samba-krb5-tests --logs build/samba-krb5 --write TESTING.md
 
 # 64 users doing the full flow for SOAKTIME, then each tier killed (SIGKILL) and restarted under load.
 SOAKTIME ?= 60s

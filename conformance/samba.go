@@ -61,6 +61,7 @@ type Options struct {
 	Timeout  time.Duration // per file, default 10 minutes
 	Policy   func(*directory.Lab)
 	Progress io.Writer
+	LogDir   string // keep each file's unittest output here (FILE.log)
 }
 
 // Result is one file's outcome.
@@ -133,7 +134,11 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 	var out []Result
 	for _, f := range o.Files {
 		fmt.Fprintf(o.Progress, "samba krb5: %s ...\n", f)
-		r := runFile(ctx, env, f, o.Timeout)
+		r, log := runFile(ctx, env, f, o.Timeout)
+		if o.LogDir != "" {
+			os.MkdirAll(o.LogDir, 0o755)
+			os.WriteFile(filepath.Join(o.LogDir, f+".log"), log, 0o644)
+		}
 		fmt.Fprintf(o.Progress, "  %s\n", r.Line())
 		out = append(out, r)
 	}
@@ -195,7 +200,7 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 	return env, nil
 }
 
-func runFile(ctx context.Context, env []string, file string, timeout time.Duration) Result {
+func runFile(ctx context.Context, env []string, file string, timeout time.Duration) (Result, []byte) {
 	r := Result{File: file, Causes: map[string]int{}}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -216,7 +221,7 @@ func runFile(ctx context.Context, env []string, file string, timeout time.Durati
 		}
 		r.Causes["the file did not run: "+firstLine(strings.TrimSpace(tail))]++
 	}
-	return r
+	return r, buf.Bytes()
 }
 
 // unittest's summary: "Ran 216 tests in 0.5s" and "FAILED (failures=32,
