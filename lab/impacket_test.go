@@ -1,14 +1,12 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/internal/peer"
@@ -28,17 +26,7 @@ func impacketLab(t *testing.T, patch func(*directory.Lab)) *Lab {
 // getST runs impacket's getST.py in dir and returns its output.
 func getST(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
-	py := peer.Need1(t, "/usr/bin/python3")
-	script := "/usr/share/doc/python3-impacket/examples/getST.py"
-	if _, err := os.Stat(script); err != nil {
-		peer.Missing(t, "python3-impacket (apt-get install python3-impacket): "+err.Error())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, append([]string{script, "-dc-ip", impacketHost}, args...)...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return impacketIn(t, dir, "getST.py", append([]string{"-dc-ip", impacketHost}, args...)...)
 }
 
 func TestImpacketS4U(t *testing.T) {

@@ -235,8 +235,12 @@ func TestLDAPModifyWithADRules(t *testing.T) {
 	}
 }
 
-// impacket's examples run with Debian's python3.
+// impacket's examples run with Debian's python3 (getST.py and the others).
 func impacketExample(t *testing.T, name string, args ...string) (string, error) {
+	return impacketIn(t, t.TempDir(), name, args...)
+}
+
+func impacketIn(t *testing.T, dir, name string, args ...string) (string, error) {
 	t.Helper()
 	py := peer.Need1(t, "/usr/bin/python3")
 	script := "/usr/share/doc/python3-impacket/examples/" + name
@@ -246,7 +250,7 @@ func impacketExample(t *testing.T, name string, args ...string) (string, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{script}, args...)...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

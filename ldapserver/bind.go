@@ -248,20 +248,28 @@ func (c *conn) kerberosRefused(id int64, mech string, err error) {
 	c.reply(id, bindResponse(ldap.InvalidCredentials, "80090322: LdapErr: DSID-0C0906B5, comment: AcceptSecurityContext error, data 0, v4563 ("+err.Error()+")", nil))
 }
 
+// kerberosContext accepts the client's AP-REQ with the DC's key and finds
+// its account; a refusal is answered (and audited) here.
+func (c *conn) kerberosContext(v *directory.View, id int64, mech string, creds []byte) (*gss.SecContext, *identity, bool) {
+	sec, err := c.s.accept(v, creds)
+	if err == nil {
+		var who *identity
+		if who, err = c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), mech); err == nil {
+			return sec, who, true
+		}
+	}
+	c.kerberosRefused(id, mech, err)
+	return nil, nil, false
+}
+
 // gssapiBind runs RFC 4752: the context (1–2 round trips), then the security
 // layer offer and the client's choice.
 func (c *conn) gssapiBind(id int64, creds []byte) {
 	v := c.s.cfg.Directory.View()
 	b := c.bind
 	if b == nil || b.mech != "GSSAPI" {
-		sec, err := c.s.accept(v, creds)
-		if err != nil {
-			c.kerberosRefused(id, "GSSAPI", err)
-			return
-		}
-		who, err := c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), "GSSAPI")
-		if err != nil {
-			c.kerberosRefused(id, "GSSAPI", err)
+		sec, who, ok := c.kerberosContext(v, id, "GSSAPI", creds)
+		if !ok {
 			return
 		}
 		c.bind = &bindState{mech: "GSSAPI", sec: sec, step: 1, who: who}
@@ -317,15 +325,8 @@ func (c *conn) spnegoBind(ctx context.Context, id int64, creds []byte) {
 		return
 	}
 	c.bind = nil
-	v := c.s.cfg.Directory.View()
-	sec, err := c.s.accept(v, creds)
-	if err != nil {
-		c.kerberosRefused(id, "GSS-SPNEGO", err)
-		return
-	}
-	who, err := c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), "GSS-SPNEGO")
-	if err != nil {
-		c.kerberosRefused(id, "GSS-SPNEGO", err)
+	sec, who, ok := c.kerberosContext(c.s.cfg.Directory.View(), id, "GSS-SPNEGO", creds)
+	if !ok {
 		return
 	}
 	c.who = who

@@ -17,6 +17,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/accept"
 	"github.com/doublehop/doublehop/internal/selfcert"
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/ntlm"
@@ -46,7 +47,6 @@ type Server struct {
 	cfg    Config
 	ev     events.Sink
 	log    *slog.Logger
-	slots  chan struct{}
 	replay *gss.ReplayCache
 
 	mu   sync.Mutex
@@ -81,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg, slots: make(chan struct{}, cfg.MaxConns),
+	s := &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg,
 		replay: gss.NewReplayCache(cfg.Directory.View().Lab.Policy.MaxSkew.D(), 0)}
 	return s, nil
 }
@@ -112,46 +112,16 @@ func (s *Server) ServeLDAPS(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener, overTLS bool) error {
-	go func() { <-ctx.Done(); ln.Close() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			// Over the cap: a Notice of Disconnection (busy), then close.
-			c.Write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.Other, "the DC's LDAP connection limit is reached")))
-			c.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.slots }()
-			defer c.Close()
-			defer context.AfterFunc(ctx, func() { c.Close() })()
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("ldap: panic recovered", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(r))
-				}
-			}()
-			cn := &conn{s: s, raw: c, net: c, tls: overTLS}
-			cn.r = bufio.NewReader(c)
-			cn.serve(ctx)
-		}()
+	busy := func(c net.Conn) {
+		// Over the cap: a Notice of Disconnection (busy), then close.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(ldap.Envelope(0, ldap.NoticeOfDisconnection(ldap.Other, "the DC's LDAP connection limit is reached")))
 	}
+	return accept.Loop(ctx, ln, s.cfg.MaxConns, s.log, "ldap", busy, func(c net.Conn) {
+		cn := &conn{s: s, raw: c, net: c, tls: overTLS}
+		cn.r = bufio.NewReader(c)
+		cn.serve(ctx)
+	})
 }
 
 // conn is one client connection: its bind state and security layer.

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/accept"
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -33,10 +33,9 @@ type Config struct {
 
 // Server answers NetrLogonSamLogonEx for authenticated members.
 type Server struct {
-	cfg   Config
-	ev    events.Sink
-	log   *slog.Logger
-	slots chan struct{}
+	cfg Config
+	ev  events.Sink
+	log *slog.Logger
 }
 
 // New makes a server; it holds no global state.
@@ -64,47 +63,12 @@ func New(cfg Config) *Server {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg, slots: make(chan struct{}, cfg.MaxConns)}
+	return &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg}
 }
 
 // Serve accepts secure channels until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	go func() { <-ctx.Done(); ln.Close() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			c.Close() // over the connection cap
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.slots }()
-			defer c.Close()
-			defer context.AfterFunc(ctx, func() { c.Close() })() // shutdown ends idle channels
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("netlogon: panic recovered", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(r))
-				}
-			}()
-			s.serveConn(ctx, c)
-		}()
-	}
+	return accept.Loop(ctx, ln, s.cfg.MaxConns, s.log, "netlogon", nil, func(c net.Conn) { s.serveConn(ctx, c) })
 }
 
 // handshake replies: 0 then the AP-REP token, or 1 then the reason.
