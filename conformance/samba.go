@@ -208,6 +208,7 @@ func runFile(ctx context.Context, env []string, file string, timeout time.Durati
 	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-m", "unittest", "-v", "samba.tests.krb5."+file)
 	cmd.Env = env
 	cmd.Dir = os.TempDir()
+	cmd.WaitDelay = 5 * time.Second // a timed-out file's children may hold the pipe
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	cmd.Run()

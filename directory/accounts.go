@@ -40,7 +40,9 @@ func (l *Lab) NewAccount(a Account) (*Account, error) {
 	default:
 		return nil, fmt.Errorf("account type %q: user, service or computer", a.Type)
 	}
-	if a.Name == "" || strings.ContainsAny(a.Name, `/\@ `) {
+	// AD refuses " / \ [ ] : ; | = , + * ? < > in a sAMAccountName (MS-SAMR
+	// 3.1.1.6); '@' is allowed (Samba's salt tests use it).
+	if a.Name == "" || strings.ContainsAny(a.Name, `"/\[]:;|=,+*?<> `) {
 		return nil, fmt.Errorf("account name %q is not a sAMAccountName", a.Name)
 	}
 	if l.Account(a.Name) != nil {
@@ -55,6 +57,11 @@ func (l *Lab) NewAccount(a Account) (*Account, error) {
 	for _, x := range l.Accounts {
 		if x.RID >= next {
 			next = x.RID + 1
+		}
+	}
+	for _, g := range l.Groups { // accounts and groups share the domain's RIDs
+		if g.RID >= next {
+			next = g.RID + 1
 		}
 	}
 	a.RID = next
@@ -201,4 +208,50 @@ func (a *Account) BadPassword(p Policy, now time.Time) (lockedNow bool) {
 // Unlock clears the lockout (Unlock-ADAccount).
 func (a *Account) Unlock() {
 	a.LockedOut, a.BadPwdCount, a.BadPwdTime = time.Time{}, 0, time.Time{}
+}
+
+// NewGroup adds a domain group with the next free RID.
+func (l *Lab) NewGroup(name string) (*Group, error) {
+	if name == "" || strings.ContainsAny(name, `"/\[]:;|=,+*?<>`) {
+		return nil, fmt.Errorf("group name %q is not a sAMAccountName", name)
+	}
+	if _, ok := wellKnownGroups[strings.ToLower(name)]; ok || l.Account(name) != nil {
+		return nil, fmt.Errorf("a group or account named %s already exists", name)
+	}
+	next := uint32(firstRID)
+	for _, g := range l.Groups {
+		if strings.EqualFold(g.Name, name) {
+			return nil, fmt.Errorf("a group named %s already exists", name)
+		}
+		if g.RID >= next {
+			next = g.RID + 1
+		}
+	}
+	for _, a := range l.Accounts {
+		if a.RID >= next {
+			next = a.RID + 1
+		}
+	}
+	l.Groups = append(l.Groups, Group{Name: name, RID: next})
+	return &l.Groups[len(l.Groups)-1], nil
+}
+
+// RemoveGroup deletes a lab group and every membership of it.
+func (l *Lab) RemoveGroup(name string) error {
+	for i, g := range l.Groups {
+		if strings.EqualFold(g.Name, name) {
+			l.Groups = append(l.Groups[:i], l.Groups[i+1:]...)
+			for j := range l.Accounts {
+				a := &l.Accounts[j]
+				for k, x := range a.Groups {
+					if strings.EqualFold(x, name) {
+						a.Groups = append(a.Groups[:k], a.Groups[k+1:]...)
+						break
+					}
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no group %s (well-known groups cannot be removed)", name)
 }

@@ -100,7 +100,11 @@ func (c *conn) handleModify(m *ldap.Message) {
 		return
 	}
 	if e.Account == "" {
-		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts only)"))
+		if g, ok := e.Get("objectClass"); ok && hasValue(g, "group") {
+			c.modifyGroup(m.ID, e, t, changes)
+			return
+		}
+		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts and group membership only)"))
 		return
 	}
 	var records []changeRecord
@@ -139,6 +143,80 @@ func (c *conn) handleModify(m *ldap.Message) {
 			Message: fmt.Sprintf("A directory service object was modified: %s %s: %s %s", e.DN, r.attr, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
 	}
 	c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
+}
+
+func hasValue(a ldap.Attr, v string) bool {
+	for _, x := range a.Vals {
+		if strings.EqualFold(string(x), v) {
+			return true
+		}
+	}
+	return false
+}
+
+// modifyGroup changes a group's member attribute: each value is an account's
+// DN, and the account's membership changes (Protected Users, Domain Admins).
+func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *tree, changes []change) {
+	name := ""
+	if a, ok := g.Get("sAMAccountName"); ok && len(a.Vals) > 0 {
+		name = string(a.Vals[0])
+	}
+	var recs []changeRecord
+	var lerr *ldap.Error
+	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
+		recs = nil
+		for _, ch := range changes {
+			if !strings.EqualFold(ch.attr, "member") {
+				lerr = attrErr(ldap.UnwillingToPerform, "NOT_WRITABLE", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes a group's member only, not %s)", ch.attr)
+				return lerr
+			}
+			for _, v := range ch.vals {
+				e, ok := t.byDN[ldap.NormDN(string(v))]
+				if !ok || e.Account == "" {
+					lerr = attrErr(ldap.NoSuchObject, "NO_SUCH_MEMBER", "00000525: NameErr: DSID-031A1256, problem 2001 (NO_OBJECT), data 0 (%s)", v)
+					return lerr
+				}
+				a := l.Account(e.Account)
+				in := a.InGroup(name)
+				switch {
+				case ch.op == modAdd || ch.op == modReplace:
+					if in && ch.op == modAdd {
+						lerr = attrErr(ldap.EntryAlreadyExists, "VALUE_EXISTS", "00000562: UpdErr: DSID-031A11C4, problem 6005 (ENTRY_EXISTS), data 0")
+						return lerr
+					}
+					if !in {
+						a.Groups = append(a.Groups, name)
+					}
+					recs = append(recs, changeRecord{"member", "VALUE_ADDED", e.DN})
+				case ch.op == modDelete:
+					if !in {
+						lerr = attrErr(ldap.UnwillingToPerform, "NO_SUCH_VALUE", "00000561: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0")
+						return lerr
+					}
+					for i, x := range a.Groups {
+						if strings.EqualFold(x, name) {
+							a.Groups = append(a.Groups[:i], a.Groups[i+1:]...)
+							break
+						}
+					}
+					recs = append(recs, changeRecord{"member", "VALUE_DELETED", e.DN})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if lerr == nil {
+			lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
+		}
+		c.reply(id, ldap.Result(ldap.OpModifyResponse, lerr.Code, "", lerr.Message))
+		return
+	}
+	for _, r := range recs {
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: g.DN, Reason: r.op,
+			Address: c.raw.RemoteAddr().String(), Message: fmt.Sprintf("A directory service object was modified: %s member: %s %s", g.DN, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
+	}
+	c.reply(id, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
 }
 
 func attrErr(code ldap.ResultCode, reason, format string, args ...any) *ldap.Error {
@@ -395,14 +473,20 @@ func (c *conn) handleAdd(m *ldap.Message) {
 		}
 		return ""
 	}
-	isComputer, isUser := false, false
+	isComputer, isUser, isGroup := false, false, false
 	for _, oc := range attrs["objectclass"] {
 		switch strings.ToLower(string(oc)) {
 		case "computer":
 			isComputer = true
 		case "user":
 			isUser = true
+		case "group":
+			isGroup = true
 		}
+	}
+	if isGroup && !isUser && !isComputer {
+		c.addGroup(m.ID, dn, first("samaccountname"))
+		return
 	}
 	if !isComputer && !isUser {
 		c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab creates user and computer objects)"))
@@ -491,7 +575,23 @@ func (c *conn) handleAdd(m *ldap.Message) {
 	c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.Success, "", ""))
 }
 
-// handleDelete removes an account.
+// addGroup creates a global security group with the next RID.
+func (c *conn) addGroup(id int64, dn, sam string) {
+	if sam == "" {
+		if rdn := ldap.SplitDN(dn); len(rdn) > 0 {
+			_, sam, _ = strings.Cut(rdn[0], "=")
+		}
+	}
+	if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { _, err := l.NewGroup(sam); return err }); err != nil {
+		c.reply(id, ldap.Result(ldap.OpAddResponse, ldap.EntryAlreadyExists, "", "00000524: UpdErr: DSID-031A11E2, problem 6005 (ENTRY_EXISTS), data 0 ("+err.Error()+")"))
+		return
+	}
+	c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: dn, Reason: "OBJECT_CREATED",
+		Address: c.raw.RemoteAddr().String(), Message: "A directory service object was created: " + dn})
+	c.reply(id, ldap.Result(ldap.OpAddResponse, ldap.Success, "", ""))
+}
+
+// handleDelete removes an account or a group.
 func (c *conn) handleDelete(m *ldap.Message) {
 	if c.needBind(m.ID, ldap.OpDelResponse) {
 		return
@@ -507,7 +607,19 @@ func (c *conn) handleDelete(m *ldap.Message) {
 		return
 	}
 	if e.Account == "" {
-		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab deletes accounts only)"))
+		g, isGroup := e.Get("objectClass")
+		name, _ := e.Get("sAMAccountName")
+		if !isGroup || !hasValue(g, "group") || len(name.Vals) == 0 {
+			c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab deletes accounts and groups only)"))
+			return
+		}
+		if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { return l.RemoveGroup(string(name.Vals[0])) }); err != nil {
+			c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 ("+err.Error()+")"))
+			return
+		}
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: e.DN, Reason: "OBJECT_DELETED",
+			Address: c.raw.RemoteAddr().String(), Message: "A directory service object was deleted: " + e.DN})
+		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.Success, "", ""))
 		return
 	}
 	if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { return l.RemoveAccount(e.Account) }); err != nil {

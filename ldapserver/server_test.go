@@ -356,3 +356,38 @@ func utf16Quoted(s string) string {
 	}
 	return string(b)
 }
+
+func TestGroupsOverLDAP(t *testing.T) {
+	st, addr, _ := startServer(t, nil)
+	admin := bindTLS(t, addr, `LAB\administrator`, "Admin-Passw0rd!")
+	// Protected Users membership, as Samba's tests and ADUC write it.
+	pu := goldap.NewModifyRequest("CN=Protected Users,CN=Users,DC=lab,DC=local", nil)
+	pu.Add("member", []string{"CN=bob,CN=Users,DC=lab,DC=local"})
+	if err := admin.Modify(pu); err != nil {
+		t.Fatalf("add bob to Protected Users: %v", err)
+	}
+	if !st.View().Lab.Account("bob").CannotBeDelegated() {
+		t.Fatal("bob is not in Protected Users after the LDAP write")
+	}
+	// A new group, a member, its deletion.
+	add := goldap.NewAddRequest("CN=Web Admins,CN=Users,DC=lab,DC=local", nil)
+	add.Attribute("objectClass", []string{"group"})
+	if err := admin.Add(add); err != nil {
+		t.Fatalf("add group: %v", err)
+	}
+	m := goldap.NewModifyRequest("CN=Web Admins,CN=Users,DC=lab,DC=local", nil)
+	m.Add("member", []string{"CN=alice,CN=Users,DC=lab,DC=local"})
+	if err := admin.Modify(m); err != nil {
+		t.Fatalf("add alice: %v", err)
+	}
+	r, err := admin.Search(goldap.NewSearchRequest("DC=lab,DC=local", goldap.ScopeWholeSubtree, 0, 0, 0, false, "(sAMAccountName=alice)", []string{"memberOf"}, nil))
+	if err != nil || !contains(r.Entries[0].GetAttributeValues("memberOf"), "CN=Web Admins,CN=Users,DC=lab,DC=local") {
+		t.Fatalf("alice's memberOf: %v %v", err, r.Entries)
+	}
+	if err := admin.Del(goldap.NewDelRequest("CN=Web Admins,CN=Users,DC=lab,DC=local", nil)); err != nil {
+		t.Fatalf("delete group: %v", err)
+	}
+	if st.View().Lab.Account("alice").InGroup("Web Admins") {
+		t.Fatal("alice still in a deleted group")
+	}
+}
