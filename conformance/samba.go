@@ -181,6 +181,7 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		"ADMIN_USERNAME=administrator", "ADMIN_PASSWORD="+pw("administrator"),
 		"MAC_USERNAME=WS01$", "MAC_PASSWORD="+pw("WS01$"),
 		"SERVICE_USERNAME=SQL$", "SERVICE_PASSWORD="+pw("SQL$"),
+		"DC_USERNAME=DC$", "DC_PASSWORD="+pw("DC$"), "FOR_USER=alice",
 		"STRICT_CHECKING="+strict, "SMB_CONF_PATH="+smb, "KRB5_CONFIG="+l.Krb5Conf(),
 		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "PYTHONPATH=/usr/lib/python3/dist-packages")
 	// The krbtgt's keys, as Samba's selftest gives them (the suite reads

@@ -52,6 +52,11 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Capture   string // write a pcap of every tier's traffic here (the wire view)
+	// ExternalKDC puts the web and SQL tiers in front of another DC of the
+	// realm (a Samba AD DC, a Windows one) at this address: the lab starts no
+	// KDC, Netlogon or LDAP of its own, and the tiers use the keytabs already
+	// in the state directory (KeytabPath), as that DC exported them.
+	ExternalKDC string
 }
 
 // Lab is a running embedded lab.
@@ -131,20 +136,24 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		l.capture.SetLogger(opt.Logger)
 		l.closers = append(l.closers, l.capture.Close)
 	}
-	k := kdc.New(kdc.Config{Directory: store, Events: kdcEvents, Logger: opt.Logger.With("tier", "kdc"), Now: opt.Now})
-	tcp, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.KDCPort)))
-	if err != nil {
-		return fail(fmt.Errorf("kdc: %w", err))
+	if opt.ExternalKDC != "" {
+		l.KDCAddr = opt.ExternalKDC
+	} else {
+		k := kdc.New(kdc.Config{Directory: store, Events: kdcEvents, Logger: opt.Logger.With("tier", "kdc"), Now: opt.Now})
+		tcp, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.KDCPort)))
+		if err != nil {
+			return fail(fmt.Errorf("kdc: %w", err))
+		}
+		port := tcp.Addr().(*net.TCPAddr).Port
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(opt.Host, fmt.Sprint(port)))
+		if err != nil {
+			tcp.Close()
+			return fail(fmt.Errorf("kdc udp: %w", err))
+		}
+		l.KDCAddr = tcp.Addr().String()
+		l.serve(func() error { return k.Serve(ctx, l.wrap(tcp)) })
+		l.serve(func() error { return k.ServePacket(ctx, l.wrapPacket(udp)) })
 	}
-	port := tcp.Addr().(*net.TCPAddr).Port
-	udp, err := net.ListenPacket("udp", net.JoinHostPort(opt.Host, fmt.Sprint(port)))
-	if err != nil {
-		tcp.Close()
-		return fail(fmt.Errorf("kdc udp: %w", err))
-	}
-	l.KDCAddr = tcp.Addr().String()
-	l.serve(func() error { return k.Serve(ctx, l.wrap(tcp)) })
-	l.serve(func() error { return k.ServePacket(ctx, l.wrapPacket(udp)) })
 
 	// The hosts a lab client resolves to loopback, like a hosts file.
 	l.Dialer = labnet.NewEmpty()
@@ -152,12 +161,14 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		l.Dialer.Map(h.Name, opt.Host)
 		l.Dialer.Map(h.Short, opt.Host)
 	}
-	nl, err := l.startNetlogon(ctx, opt, v, kdcEvents)
-	if err != nil {
-		return fail(err)
-	}
-	if err := l.startLDAP(ctx, opt, v, kdcEvents, nl); err != nil {
-		return fail(err)
+	if opt.ExternalKDC == "" {
+		nl, err := l.startNetlogon(ctx, opt, v, kdcEvents)
+		if err != nil {
+			return fail(err)
+		}
+		if err := l.startLDAP(ctx, opt, v, kdcEvents, nl); err != nil {
+			return fail(err)
+		}
 	}
 	if err := l.startSQL(ctx, opt, v); err != nil {
 		return fail(err)
@@ -249,7 +260,7 @@ func (l *Lab) startWeb(ctx context.Context, opt Options, v *directory.View) erro
 		return nil
 	}
 	kt := l.KeytabPath("web")
-	if _, err := os.Stat(kt); os.IsNotExist(err) || opt.Reset {
+	if _, err := os.Stat(kt); opt.ExternalKDC == "" && (os.IsNotExist(err) || opt.Reset) {
 		if err := ExportKeytab(l.Store, h.RunsAs, kt); err != nil {
 			return fmt.Errorf("web keytab: %w", err)
 		}
@@ -280,7 +291,7 @@ func (l *Lab) startSQL(ctx context.Context, opt Options, v *directory.View) erro
 		return nil
 	}
 	ktPath := l.KeytabPath("sql")
-	if _, err := os.Stat(ktPath); os.IsNotExist(err) || opt.Reset {
+	if _, err := os.Stat(ktPath); opt.ExternalKDC == "" && (os.IsNotExist(err) || opt.Reset) {
 		if err := ExportKeytab(l.Store, h.RunsAs, ktPath); err != nil {
 			return fmt.Errorf("sql keytab: %w", err)
 		}
