@@ -433,6 +433,7 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   allow_rc4=true|false          permit RC4-HMAC keys and tickets (INSECURE)
   max_skew=5m                   allowed clock skew
   kdc_clock_offset=10m          move the KDC's clock (clock-skew scenarios)
+  client_clock_offset=10m       move the workstation's (ws01's) clock; 0s is w32tm /resync
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   lockout_threshold=5           bad passwords before an account locks (0 = never, AD's default)
   lockout_duration=30m          how long it stays locked; lockout_window=30m: the observation window
@@ -451,8 +452,8 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v\nweb.impersonate=%v web.providers=%s\n",
-			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v\nweb.impersonate=%v web.providers=%s\n",
+			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.ClientClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
 			l.Policy.LockoutThreshold, l.Policy.LockoutDuration.D(), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
@@ -488,6 +489,8 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.MaxSkew, err = dur()
 	case "kdc_clock_offset":
 		l.Policy.KDCClockOffset, err = dur()
+	case "client_clock_offset":
+		l.Policy.ClientClockOffset, err = dur()
 	case "lockout_threshold":
 		l.Policy.LockoutThreshold, err = strconv.Atoi(v)
 	case "lockout_duration":

@@ -91,7 +91,7 @@ func SingleFaults() []Fault {
 		[]string{"delegation", "set", "WEB$", "constrained", "--to", sqlSPN})
 	add("RBCD on the front end", []string{"delegation", "set", "svc_iispool", "none"},
 		[]string{"delegation", "rbcd", "svc_iispool", "--allow", "svc_mssqlserver"})
-	for _, kv := range []string{"kdc_clock_offset=10m", "max_skew=1s", "web.impersonate=false", "web.providers=NTLM", "web.providers=Negotiate:Kerberos",
+	for _, kv := range []string{"kdc_clock_offset=10m", "client_clock_offset=10m", "client_clock_offset=-7m", "max_skew=1s", "web.impersonate=false", "web.providers=NTLM", "web.providers=Negotiate:Kerberos",
 		`sql.login=LAB\bob:deny`, `sql.login=LAB\bob:disabled`, "restrict_ntlm=deny_all", "allow_rc4=true"} {
 		add("policy "+kv, []string{"policy", "set", kv})
 	}
@@ -212,8 +212,10 @@ func proveOne(ctx context.Context, f Fault, rounds int) FaultOutcome {
 // bobFlow logs Bob on with a new cache and opens the site; "" when SQL
 // Server saw LAB\bob over Kerberos.
 func bobFlow(ctx context.Context, l *lab.Lab, dir string, n int) string {
+	off := l.Store.View().Lab.Policy.ClientClockOffset.D() // ws01's clock, as the lab has it
 	cfg := client.Config{CCache: filepath.Join(dir, fmt.Sprintf("bob%d.cc", n)), Dialer: l.Dialer,
-		Resolver: directory.ZoneResolver{Lab: func() *directory.Lab { return l.Store.View().Lab }}}
+		Resolver: directory.ZoneResolver{Lab: func() *directory.Lab { return l.Store.View().Lab }},
+		Now:      func() time.Time { return time.Now().Add(off) }}
 	if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
 		return err.Error()
 	}

@@ -53,6 +53,9 @@ type Policy struct {
 	RenewLifetime  Duration `yaml:"renew_lifetime"`
 	AllowRC4       bool     `yaml:"allow_rc4"`                  // INSECURE: RC4-HMAC tickets and keys
 	KDCClockOffset Duration `yaml:"kdc_clock_offset,omitempty"` // the DC's clock is off by this much (skew scenarios)
+	// ClientClockOffset is how far the workstation's (ws01's) clock is off:
+	// every lab client (doublehop client, scenarios, the proof) runs with it.
+	ClientClockOffset Duration `yaml:"client_clock_offset,omitempty"`
 	// RestrictNTLM is "Network security: Restrict NTLM: NTLM authentication in
 	// this domain": "" allows NTLM (AD's default), deny_all refuses it at the DC.
 	RestrictNTLM string `yaml:"restrict_ntlm,omitempty"`

@@ -257,8 +257,10 @@ func (l *Lab) Client(user string, offset time.Duration) (*client.Client, error) 
 	if user == "" {
 		user = "bob"
 	}
+	// ws01's clock: the step's offset plus the lab's client_clock_offset.
+	now := func() time.Time { return time.Now().Add(offset + l.zone().Policy.ClientClockOffset.D()) }
 	cfg := client.Config{CCache: filepath.Join(l.ccacheDir, "krb5cc_"+user), Dialer: l.dialer,
-		Now: func() time.Time { return time.Now().Add(offset) }, Host: l.hostName(RoleClient), Resolver: directory.ZoneResolver{Lab: l.zone}}
+		Now: now, Host: l.hostName(RoleClient), Resolver: directory.ZoneResolver{Lab: l.zone}}
 	if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
 		return nil, err
 	}

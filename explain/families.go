@@ -222,6 +222,11 @@ func clockSkew(in Input, fail events.Event) (Diagnosis, bool) {
 		if p.KDCClockOffset != 0 {
 			d.Fix = append(d.Fix, cmd("policy", "set", "kdc_clock_offset=0s"))
 		}
+		if p.ClientClockOffset != 0 {
+			d.Summary = fmt.Sprintf("the workstation's clock is %s off the domain's (more than the allowed skew)", p.ClientClockOffset.D())
+			d.Note = "on Windows: w32tm /resync on ws01"
+			d.Fix = append(d.Fix, cmd("policy", "set", "client_clock_offset=0s"))
+		}
 		if p.MaxSkew.D() > 0 && p.MaxSkew.D() < directory.DefaultMaxSkew {
 			d.Fix = append(d.Fix, cmd("policy", "set", "max_skew="+directory.DefaultMaxSkew.String()))
 		}

@@ -104,7 +104,9 @@ func (t *StateTarget) Admin(ctx context.Context, args []string) (string, error) 
 
 // Client implements Target.
 func (t *StateTarget) Client(user string, offset time.Duration) (*client.Client, error) {
-	cfg := client.Config{CCache: filepath.Join(t.tmp, "krb5cc_"+user), Dialer: t.dialer, Now: func() time.Time { return time.Now().Add(offset) },
+	// ws01's clock: the step's offset plus the lab's client_clock_offset.
+	now := func() time.Time { return time.Now().Add(offset + t.store.View().Lab.Policy.ClientClockOffset.D()) }
+	cfg := client.Config{CCache: filepath.Join(t.tmp, "krb5cc_"+user), Dialer: t.dialer, Now: now,
 		Resolver: directory.ZoneResolver{Lab: func() *directory.Lab { return t.store.View().Lab }}}
 	if err := client.FromKrb5Conf(filepath.Join(t.Dir, lab.Krb5ConfFile), &cfg); err != nil {
 		return nil, err

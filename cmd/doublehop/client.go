@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/client"
+	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -65,7 +66,15 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	cfg := client.Config{Now: func() time.Time { return time.Now().Add(*offset) }}
+	// ws01's clock: --clock-offset plus the lab's client_clock_offset, when
+	// the state holds a lab (policy set client_clock_offset=10m).
+	labOffset := time.Duration(0)
+	if _, err := os.Stat(filepath.Join(*state, directory.FileName)); err == nil {
+		if s, err := directory.OpenExisting(*state); err == nil {
+			labOffset = s.View().Lab.Policy.ClientClockOffset.D()
+		}
+	}
+	cfg := client.Config{Now: func() time.Time { return time.Now().Add(*offset + labOffset) }}
 	if *conf == "" {
 		*conf = os.Getenv("KRB5_CONFIG")
 	}
