@@ -126,10 +126,12 @@ func (a *Account) SupportedEncryptionTypes(allowRC4 bool) uint32 {
 }
 
 // SetSupportedEncryptionTypes writes msDS-SupportedEncryptionTypes; bits the
-// lab has no keys for (DES) are refused.
+// lab has no keys for (DES) are refused. The feature bits above the etypes
+// (MS-KILE 2.2.7: AES256-SK 0x20, FAST 0x10000, compound identity 0x20000,
+// claims 0x40000, resource SID compression 0x80000) are taken and not kept.
 func (a *Account) SetSupportedEncryptionTypes(u uint32) error {
-	if u&^uint32(SETRC4|SETAES128|SETAES256|0x20|0x1|0x2) != 0 || u&0x3 != 0 {
-		return fmt.Errorf("msDS-SupportedEncryptionTypes 0x%x: the lab has AES and RC4 keys only", u)
+	if u&0x3 != 0 {
+		return fmt.Errorf("msDS-SupportedEncryptionTypes 0x%x: DES (0x1, 0x2): the lab has AES and RC4 keys only", u)
 	}
 	var names []string
 	if u&SETAES256 != 0 {
