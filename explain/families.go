@@ -23,6 +23,7 @@ var rules = []rule{
 	ntlmFallback,      // ws01 → web  4624 package NTLM + 18456 ANONYMOUS LOGON
 	duplicateSPN,      // any → dc    KDC event 11
 	wrongKey,          // → web, sql  4625 / 18452 KRB_AP_ERR_MODIFIED + the 4769 that issued it
+	serviceLogon,      // web → dc    4771 for the account a tier runs as: its keytab is stale
 	unknownService,    // any → dc    KDC_ERR_S_PRINCIPAL_UNKNOWN SERVER_UNKNOWN
 	sensitiveUser,     // web → dc    the user cannot be delegated (before the delegation it defeats)
 	delegationRefused, // web → dc    S4U2Proxy KDC_ERR_BADOPTION
@@ -107,7 +108,9 @@ func spnFix(v *directory.View, spn, owner string) []string {
 }
 
 func preauth(in Input, fail events.Event) (Diagnosis, bool) {
-	e, ok := find(in.Events, is(events.PreauthFailed, "KDC_ERR_PREAUTH_FAILED"))
+	e, ok := find(in.Events, func(e events.Event) bool {
+		return is(events.PreauthFailed, "KDC_ERR_PREAUTH_FAILED")(e) && tierRunningAs(in.View, user(e.Client)) == ""
+	})
 	if !ok {
 		return Diagnosis{}, false
 	}
@@ -116,6 +119,38 @@ func preauth(in Input, fail events.Event) (Diagnosis, bool) {
 		Why:     "The client proves its password by encrypting a timestamp with its key (PA-ENC-TIMESTAMP); the KDC could not decrypt it: KDC_ERR_PREAUTH_FAILED (24), Security event 4771.",
 		Fix:     []string{cmd("client", "kinit", user(e.Client))},
 		Note:    "type the right password (the lab's are in lab.env)"}, true
+}
+
+// tierRunningAs is the tier ("web", "sql") that runs as the account, or "".
+func tierRunningAs(v *directory.View, account string) string {
+	if v == nil {
+		return ""
+	}
+	for _, role := range []string{"web", "sql"} {
+		if h := v.Lab.HostByRole(role); h != nil && strings.EqualFold(h.RunsAs, account) {
+			return role
+		}
+	}
+	return ""
+}
+
+// A tier's own logon refused for its password (the Netlogon channel's or
+// S4U's logon with the keytab): the account's password changed after the
+// keytab was exported. Its place is the web → dc hop, after Bob's ticket.
+func serviceLogon(in Input, fail events.Event) (Diagnosis, bool) {
+	e, ok := find(in.Events, func(e events.Event) bool {
+		return is(events.PreauthFailed, "KDC_ERR_PREAUTH_FAILED")(e) && tierRunningAs(in.View, user(e.Client)) != ""
+	})
+	if !ok {
+		return Diagnosis{}, false
+	}
+	acct := user(e.Client)
+	tier := tierRunningAs(in.View, acct)
+	return Diagnosis{ID: "stale-keytab", Hop: tier + " → dc", Evidence: []events.Event{e},
+		Summary: fmt.Sprintf("the %s tier's keytab holds an old key of %s: its own logon at the KDC fails (4771)", tier, acct),
+		Why:     "A service logs on with the keys in its keytab (for its Netlogon channel, or before S4U2Proxy); a password reset gave the account new keys and a new kvno, and the exported keytab still holds the old ones: KDC_ERR_PREAUTH_FAILED (24).",
+		Fix:     []string{cmd("keytab", "-o", in.keytabPath(tier), acct)},
+		Note:    "on Windows: ktpass again after the reset, or let the service run as a gMSA"}, true
 }
 
 // An account the KDC will not issue for: its state (disabled, locked out,

@@ -13,13 +13,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doublehop/doublehop/ldap"
-
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/accept"
 	"github.com/doublehop/doublehop/internal/selfcert"
 	"github.com/doublehop/doublehop/krb/gss"
+	"github.com/doublehop/doublehop/ldap"
 	"github.com/doublehop/doublehop/ntlm"
 	ber "github.com/go-asn1-ber/asn1-ber"
 )
