@@ -63,7 +63,8 @@ func (x *exchange) as() []byte {
 	// Pre-authentication (RFC 4120 §5.2.7.2), required unless DONT_REQ_PREAUTH.
 	preauth := false
 	if pa, ok := x.req.PA(kmsg.PAEncTimestamp); ok {
-		if e := x.checkTimestamp(pa.PADataValue, client); e != nil {
+		et, e := x.checkTimestamp(pa.PADataValue, client)
+		if e != nil {
 			x.emit(events.Event{ID: events.PreauthFailed, Outcome: events.Failure, Client: ev.Client, Service: ev.Service,
 				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
 			if e.Code == kerr.KDC_ERR_PREAUTH_FAILED {
@@ -72,6 +73,7 @@ func (x *exchange) as() []byte {
 			return x.s.errorReply(x, e)
 		}
 		preauth = true
+		replyEType = et // the reply is sealed with the key the client just proved (as Windows does)
 		if r := client.AfterPassword(); r != nil {
 			// The password was right and must be changed first (MS-KILE 3.3.5.7.1).
 			return failWith(kerr.Errorf(kerr.KDC_ERR_KEY_EXPIRED, r.Reason, "%s", r.Text).WithStatus(uint32(r.Status)))
@@ -140,9 +142,13 @@ func (x *exchange) as() []byte {
 		return failWith(ke)
 	}
 	replyKey, _ := client.Key(replyEType)
+	// PA-ETYPE-INFO2 in the AS-REP names the AES key's salt; an RC4 reply
+	// key has no salt and Windows sends none (what Samba's tests expect).
 	var padata types.PADataSequence
-	info := kmsg.MarshalETypeInfo2(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}) // = asn1.Marshal, which cannot fail here
-	padata = types.PADataSequence{{PADataType: kmsg.PAETypeInfo2, PADataValue: info}}
+	if replyEType == kcrypto.ETypeAES256SHA1 || replyEType == kcrypto.ETypeAES128SHA1 {
+		info := kmsg.MarshalETypeInfo2(types.ETypeInfo2{{EType: replyEType, Salt: client.Salt(x.realm())}}) // = asn1.Marshal, which cannot fail here
+		padata = types.PADataSequence{{PADataType: kmsg.PAETypeInfo2, PADataValue: info}}
+	}
 	rep, ke := x.reply(tkt, spec, replyKey, kcrypto.UsageASRepEncPart, client.KVNO, padata)
 	if ke != nil {
 		return failWith(ke)
@@ -157,52 +163,61 @@ func (x *exchange) as() []byte {
 }
 
 // checkTimestamp verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2, key usage 1).
-func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) *kerr.Error {
+func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) (int32, *kerr.Error) {
 	ed, fast := kmsg.FastEncryptedData(v)
 	if !fast {
 		if err := kmsg.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
-			return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(kerr.StatusWrongPassword)
+			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	key, ok := client.Key(ed.EType)
 	if !ok {
-		return kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
+		return 0, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
 	}
 	plain, err := kcrypto.Decrypt(ed, key, kcrypto.UsageASReqTimestamp)
 	if err != nil {
-		return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
+		return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
 	}
 	ts, fast := kmsg.FastPAEncTSEnc(plain)
 	if !fast {
 		if err := kmsg.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
-			return kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
+			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	skew := x.view.Lab.Policy.MaxSkew.D()
 	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {
-		return kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(kerr.StatusTimeDifference)
+		return 0, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(kerr.StatusTimeDifference)
 	}
-	return nil
+	return ed.EType, nil
 }
 
 // preauthRequired answers KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA naming
-// PA-ENC-TIMESTAMP and the keys' salts as a Windows KDC gives them (RFC 4120
-// §5.2.7.4-5): PA-ETYPE-INFO2 with the strongest AES key the client proposed
-// and the RC4 key when it proposed RC4; the old PA-ETYPE-INFO (RC4, no salt)
-// only when it proposed no AES key the account has.
+// PA-ENC-TIMESTAMP and the keys' salts (RFC 4120 §5.2.7.4-5).
 func (x *exchange) preauthRequired(client *directory.Entry) []byte {
+	return x.s.errorReplyData(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), x.methodData(client, kerr.KDC_ERR_PREAUTH_REQUIRED))
+}
+
+// methodData is the e-data of an AS error as a Windows KDC sends it: METHOD-
+// DATA with PA-ETYPE-INFO2 for the strongest AES key the client proposed and
+// the RC4 key when it proposed RC4, the old PA-ETYPE-INFO (RC4, no salt) only
+// when it proposed no AES key the account has, and PA-ENC-TIMESTAMP as the
+// way to pre-authenticate unless the error is about the password, the clock
+// or the account itself (what Samba's Windows-validated tests expect).
+func (x *exchange) methodData(client *directory.Entry, code kerr.Code) []byte {
 	var aes, rc4 int32
-	for _, e := range x.req.Body.EType {
-		if _, ok := client.Key(e); !ok {
-			continue
-		}
-		switch e {
-		case kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1:
-			if e > aes {
-				aes = e
+	if client != nil {
+		for _, e := range x.req.Body.EType {
+			if _, ok := client.Key(e); !ok {
+				continue
 			}
-		case kcrypto.ETypeRC4HMAC:
-			rc4 = e
+			switch e {
+			case kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1:
+				if e > aes {
+					aes = e
+				}
+			case kcrypto.ETypeRC4HMAC:
+				rc4 = e
+			}
 		}
 	}
 	var info types.ETypeInfo2
@@ -220,9 +235,13 @@ func (x *exchange) preauthRequired(client *directory.Entry) []byte {
 		ib, _ := asn1.Marshal(info)
 		pa = append(pa, types.PAData{PADataType: kmsg.PAETypeInfo2, PADataValue: ib})
 	}
-	pa = append(pa, types.PAData{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}})
+	switch code {
+	case kerr.KDC_ERR_PREAUTH_FAILED, kerr.KRB_AP_ERR_SKEW, kerr.KDC_ERR_POLICY, kerr.KDC_ERR_CLIENT_REVOKED:
+	default:
+		pa = append(pa, types.PAData{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}})
+	}
 	md, _ := asn1.Marshal(pa)
-	return x.s.errorReplyData(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), md)
+	return md
 }
 
 // refuse records the failed exchange in its audit event and answers with the

@@ -28,11 +28,19 @@ type exchange struct {
 func (x *exchange) realm() string { return x.view.Lab.Realm }
 
 // errorReply encodes a KRB-ERROR (RFC 4120 §5.9.1). cname/crealm are set when
-// known (clients derive salts from them); the NTSTATUS goes into e-data as a
-// Windows KDC sends it (MS-KILE 2.2.1).
+// known (clients derive salts from them). The e-data is what a Windows KDC
+// sends: for an AS exchange METHOD-DATA (how to pre-authenticate, with which
+// salts), for a TGS exchange the NTSTATUS in KERB-ERROR-DATA (MS-KILE 2.2.1).
 func (s *Server) errorReply(x *exchange, e *kerr.Error) []byte {
 	var edata []byte
-	if e.Status != 0 {
+	switch {
+	case x != nil && x.req.MsgType == kmsg.MsgASReq && e.Code != kerr.KRB_ERR_GENERIC:
+		var client *directory.Entry
+		if name, err := clientName(x.req.Body.CName); err == nil {
+			client, _ = x.view.Account(name)
+		}
+		edata = x.methodData(client, e.Code)
+	case e.Status != 0:
 		edata = kerr.ExtErrorEData(e.Status)
 	}
 	return s.errorReplyData(x, e, edata)
