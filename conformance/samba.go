@@ -97,7 +97,7 @@ func (r Result) Ran() int { return r.Passed + r.Failed + r.Errors + r.Skipped + 
 // runs each file with Debian's python3.
 func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 	if m := Missing(); len(m) > 0 {
-		return nil, fmt.Errorf("Samba's krb5 tests need: apt-get install %s", strings.Join(m, " "))
+		return nil, fmt.Errorf("samba's krb5 tests need: apt-get install %s", strings.Join(m, " "))
 	}
 	if o.Host == "" {
 		o.Host = "127.0.1.97"

@@ -21,10 +21,6 @@ const (
 	UACTrustedToAuthForDelegation = 0x01000000
 
 	uacTypeBits = UACNormalAccount | UACWorkstationTrustAccount | UACServerTrustAccount
-	// uacSettable are the bits the lab keeps; others are accepted and not stored,
-	// as AD ignores the computed ones (LOCKOUT, PASSWORD_EXPIRED) on write.
-	uacSettable = UACAccountDisable | UACDontExpirePassword | UACTrustedForDelegation | UACNotDelegated |
-		UACDontRequirePreauth | UACTrustedToAuthForDelegation
 )
 
 // IsDC reports whether the account is a domain controller's machine account.

@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 
@@ -238,8 +237,6 @@ func Val(p *ber.Packet) []byte {
 	}
 	return nil
 }
-
-var errShort = errors.New("ldap: request is missing fields")
 
 // Child returns p's i-th Child or nil.
 func Child(p *ber.Packet, i int) *ber.Packet {

@@ -43,7 +43,7 @@ func (e *Engine) ldapConn(ctx context.Context, a action) (*ldap.Conn, string, er
 
 func (e *Engine) ldap(ctx context.Context, a action) (string, error) {
 	if len(a.pos) == 0 {
-		return "", fmt.Errorf("ldap search|modify|rbcd ...")
+		return "", fmt.Errorf("ldap wants search, modify or rbcd")
 	}
 	conn, base, err := e.ldapConn(ctx, a)
 	if err != nil {
