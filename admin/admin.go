@@ -436,7 +436,7 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   client_clock_offset=10m       move the workstation's (ws01's) clock; 0s is w32tm /resync
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   lockout_threshold=5           bad passwords before an account locks (0 = never, AD's default)
-  lockout_duration=30m          how long it stays locked; lockout_window=30m: the observation window
+  lockout_duration=30m          how long it stays locked (forever: until account unlock); lockout_window=30m: the observation window
   ldap_simple_bind_in_clear=true  the DC takes LDAP simple binds without TLS (INSECURE; AD's
                                 "LDAP server signing requirements = None")
   web.impersonate=true|false    the site's <identity impersonate="true"/>
@@ -454,7 +454,7 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 		l := s.View().Lab
 		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v\nweb.impersonate=%v web.providers=%s\n",
 			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.ClientClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
-			l.Policy.LockoutThreshold, l.Policy.LockoutDuration.D(), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
+			l.Policy.LockoutThreshold, lockoutDuration(l.Policy.LockoutDuration), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -479,6 +479,14 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	return err
 }
 
+// lockoutDuration prints AD's "until an administrator unlocks" as forever.
+func lockoutDuration(d directory.Duration) string {
+	if d == directory.LockoutForever {
+		return "forever"
+	}
+	return d.D().String()
+}
+
 func setPolicy(l *directory.Lab, k, v string) error {
 	dur := func() (directory.Duration, error) { d, err := time.ParseDuration(v); return directory.Duration(d), err }
 	var err error
@@ -494,6 +502,10 @@ func setPolicy(l *directory.Lab, k, v string) error {
 	case "lockout_threshold":
 		l.Policy.LockoutThreshold, err = strconv.Atoi(v)
 	case "lockout_duration":
+		if v == "forever" {
+			l.Policy.LockoutDuration = directory.LockoutForever
+			return nil
+		}
 		l.Policy.LockoutDuration, err = dur()
 	case "lockout_window":
 		l.Policy.LockoutWindow, err = dur()

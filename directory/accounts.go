@@ -124,11 +124,18 @@ type Restriction struct {
 	Text   string
 }
 
+// LockoutForever is a lockout duration of "until an administrator unlocks
+// the account" (AD's lockoutDuration 0).
+const LockoutForever = Duration(-1)
+
 // LockoutDuration and LockoutWindow with AD's defaults.
 func (p Policy) lockout() (time.Duration, time.Duration) {
 	d, w := p.LockoutDuration.D(), p.LockoutWindow.D()
-	if d == 0 {
+	switch {
+	case d == 0:
 		d = 30 * time.Minute
+	case d < 0:
+		d = 100 * 365 * 24 * time.Hour
 	}
 	if w == 0 {
 		w = 30 * time.Minute

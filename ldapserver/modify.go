@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"github.com/doublehop/doublehop/ldap"
@@ -100,6 +101,10 @@ func (c *conn) handleModify(m *ldap.Message) {
 		return
 	}
 	if e.Account == "" {
+		if ldap.NormDN(e.DN) == ldap.NormDN(c.s.cfg.Directory.View().Lab.DomainDN()) {
+			c.modifyDomain(m.ID, e, changes)
+			return
+		}
 		if g, ok := e.Get("objectClass"); ok && hasValue(g, "group") {
 			c.modifyGroup(m.ID, e, t, changes)
 			return
@@ -152,6 +157,64 @@ func hasValue(a ldap.Attr, v string) bool {
 		}
 	}
 	return false
+}
+
+// modifyDomain writes the domain object's lockout policy (MS-ADTS 3.1.1.5:
+// lockoutThreshold, lockoutDuration, lockOutObservationWindow, intervals in
+// negative 100 ns units), the same policy `doublehop policy set` writes.
+func (c *conn) modifyDomain(id int64, e *ldap.Entry, changes []change) {
+	var recs []changeRecord
+	var lerr *ldap.Error
+	_, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error {
+		recs = nil
+		for _, ch := range changes {
+			v := ""
+			if len(ch.vals) > 0 {
+				v = string(ch.vals[0])
+			}
+			n, perr := strconv.ParseInt(v, 10, 64)
+			if ch.op == modDelete || v == "" {
+				n, perr = 0, nil
+			}
+			if perr != nil {
+				lerr = attrErr(ldap.InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (%s %q)", ch.attr, v)
+				return lerr
+			}
+			interval := func() directory.Duration {
+				if n == 0 {
+					return directory.LockoutForever
+				}
+				return directory.Duration(time.Duration(-n) * 100)
+			}
+			switch strings.ToLower(ch.attr) {
+			case "lockoutthreshold":
+				l.Policy.LockoutThreshold = int(n)
+			case "lockoutduration":
+				l.Policy.LockoutDuration = interval()
+			case "lockoutobservationwindow":
+				l.Policy.LockoutWindow = directory.Duration(time.Duration(-n) * 100)
+			case "msds-logontimesyncinterval":
+				// The lab keeps no lastLogonTimestamp to replicate: nothing to change.
+			default:
+				lerr = attrErr(ldap.UnwillingToPerform, "NOT_WRITABLE", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes the domain's lockout policy only, not %s)", ch.attr)
+				return lerr
+			}
+			recs = append(recs, changeRecord{ch.attr, "VALUE_ADDED", v})
+		}
+		return nil
+	})
+	if err != nil {
+		if lerr == nil {
+			lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
+		}
+		c.reply(id, ldap.Result(ldap.OpModifyResponse, lerr.Code, "", lerr.Message))
+		return
+	}
+	for _, r := range recs {
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: e.DN, Reason: r.op,
+			Address: c.raw.RemoteAddr().String(), Message: fmt.Sprintf("A directory service object was modified: %s %s: %s", e.DN, r.attr, r.value)})
+	}
+	c.reply(id, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
 }
 
 // modifyGroup changes a group's member attribute: each value is an account's

@@ -74,6 +74,8 @@ func buildTree(v *directory.View) *tree {
 		dom.Add("wellKnownObjects", "B:32:"+strings.ToUpper(w.guid)+":"+w.rdn+","+base)
 	}
 	dom.Add("lockoutThreshold", strconv.Itoa(l.Policy.LockoutThreshold))
+	dom.Add("lockoutDuration", adInterval(l.Policy.LockoutDuration, 30*time.Minute))
+	dom.Add("lockOutObservationWindow", adInterval(l.Policy.LockoutWindow, 30*time.Minute))
 	put(dom)
 	container("CN=Users,"+base, "container", "Users")
 	container("CN=Computers,"+base, "container", "Computers")
@@ -223,6 +225,18 @@ func guidBytes(s string) string {
 		b[6], b[7] = b[7], b[6]
 	}
 	return string(b)
+}
+
+// adInterval is a duration as AD writes policy intervals: negative 100 ns
+// units, 0 for "never" (lockoutDuration: until an administrator unlocks).
+func adInterval(d directory.Duration, def time.Duration) string {
+	switch {
+	case d < 0:
+		return "0"
+	case d == 0:
+		d = directory.Duration(def)
+	}
+	return strconv.FormatInt(-int64(d.D()/100), 10)
 }
 
 // primaryGroup is primaryGroupID: AD lists no member value for it.
