@@ -39,6 +39,17 @@ func (s *sambaDC) tool(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// accounts creates the story's users on the Samba DC (as the default lab has
+// them) and returns the samba-tool option that opens its database.
+func (s *sambaDC) accounts(t *testing.T) string {
+	t.Helper()
+	db := "--URL=" + filepath.Join(s.dir, "private", "sam.ldb")
+	for _, u := range [][2]string{{"bob", "Bob-Passw0rd!"}, {"svc_iispool", "IisPool-Passw0rd!"}, {"svc_mssqlserver", "MsSql-Passw0rd!"}} {
+		s.tool(t, "user", "create", u[0], u[1], db)
+	}
+	return db
+}
+
 // startSambaDC provisions and runs a Samba AD DC on 127.0.0.1 (Samba binds
 // only to configured interfaces; lo is the loopback one), until the test ends.
 func startSambaDC(t *testing.T) *sambaDC {
@@ -92,10 +103,7 @@ func startSambaDC(t *testing.T) *sambaDC {
 
 func TestSambaDCFrontsOurTiers(t *testing.T) {
 	dc := startSambaDC(t)
-	db := "--URL=" + filepath.Join(dc.dir, "private", "sam.ldb")
-	for _, u := range [][2]string{{"bob", "Bob-Passw0rd!"}, {"svc_iispool", "IisPool-Passw0rd!"}, {"svc_mssqlserver", "MsSql-Passw0rd!"}} {
-		dc.tool(t, "user", "create", u[0], u[1], db)
-	}
+	db := dc.accounts(t)
 	dc.tool(t, "spn", "add", "HTTP/web", "svc_iispool", db)
 	dc.tool(t, "spn", "add", "HTTP/web.lab.local", "svc_iispool", db)
 	dc.tool(t, "spn", "add", "MSSQLSvc/sql.lab.local:1433", "svc_mssqlserver", db)
@@ -142,10 +150,7 @@ func TestSambaDCFrontsOurTiers(t *testing.T) {
 // against ours, for each delegation setting, give the same answer.
 func TestSambaDCMatchesOurKDCOnS4U(t *testing.T) {
 	dc := startSambaDC(t)
-	db := "--URL=" + filepath.Join(dc.dir, "private", "sam.ldb")
-	for _, u := range [][2]string{{"bob", "Bob-Passw0rd!"}, {"svc_iispool", "IisPool-Passw0rd!"}, {"svc_mssqlserver", "MsSql-Passw0rd!"}} {
-		dc.tool(t, "user", "create", u[0], u[1], db)
-	}
+	db := dc.accounts(t)
 	dc.tool(t, "spn", "add", "HTTP/web.lab.local", "svc_iispool", db)
 	dc.tool(t, "spn", "add", "MSSQLSvc/sql.lab.local:1433", "svc_mssqlserver", db)
 	dc.tool(t, "delegation", "add-service", "svc_iispool", "MSSQLSvc/sql.lab.local:1433", db)

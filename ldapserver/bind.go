@@ -356,12 +356,7 @@ func (c *conn) spnegoNTLM(ctx context.Context, id int64, creds []byte) {
 	}
 	out, res, err := b.spnegoNTLM.Step(ctx, creds, c.s.cfg.NTLM)
 	if err != nil {
-		var ne *ntlm.Error
-		status, reason := ntstatus.LogonFailure, "NTLM"
-		if errors.As(err, &ne) {
-			status, reason = ne.Status, ne.Reason
-		}
-		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), ldap.InvalidCredentials, adData(status))
+		c.ntlmRefused(id, err)
 		return
 	}
 	if res == nil {
@@ -391,6 +386,16 @@ func (c *conn) spnegoNTLM(ctx context.Context, id int64, creds []byte) {
 		}
 		c.startLayer(&ntlmLayer{s: s, seal: res.Flags&ntlm.FlagSeal != 0, sendSeq: seq, recvSeq: seq}, maxSASLBuffer)
 	}
+}
+
+// ntlmRefused answers a refused NTLM logon with the NTSTATUS the DC gave.
+func (c *conn) ntlmRefused(id int64, err error) {
+	var ne *ntlm.Error
+	status, reason := ntstatus.LogonFailure, "NTLM"
+	if errors.As(err, &ne) {
+		status, reason = ne.Status, ne.Reason
+	}
+	c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), ldap.InvalidCredentials, adData(status))
 }
 
 func isSPNEGONTLM(b []byte) bool {
@@ -426,12 +431,7 @@ func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {
 	}
 	res, err := b.ntlm.Authenticate(ctx, auth, c.s.cfg.NTLM)
 	if err != nil {
-		var ne *ntlm.Error
-		status, reason := ntstatus.LogonFailure, "NTLM"
-		if errors.As(err, &ne) {
-			status, reason = ne.Status, ne.Reason
-		}
-		c.refuse(id, "", "NTLM", status.String(), reason, err.Error(), ldap.InvalidCredentials, adData(status))
+		c.ntlmRefused(id, err)
 		return
 	}
 	if res.Anonymous {

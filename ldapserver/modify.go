@@ -203,18 +203,7 @@ func (c *conn) modifyDomain(id int64, e *ldap.Entry, changes []change) {
 		}
 		return nil
 	})
-	if err != nil {
-		if lerr == nil {
-			lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
-		}
-		c.reply(id, ldap.Result(ldap.OpModifyResponse, lerr.Code, "", lerr.Message))
-		return
-	}
-	for _, r := range recs {
-		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: e.DN, Reason: r.op,
-			Address: c.raw.RemoteAddr().String(), Message: fmt.Sprintf("A directory service object was modified: %s %s: %s", e.DN, r.attr, r.value)})
-	}
-	c.reply(id, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
+	c.modified(id, e.DN, recs, lerr, err)
 }
 
 // modifyGroup changes a group's member attribute: each value is an account's
@@ -268,6 +257,11 @@ func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *tree, changes []change) {
 		}
 		return nil
 	})
+	c.modified(id, g.DN, recs, lerr, err)
+}
+
+// modified answers a modify of dn: the refusal, or success and a 5136 per value changed.
+func (c *conn) modified(id int64, dn string, recs []changeRecord, lerr *ldap.Error, err error) {
 	if err != nil {
 		if lerr == nil {
 			lerr = attrErr(ldap.ConstraintViolation, "INVALID", "%v", err)
@@ -276,8 +270,8 @@ func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *tree, changes []change) {
 		return
 	}
 	for _, r := range recs {
-		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: g.DN, Reason: r.op,
-			Address: c.raw.RemoteAddr().String(), Message: fmt.Sprintf("A directory service object was modified: %s member: %s %s", g.DN, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: dn, Reason: r.op,
+			Address: c.raw.RemoteAddr().String(), Message: fmt.Sprintf("A directory service object was modified: %s %s: %s %s", dn, r.attr, strings.ReplaceAll(strings.ToLower(r.op), "_", " "), r.value)})
 	}
 	c.reply(id, ldap.Result(ldap.OpModifyResponse, ldap.Success, "", ""))
 }
