@@ -437,8 +437,9 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   restrict_ntlm=deny_all|none   Restrict NTLM: NTLM authentication in this domain (the DC refuses NTLM)
   lockout_threshold=5           bad passwords before an account locks (0 = never, AD's default)
   lockout_duration=30m          how long it stays locked (forever: until account unlock); lockout_window=30m: the observation window
-  ldap_simple_bind_in_clear=true  the DC takes LDAP simple binds without TLS (INSECURE; AD's
-                                "LDAP server signing requirements = None")
+  ldap_simple_bind_in_clear=true  the DC takes LDAP simple binds without TLS (INSECURE)
+  ldap_signing_required=true    "LDAP server signing requirements = Require signing": binds
+                                without integrity (and without TLS) are refused
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   web.providers=Negotiate,NTLM  IIS's Windows Authentication providers, in order: Negotiate,
                                 Negotiate:Kerberos (Kerberos only), NTLM ("default" = Negotiate,NTLM)
@@ -452,9 +453,9 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v\nweb.impersonate=%v web.providers=%s\n",
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v ldap_signing_required=%v\nweb.impersonate=%v web.providers=%s\n",
 			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.ClientClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
-			l.Policy.LockoutThreshold, lockoutDuration(l.Policy.LockoutDuration), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
+			l.Policy.LockoutThreshold, lockoutDuration(l.Policy.LockoutDuration), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Policy.LDAPSigningRequired, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -511,6 +512,8 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.LockoutWindow, err = dur()
 	case "ldap_simple_bind_in_clear":
 		l.Policy.LDAPSimpleBindInClear, err = strconv.ParseBool(v)
+	case "ldap_signing_required":
+		l.Policy.LDAPSigningRequired, err = strconv.ParseBool(v)
 	case "restrict_ntlm":
 		if v != "" && v != "none" && v != directory.RestrictNTLMDenyAll {
 			return fmt.Errorf("restrict_ntlm wants none or deny_all")

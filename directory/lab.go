@@ -69,6 +69,10 @@ type Policy struct {
 	// password in clear text) without TLS, as AD does when "LDAP server signing
 	// requirements" is None. Off: simple binds need StartTLS.
 	LDAPSimpleBindInClear bool `yaml:"ldap_simple_bind_in_clear,omitempty"`
+	// LDAPSigningRequired is "Domain controller: LDAP server signing
+	// requirements = Require signing" (Windows Server 2025's default): a bind
+	// without integrity on a connection without TLS is refused.
+	LDAPSigningRequired bool `yaml:"ldap_signing_required,omitempty"`
 }
 
 // RestrictNTLM values.

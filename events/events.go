@@ -27,6 +27,7 @@ const (
 	DirectoryChange        = 5136  // A directory service object was modified.
 	ObjectOperation        = 4662  // An operation was performed on an object (a refused directory write).
 	SPNNotUnique           = 2974  // Directory Service: the attribute value provided is not unique in the forest (duplicate SPN refused).
+	LDAPUnsignedBind       = 2889  // Directory Service: a client performed a SASL or simple LDAP bind without requesting signing (integrity).
 	TierStatus             = 7036  // Service Control Manager: service entered a state (tier start/stop, keytab problems).
 	DelegationUsed         = 4648  // A logon was attempted using explicit credentials (the web tier acting as the user).
 	KDCDuplicateName       = 11    // System log, source KDC: KDCEVENT_NAME_NOT_UNIQUE (duplicate SPN).

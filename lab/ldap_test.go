@@ -30,7 +30,7 @@ const ldapHost = "127.0.1.89"
 
 func ldapLab(t *testing.T, patch func(*directory.Lab)) *Lab {
 	t.Helper()
-	return startLabWith(t, patch, Options{Host: ldapHost, KDCPort: 88, LDAPPort: 389})
+	return startLabWith(t, patch, Options{Host: ldapHost, KDCPort: 88, LDAPPort: 389, LDAPSPort: 636})
 }
 
 // ldapTool runs an OpenLDAP tool as a workstation of the lab would: the
@@ -291,6 +291,25 @@ func TestLDAPImpacket(t *testing.T) {
 	if err != nil || !strings.Contains(out, "WEB$") {
 		t.Fatalf("rbcd.py read: %v\n%s", err, out)
 	}
+	// "LDAP server signing requirements = Require signing" (Windows Server
+	// 2025's default): impacket's unsigned NTLM bind is refused with AD's
+	// strongerAuthRequired and a 2889, and impacket does what it does against
+	// such a DC: it binds again over LDAPS (636), which works.
+	if _, err := l.Admin("policy", "set", "ldap_signing_required=true"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = impacketExample(t, "findDelegation.py", "-dc-ip", ldapHost, bob)
+	if err != nil || !strings.Contains(out, "MSSQLSvc/sql.lab.local:1433") {
+		t.Fatalf("findDelegation.py under required signing (LDAPS fallback): %v\n%s", err, out)
+	}
+	if _, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.LDAPUnsignedBind && e.Outcome == events.Failure }); !ok {
+		t.Fatal("no 2889 for the refused unsigned bind")
+	}
+	cc := kinitAs(t, l, "bob")
+	if out, code := ldapTool(t, l, cc, "", "ldapsearch", "-N", "-Y", "GSSAPI", "-H", "ldap://dc.lab.local", "-b", labBase, "(sAMAccountName=bob)", "dn"); code != 0 || !strings.Contains(out, "SASL SSF: 256") {
+		t.Fatalf("a sealed GSSAPI bind under required signing: exit %d\n%s", code, out)
+	}
+	l.Admin("policy", "set", "ldap_signing_required=false")
 	// bob may read it, not write it.
 	out, _ = impacketExample(t, "rbcd.py", append([]string{"-dc-ip", ldapHost, "-delegate-from", "WS01$", "-delegate-to", "SQL$", "-action", "write"}, hashes("bob")...)...)
 	if !strings.Contains(out, "INSUFF_ACCESS_RIGHTS") && !strings.Contains(strings.ToLower(out), "insufficient") {

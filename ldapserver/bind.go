@@ -144,7 +144,7 @@ func (c *conn) simpleBind(id int64, name string, password []byte) {
 		c.reply(id, bindResponse(ldap.Success, "", nil))
 		return
 	}
-	if !c.tls && !v.Lab.Policy.LDAPSimpleBindInClear {
+	if !c.tls && (!v.Lab.Policy.LDAPSimpleBindInClear || v.Lab.Policy.LDAPSigningRequired) {
 		c.refuse(id, name, "SIMPLE", ntstatus.AccessDenied.String(), "STRONGER_AUTH_REQUIRED",
 			"a simple bind in clear text (LDAP server signing requirements: Require signing)", ldap.StrongerAuthRequired, diagStrongerAuth)
 		return
@@ -286,6 +286,9 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 		}
 		offer := binary.BigEndian.AppendUint32(nil, uint32(maxSASLBuffer-1)&0xffffff) // 24-bit maximum buffer
 		offer[0] = layerNone | layerIntegrity | layerConf
+		if v.Lab.Policy.LDAPSigningRequired && !c.tls {
+			offer[0] = layerIntegrity | layerConf // signing required: no "no layer"
+		}
 		tok, err := b.sec.Wrap(offer, false)
 		if err != nil {
 			c.kerberosRefused(id, "GSSAPI", err)
@@ -303,6 +306,9 @@ func (c *conn) gssapiBind(id int64, creds []byte) {
 		peerMax := int(binary.BigEndian.Uint32(msg) & 0xffffff)
 		if choice != layerNone && choice != layerIntegrity && choice != layerConf {
 			c.refuse(id, b.who.Client, "Kerberos", ntstatus.LogonFailure.String(), "LAYER", fmt.Sprintf("security layer choice 0x%02x", choice), ldap.ProtocolErrorCode, "one security layer must be chosen")
+			return
+		}
+		if choice == layerNone && c.unsigned(id, b.who.Client, "GSSAPI") {
 			return
 		}
 		c.bind, c.who = nil, b.who
@@ -327,6 +333,9 @@ func (c *conn) spnegoBind(ctx context.Context, id int64, creds []byte) {
 	c.bind = nil
 	sec, who, ok := c.kerberosContext(c.s.cfg.Directory.View(), id, "GSS-SPNEGO", creds)
 	if !ok {
+		return
+	}
+	if (sec.GSSFlags&(gssConf|gssInteg) == 0 || !sec.CanWrap()) && c.unsigned(id, who.Client, "GSS-SPNEGO") {
 		return
 	}
 	c.who = who
@@ -374,6 +383,9 @@ func (c *conn) spnegoNTLM(ctx context.Context, id int64, creds []byte) {
 		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), ldap.InvalidCredentials, diagInvalidCredentials)
 		return
 	}
+	if (res.Session == nil || res.Flags&(ntlm.FlagSeal|ntlm.FlagSign) == 0) && c.unsigned(id, who.Client, "GSS-SPNEGO (NTLM)") {
+		return
+	}
 	c.who = who
 	c.logon(who, "NTLM", 3)
 	c.reply(id, bindResponse(ldap.Success, "", out))
@@ -386,6 +398,25 @@ func (c *conn) spnegoNTLM(ctx context.Context, id int64, creds []byte) {
 		}
 		c.startLayer(&ntlmLayer{s: s, seal: res.Flags&ntlm.FlagSeal != 0, sendSeq: seq, recvSeq: seq}, maxSASLBuffer)
 	}
+}
+
+// unsigned handles a bind that asks for no integrity on a connection
+// without TLS: AD logs 2889, and refuses it when LDAP signing is required.
+// It reports whether the bind was refused.
+func (c *conn) unsigned(id int64, client, mech string) bool {
+	if c.tls {
+		return false
+	}
+	required := c.s.cfg.Directory.View().Lab.Policy.LDAPSigningRequired
+	c.s.ev.Emit(events.Event{ID: events.LDAPUnsignedBind, Outcome: map[bool]string{true: events.Failure, false: events.Success}[required],
+		Client: client, Account: c.s.cfg.Account, Reason: "UNSIGNED_BIND", Address: c.raw.RemoteAddr().String(),
+		Message: "The following client performed a SASL (Negotiate, Kerberos, NTLM, or Digest) LDAP bind without requesting signing (integrity verification): " + c.raw.RemoteAddr().String() + " as " + client + " (" + mech + ")"})
+	if !required {
+		return false
+	}
+	c.refuse(id, client, mech, ntstatus.AccessDenied.String(), "SIGNING_REQUIRED",
+		"a bind without signing (LDAP server signing requirements: Require signing)", ldap.StrongerAuthRequired, diagStrongerAuth)
+	return true
 }
 
 // ntlmRefused answers a refused NTLM logon with the NTSTATUS the DC gave.
@@ -442,6 +473,10 @@ func (c *conn) sicilyResponse(ctx context.Context, id int64, auth []byte) {
 	who, err := c.s.identityOf(c.s.cfg.Directory.View(), res.Validation.Account, "NTLM")
 	if err != nil {
 		c.refuse(id, res.User, "NTLM", ntstatus.NoSuchUser.String(), "NO_SUCH_USER", err.Error(), ldap.InvalidCredentials, diagInvalidCredentials)
+		return
+	}
+	// The lab installs no NTLM layer after a Sicily bind: every one is unsigned.
+	if c.unsigned(id, who.Client, "NTLM") {
 		return
 	}
 	c.bind, c.who = nil, who
