@@ -182,6 +182,7 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		"MAC_USERNAME=WS01$", "MAC_PASSWORD="+pw("WS01$"),
 		"SERVICE_USERNAME=SQL$", "SERVICE_PASSWORD="+pw("SQL$"),
 		"DC_USERNAME=DC$", "DC_PASSWORD="+pw("DC$"), "FOR_USER=alice",
+		fmt.Sprintf("DC_KVNO=%d", kvno(v, "DC$")), fmt.Sprintf("MAC_KVNO=%d", kvno(v, "WS01$")),
 		"STRICT_CHECKING="+strict, "SMB_CONF_PATH="+smb, "KRB5_CONFIG="+l.Krb5Conf(),
 		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "PYTHONPATH=/usr/lib/python3/dist-packages")
 	// The krbtgt's keys, as Samba's selftest gives them (the suite reads
@@ -224,6 +225,13 @@ func runFile(ctx context.Context, env []string, file string, timeout time.Durati
 		r.Causes["the file did not run: "+firstLine(strings.TrimSpace(tail))]++
 	}
 	return r, buf.Bytes()
+}
+
+func kvno(v *directory.View, account string) int {
+	if e, ok := v.Account(account); ok {
+		return e.KVNO
+	}
+	return 1
 }
 
 // unittest's summary: "Ran 216 tests in 0.5s" and "FAILED (failures=32,
