@@ -200,6 +200,13 @@ func TestLDAPModifyWithADRules(t *testing.T) {
 	if _, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.SPNNotUnique }); !ok {
 		t.Fatal("no 2974 for the refused duplicate")
 	}
+	// setspn -S says the same through the CLI, and neither changed the directory.
+	if out, err := l.Admin("setspn", "-S", "HTTP/web.lab.local", "WEB$"); err == nil || !strings.Contains(out+err.Error(), "Duplicate SPN found") {
+		t.Fatalf("setspn -S of the duplicate: %v\n%s", err, out)
+	}
+	if owners := l.Store.View().SPNOwners("HTTP/web.lab.local"); len(owners) != 1 || owners[0].Name != "svc_iispool" {
+		t.Fatalf("after both refusals HTTP/web.lab.local is on %v", owners)
+	}
 	// Delegation through userAccountControl: protocol transition on.
 	if out, code = modify(admin, "dn: "+pool+"\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 16843264\n"); code != 0 {
 		t.Fatalf("UAC: exit %d\n%s", code, out)
