@@ -15,6 +15,7 @@ import (
 // Each family reads its evidence from any tier's events and prints commands
 // that work as pasted.
 var rules = []rule{
+	ldapRefusal,       // tool → dc   LDAP (when the last failure is one): a bind without signing or a password in clear; a write without the right, or a duplicate SPN
 	accountState,      // any → dc    disabled, locked out, expired, logon hours, password to change
 	preauth,           // ws01 → dc   4771 KDC_ERR_PREAUTH_FAILED
 	etype,             // any → dc    KDC_ERR_ETYPE_NOSUPP
