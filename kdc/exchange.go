@@ -20,6 +20,7 @@ import (
 type exchange struct {
 	s      *Server
 	req    *kmsg.KDCReq
+	raw    []byte // the request as the client encoded it (PA-REQ-ENC-PA-REP's checksum covers it)
 	remote string
 	view   *directory.View
 	now    time.Time
@@ -139,6 +140,23 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 	part := messages.EncKDCRepPart{Key: t.sessionKey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: kmsg.KerberosTime(x.now)}},
 		Nonce: x.req.Body.Nonce, Flags: t.flags, AuthTime: kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now),
 		EndTime: kmsg.KerberosTime(t.endTime), SRealm: x.realm(), SName: t.service, CAddr: t.caddr}
+	if x.req.MsgType == kmsg.MsgASReq {
+		part.Flags = asn1.BitString{Bytes: append([]byte(nil), t.flags.Bytes...), BitLength: t.flags.BitLength} // the ticket's flags stay as they are
+		kmsg.SetFlag(&part.Flags, kmsg.FlagEncPARep)                                                            // RFC 6806 §11: this KDC can prove the request arrived unmodified, as Windows says in every AS-REP
+		if _, asked := x.req.PA(kmsg.PAReqEncPARep); asked {
+			// The proof, when the client asked for it: a checksum of the
+			// request as it encoded it, under the reply key.
+			ck, err := kcrypto.Checksum(replyKey, kcrypto.UsageASReq, x.raw)
+			if err != nil {
+				return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "CHECKSUM", "%v", err)
+			}
+			cb, err := asn1.Marshal(ck)
+			if err != nil {
+				return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCODE", "%v", err)
+			}
+			part.EncPAData = types.PADataSequence{{PADataType: kmsg.PAReqEncPARep, PADataValue: cb}}
+		}
+	}
 	if !t.renewTill.IsZero() {
 		part.RenewTill = kmsg.KerberosTime(t.renewTill)
 	}

@@ -205,7 +205,7 @@ func (s *Server) Handle(req []byte, remote string) (rep []byte) {
 			Message: "A Kerberos request could not be decoded: " + ke.Error()})
 		return s.errorReply(nil, ke)
 	}
-	x := &exchange{s: s, req: r, remote: remote, view: s.cfg.Directory.View()}
+	x := &exchange{s: s, req: r, raw: req, remote: remote, view: s.cfg.Directory.View()}
 	x.now = s.cfg.Now().Add(x.view.Lab.Policy.KDCClockOffset.D())
 	if r.MsgType == kmsg.MsgASReq {
 		return x.as()

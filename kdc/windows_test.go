@@ -114,3 +114,54 @@ func TestASReplyKeyIsThePreauthKey(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6806 §11, as Windows answers: every AS-REP's enc-part says enc-pa-rep;
+// the proof (a checksum of the request under the reply key) comes when the
+// client asks for it with PA-REQ-ENC-PA-REP, as MIT's kinit always does.
+func TestEncPARep(t *testing.T) {
+	tk := startKDC(t)
+	bob, _ := tk.store.View().Account("bob")
+	key := bob.Keys[kcrypto.ETypeAES256SHA1]
+	for _, asked := range []bool{false, true} {
+		ts, _ := kmsg.NewPAEncTimestamp(key, bob.KVNO, time.Now())
+		pa := []types.PAData{ts}
+		if asked {
+			pa = append(pa, types.PAData{PADataType: kmsg.PAReqEncPARep, PADataValue: []byte{}})
+		}
+		b, nonce, err := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{"bob"}},
+			ETypes: []int32{kcrypto.ETypeAES256SHA1}, PAData: pa, Till: time.Now().Add(time.Hour)}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := kmsg.DecodeKDCRep(tk.k.Handle(b, "127.0.0.1:1"), key, kcrypto.UsageASRepEncPart, nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !kmsg.HasFlag(r.Part.Flags, kmsg.FlagEncPARep) {
+			t.Fatalf("asked=%v: no enc-pa-rep flag", asked)
+		}
+		kt := tk.store.View().Krbtgt()
+		if etp, err := kmsg.OpenTicket(r.Ticket, kt.Keys[kt.ETypes[0]]); err != nil || kmsg.HasFlag(etp.Flags, kmsg.FlagEncPARep) {
+			t.Fatalf("the TGT's own flags: %v (enc-pa-rep belongs to the reply only)", err)
+		}
+		var proof []byte
+		for _, p := range r.Part.EncPAData {
+			if p.PADataType == kmsg.PAReqEncPARep {
+				proof = p.PADataValue
+			}
+		}
+		if !asked {
+			if proof != nil {
+				t.Fatal("a proof nobody asked for")
+			}
+			continue
+		}
+		var ck types.Checksum
+		if _, err := asn1.Unmarshal(proof, &ck); err != nil {
+			t.Fatalf("PA-REQ-ENC-PA-REP: %v", err)
+		}
+		if err := kcrypto.VerifyChecksum(key, kcrypto.UsageASReq, b, ck); err != nil {
+			t.Fatalf("the proof does not verify over the request: %v", err)
+		}
+	}
+}

@@ -37,6 +37,7 @@ const (
 	UsagePACChecksum         uint32 = 17 // KERB_NON_KERB_CKSUM_SALT
 	UsageForUserChecksum     uint32 = 17 // MS-SFU 2.2.1 PA-FOR-USER checksum
 	UsageGSSInitiatorSeal    uint32 = 24
+	UsageASReq               uint32 = 56 // KEY_USAGE_AS_REQ, PA-REQ-ENC-PA-REP (RFC 6806 §11)
 )
 
 // minCipher is the shortest ciphertext each etype can produce: confounder + HMAC
