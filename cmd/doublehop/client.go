@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register("client", "Bob's workstation: kinit, klist, kdestroy, kvno, get URL (Negotiate, delegation)", cmdClient)
+	register("client", "Bob's workstation: kinit, klist, kdestroy, kvno, get URL (Negotiate, delegation), ldapsearch", cmdClient)
 }
 
 const clientUsage = `Usage: doublehop client [flags] <verb> ...
