@@ -490,17 +490,30 @@ func (l *Lab) Flow(ctx context.Context, user string) (*FlowResult, error) {
 	if user == "" {
 		user = "bob"
 	}
+	return WorkstationFlow(ctx, func(ctx context.Context, stdin io.Reader, args ...string) (ExecResult, error) {
+		return l.RunClient(ctx, user, args...)
+	}, user, "http://"+l.hostName(RoleWeb)+"/", l.NetBIOS)
+}
+
+// ClientRunner runs `doublehop client ARGS` on a workstation; a kinit
+// without a password option reads the password from stdin.
+type ClientRunner func(ctx context.Context, stdin io.Reader, args ...string) (ExecResult, error)
+
+// WorkstationFlow is Bob's flow on a workstation: kinit user, then GET url,
+// whose page reads SQL Server as the user. The error is nil when the second
+// hop reached SQL Server as NETBIOS\user with Kerberos.
+func WorkstationFlow(ctx context.Context, run ClientRunner, user, url, netbios string) (*FlowResult, error) {
 	start := time.Now()
-	f := &FlowResult{User: user, URL: "http://" + l.hostName(RoleWeb) + "/"}
+	f := &FlowResult{User: user, URL: url}
 	var err error
-	if f.Kinit, err = l.RunClient(ctx, user, "kinit", user); err != nil {
+	if f.Kinit, err = run(ctx, nil, "kinit", user); err != nil {
 		return f, err
 	}
 	if f.Kinit.ExitCode != 0 {
 		f.Duration = time.Since(start)
-		return f, fmt.Errorf("kinit %s in ws01: %w", user, f.Kinit.Err())
+		return f, fmt.Errorf("kinit %s: %w", user, f.Kinit.Err())
 	}
-	if f.Get, err = l.RunClient(ctx, user, "get", "--json", f.URL); err != nil {
+	if f.Get, err = run(ctx, nil, "get", "--json", f.URL); err != nil {
 		return f, err
 	}
 	f.Duration = time.Since(start)
@@ -509,10 +522,10 @@ func (l *Lab) Flow(ctx context.Context, user string) (*FlowResult, error) {
 		f.Page = &p
 	}
 	if f.Get.ExitCode != 0 || f.Page == nil {
-		return f, fmt.Errorf("get %s from ws01: %w", f.URL, f.Get.Err())
+		return f, fmt.Errorf("get %s: %w", f.URL, f.Get.Err())
 	}
-	if !f.OK(l.NetBIOS) {
-		return f, fmt.Errorf("the second hop did not reach SQL Server as %s\\%s with Kerberos: %s", l.NetBIOS, user, f.Summary())
+	if !f.OK(netbios) {
+		return f, fmt.Errorf("the second hop did not reach SQL Server as %s\\%s with Kerberos: %s", netbios, user, f.Summary())
 	}
 	return f, nil
 }

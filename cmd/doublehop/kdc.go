@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/kdc"
@@ -17,16 +18,27 @@ func init() {
 }
 
 func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("kdc", "kdc [--state DIR] [--listen ADDR] [--netlogon-listen ADDR] [--ldap-listen ADDR] [--ldaps-listen ADDR] [--events FILE|-]", stderr)
+	fs := newFlags("kdc", "kdc [--state DIR] [--seed FILE] [--listen ADDR] [--netlogon-listen ADDR] [--ldap-listen ADDR] [--ldaps-listen ADDR] [--events FILE|-]", stderr)
 	tf := addTierFlags(fs, "kdc", ":88", "dc.lab.local", "state directory holding directory.yaml")
 	nlListen := fs.String("netlogon-listen", ":445", "the DC's Netlogon service (NTLM pass-through for the member servers); \"\" = off")
 	ldapListen := fs.String("ldap-listen", ":389", "the DC's LDAP service (the directory with AD's shape; GSSAPI, GSS-SPNEGO and NTLM binds); \"\" = off")
 	ldapsListen := fs.String("ldaps-listen", ":636", "the DC's LDAP over TLS (a self-signed certificate for --host); \"\" = off")
+	seedFile := fs.String("seed", "", "a lab file to start from when the state holds no directory yet (a workshop seat's provisioned directory); default: the default lab")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	tuneGC()
-	store, err := directory.Open(*tf.state, nil)
+	var seed *directory.Lab
+	if *seedFile != "" {
+		b, err := os.ReadFile(*seedFile)
+		if err != nil {
+			return err
+		}
+		if seed, err = directory.Parse(b); err != nil {
+			return fmt.Errorf("%s: %w", *seedFile, err)
+		}
+	}
+	store, err := directory.Open(*tf.state, seed)
 	if err != nil {
 		return err
 	}
