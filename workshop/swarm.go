@@ -196,7 +196,7 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 				VolumeOptions: &mount.VolumeOptions{Labels: w.labels(s, t.Role)}})
 			spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.id==" + s.Node}}
 			ports(&spec, publish(88, s.Ports.KDC), publish(lab.LDAPPort, s.Ports.LDAP), publish(lab.LDAPSPort, s.Ports.LDAPS))
-			cs.Healthcheck = health("127.0.0.1:88", fmt.Sprintf("127.0.0.1:%d", lab.LDAPPort))
+			cs.Healthcheck = health("--kerberos", s.lab.Realm, "127.0.0.1:88")
 		case dockerlab.RoleWeb:
 			ports(&spec, publish(80, s.Ports.Web))
 			cs.Healthcheck = health("--http", "/healthz", "127.0.0.1:80")
@@ -256,10 +256,26 @@ func (w *Workshop) taskErrors(ctx context.Context, s *Seat) string {
 }
 
 // Removed counts what Down removed.
-type Removed struct{ Services, Networks, Secrets, Configs, Volumes int }
+type Removed struct {
+	Services, Networks, Secrets, Configs, Volumes int
+	Left                                          bool   // left the swarm doublehop made
+	Note                                          string // what could not be undone, and why
+}
 
 func (r Removed) String() string {
-	return fmt.Sprintf("%d services, %d networks, %d secrets, %d configs, %d volumes", r.Services, r.Networks, r.Secrets, r.Configs, r.Volumes)
+	s := fmt.Sprintf("%d services, %d networks, %d secrets, %d configs, %d volumes", r.Services, r.Networks, r.Secrets, r.Configs, r.Volumes)
+	if r.Left {
+		s += "; left the swarm"
+	}
+	if r.Note != "" {
+		s += "; " + r.Note
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
 
 // Down removes every service, network, secret, config and volume labelled
@@ -341,7 +357,7 @@ func Down(ctx context.Context, name string, leaveSwarm bool) (Removed, error) {
 		errs = append(errs, err)
 	}
 	if leaveSwarm && len(errs) == 0 {
-		if err := leaveIfOurs(ctx, cli, info.Info.Swarm.NodeID); err != nil {
+		if err := leaveIfOurs(ctx, cli, info.Info.Swarm.NodeID, &rm); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -368,7 +384,7 @@ func removeVolumes(ctx context.Context, cli *client.Client, name string, rm *Rem
 
 // leaveIfOurs leaves the swarm when doublehop made it (the node's label)
 // and no service of anyone's remains in it.
-func leaveIfOurs(ctx context.Context, cli *client.Client, nodeID string) error {
+func leaveIfOurs(ctx context.Context, cli *client.Client, nodeID string, rm *Removed) error {
 	n, err := cli.NodeInspect(ctx, nodeID, client.NodeInspectOptions{})
 	if err != nil || n.Node.Spec.Labels[LabelSwarmInit] != "true" {
 		return err
@@ -383,9 +399,19 @@ func leaveIfOurs(ctx context.Context, cli *client.Client, nodeID string) error {
 	if _, err = cli.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
 		return err
 	}
-	// The bridge the swarm made for its containers' external traffic goes too.
-	if _, err := cli.NetworkRemove(ctx, "docker_gwbridge", client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-		return err
+	// The bridge the swarm made for its containers' external traffic goes
+	// too, once the engine has released the last endpoint on it.
+	var rerr error
+	for i := 0; i < 40; i++ {
+		if _, rerr = cli.NetworkRemove(ctx, "docker_gwbridge", client.NetworkRemoveOptions{}); rerr == nil || cerrdefs.IsNotFound(rerr) {
+			rm.Left = true
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
+	// dockerd 20.10 can keep a killed task's gateway endpoint after the
+	// swarm is gone; the bridge is harmless and only a daemon restart frees it.
+	rm.Note = fmt.Sprintf("left the swarm; docker_gwbridge stays (%v; dockerd keeps a stale endpoint until it restarts)", firstLine(rerr.Error()))
+	rm.Left = true
 	return nil
 }

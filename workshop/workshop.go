@@ -76,7 +76,7 @@ type Options struct {
 	// Address is where the published ports are checked and where the seat
 	// table points (default 127.0.0.1: this node; the routing mesh answers on
 	// every node).
-	Address      string
+	Address string
 	// Publish is how seats' ports are published: PublishIngress (the
 	// routing mesh: any node's address reaches any seat), PublishHost (each
 	// seat on one node, its ports on that node's address only), or "" for
