@@ -92,7 +92,7 @@ LABS ?= 10
 NAME ?= list
 ARGS ?=
 
-.PHONY: lab-up lab-down lab-status lab-client lab-scenario lab-measure images
+.PHONY: lab-up lab-down lab-status lab-client lab-scenario lab-measure images workshop-up workshop-status workshop-down
 
 lab-up: build
 	@$(BIN) lab up --name $(LAB) $(if $(FRESH),--fresh) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LABFILE),--lab $(LABFILE))
@@ -116,6 +116,21 @@ lab-scenario: build
 # how many labs fit, with LABS labs (default 10; LABS=30 to go further).
 lab-measure: build
 	@$(BIN) lab measure --labs $(LABS)
+
+# A lab per seat on Docker Swarm (README "Workshops"): make workshop-up SEATS=20
+# [WORKSHOP=name] [BASEPORT=30000] [PUBLICHOST=training.example.com]. On an
+# engine in no swarm it makes a single-node one on 127.0.0.1;
+# make workshop-down leaves that swarm again.
+SEATS ?= 3
+WORKSHOP ?= workshop
+workshop-up: build
+	@$(BIN) workshop up --init-swarm --name $(WORKSHOP) --seats $(SEATS) --dir build/workshop/$(WORKSHOP) $(if $(BASEPORT),--base-port $(BASEPORT)) $(if $(PUBLICHOST),--public-host $(PUBLICHOST))
+
+workshop-status: build
+	@$(BIN) workshop status --name $(WORKSHOP)
+
+workshop-down: build
+	@$(BIN) workshop down --name $(WORKSHOP) --leave-swarm
 
 # The lab image (imported from build/image/doublehop) and a docker build
 # context in build/image for the docker CLI.

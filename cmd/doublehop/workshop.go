@@ -12,6 +12,7 @@ import (
 
 	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/workshop"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 func init() {
@@ -25,20 +26,29 @@ func (h *hostList) String() string     { return strings.Join(*h, ",") }
 func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
 
 func cmdWorkshop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, `usage: doublehop workshop up|status|down [flags]
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
+		w := stderr
+		if len(args) > 0 {
+			w = stdout
+		}
+		fmt.Fprint(w, `usage: doublehop workshop up|status|down [flags]
 
   up      deploy N seats on this swarm manager, each its own lab (dc, web, sql,
-          ws01) on its own overlay network, ports published through the routing
-          mesh; print the seat table, write seats.csv and a krb5.conf per seat,
-          run Bob's flow in every seat
+          ws01) on its own overlay network, its ports published through the
+          routing mesh (or on the seat's node where the kernel has no IPVS);
+          print the seat table, write seats.csv and a krb5.conf per seat, run
+          Bob's flow in every seat
   status  each seat's tasks and whether its published ports answer
   down    remove every service, network, secret, config and volume it made
 
 Run "doublehop workshop VERB -h" for the flags.
 `)
+		if len(args) > 0 {
+			return nil
+		}
 		return errUsage
 	}
+	tclog.SetDefault(tclog.NewNoopLogger()) // the Docker client's banner
 	verb, args := args[0], args[1:]
 	fs := newFlags("workshop "+verb, "workshop "+verb+" [flags]", stderr)
 	name := fs.String("name", "workshop", "the workshop's name (prefixes every swarm object)")
@@ -53,6 +63,7 @@ Run "doublehop workshop VERB -h" for the flags.
 		dir := fs.String("dir", "", "where seats.csv and the seats' krb5.conf files go (default STATE/workshop/NAME)")
 		initSwarm := fs.Bool("init-swarm", false, "when this engine is in no swarm, make a single-node one on 127.0.0.1 (down --leave-swarm undoes it)")
 		image := fs.String("image", "", "run this image (e.g. from your registry) instead of building one")
+		publish := fs.String("publish", "auto", "ingress: the routing mesh (any node's address reaches any seat); host: each seat on one node, its ports there; auto: ingress where the kernel has IPVS")
 		noFlow := fs.Bool("no-flow", false, "do not run Bob's flow in each seat at the end")
 		state := fs.String("state", defaultState(), "state directory (for the default --dir)")
 		if err := fs.Parse(args); err != nil {
@@ -64,7 +75,7 @@ Run "doublehop workshop VERB -h" for the flags.
 			return fmt.Errorf("a workshop needs a Docker engine in swarm mode; none reachable: %v", err)
 		}
 		w, err := workshop.Up(ctx, workshop.Options{Name: *name, Seats: *seats, BasePort: *basePort, PublicHosts: public, Address: *address,
-			InitSwarm: *initSwarm, Flow: !*noFlow, Image: dockerlab.ImageOptions{Ref: *image}, Progress: stdout})
+			Publish: strings.TrimPrefix(*publish, "auto"), InitSwarm: *initSwarm, Flow: !*noFlow, Image: dockerlab.ImageOptions{Ref: *image}, Progress: stdout})
 		if w == nil || len(w.Seats) == 0 {
 			return err
 		}
@@ -96,6 +107,9 @@ Run "doublehop workshop VERB -h" for the flags.
 		defer cancel()
 		st, err := workshop.Status(ctx, *name, *address)
 		if err != nil {
+			if strings.Contains(err.Error(), "not a swarm manager") {
+				return fmt.Errorf("this Docker engine is not a swarm manager: no workshop runs here (doublehop workshop up --init-swarm makes one)")
+			}
 			return err
 		}
 		if len(st) == 0 {
