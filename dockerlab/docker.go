@@ -169,13 +169,6 @@ func execIn(ctx context.Context, cli *client.Client, id string, cmd []string, st
 	}
 }
 
-// File is one file to put into a container.
-type File struct {
-	Path    string // absolute path in the container
-	Content []byte
-	Mode    int64
-}
-
 // tarFiles packs files (and their parent directories) for CopyToContainer.
 // The modification time is now, with sub-second precision (PAX), so the tiers'
 // change detection (mtime+size) sees every copy.

@@ -24,6 +24,7 @@ import (
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
+	"github.com/doublehop/doublehop/provision"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/moby/moby/api/types/container"
 	mnet "github.com/moby/moby/api/types/network"
@@ -734,7 +735,7 @@ func (l *Lab) writeHostFiles() error {
 		case RoleWeb:
 			port, inner = l.Ports.Web, 80
 		case RoleSQL:
-			port, inner = l.Ports.SQL, sqlPort(l.lab)
+			port, inner = l.Ports.SQL, provision.SQLPort(l.lab)
 		}
 		fmt.Fprintf(&hosts, "127.0.0.1 %s %s\n", h.Name, h.Short)
 		if port == 0 {

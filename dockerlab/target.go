@@ -17,6 +17,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/kdcclient"
+	"github.com/doublehop/doublehop/provision"
 	"github.com/doublehop/doublehop/scenarios"
 	"github.com/doublehop/doublehop/webtier"
 )
@@ -133,7 +134,7 @@ func (l *Lab) pushSettings(ctx context.Context, lf *directory.Lab) error {
 		if t == nil {
 			continue
 		}
-		b, err := settingsFor(lf, role)
+		b, err := provision.SettingsFor(lf, role)
 		if err != nil {
 			return err
 		}
@@ -172,7 +173,7 @@ func (l *Lab) Keytab(ctx context.Context, op, role string) error {
 		if h == nil || h.RunsAs == "" {
 			return fmt.Errorf("no tier %q", role)
 		}
-		if content, err = keytabFor(v, h.RunsAs); err != nil {
+		if content, err = provision.KeytabFor(v, h.RunsAs); err != nil {
 			return err
 		}
 	case "remove":
@@ -190,7 +191,7 @@ func (l *Lab) ExportKeytab(ctx context.Context, account string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	return keytabFor(v, account)
+	return provision.KeytabFor(v, account)
 }
 
 // Reset implements scenarios.Target: the DC gets the lab file (default when
@@ -225,7 +226,7 @@ func (l *Lab) Reset(ctx context.Context, lf *directory.Lab) error {
 		if t == nil || h == nil {
 			continue
 		}
-		kt, err := keytabFor(v, h.RunsAs)
+		kt, err := provision.KeytabFor(v, h.RunsAs)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/lab"
+	"github.com/doublehop/doublehop/provision"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -129,7 +130,7 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 	if w.Publish == PublishHost {
 		mode = swarm.PortConfigPublishModeHost
 	}
-	plan, err := dockerlab.Plan(s.lab)
+	plan, err := provision.Plan(s.lab)
 	if err != nil {
 		return err
 	}

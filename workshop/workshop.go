@@ -16,12 +16,10 @@ package workshop
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +32,7 @@ import (
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/provision"
 	"github.com/moby/moby/client"
 )
 
@@ -128,7 +127,7 @@ func (s *Seat) KDCAddr() string { return net.JoinHostPort(s.Address, strconv.Ito
 
 // Krb5Conf is the krb5.conf an attendee's machine uses for this seat (TCP to
 // the published KDC port; only TCP is published).
-func (s *Seat) Krb5Conf() string { return dockerlab.HostKrb5Conf(s.lab, s.KDCAddr()) }
+func (s *Seat) Krb5Conf() string { return provision.HostKrb5Conf(s.lab, s.KDCAddr()) }
 
 // Lab is the seat's lab file (with its passwords).
 func (s *Seat) Lab() *directory.Lab { return s.lab.Clone() }
@@ -304,51 +303,17 @@ func Up(ctx context.Context, o Options) (*Workshop, error) {
 	return w, nil
 }
 
-// newSeat is seat n's realm: the base lab with every password drawn fresh
-// (the seat's own krbtgt and service keys) and the public host names' SPNs.
+// newSeat is seat n's realm (provision.Seat) and its ports.
 func newSeat(base *directory.Lab, o Options, n int) (*Seat, error) {
-	l := base.Clone()
-	s := &Seat{N: n, Prefix: seatPrefix(o.Name, n), Address: o.Address}
+	l, pw, err := provision.Seat(base, n, o.PublicHosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Seat{N: n, Prefix: seatPrefix(o.Name, n), Address: o.Address, Password: pw, lab: l}
 	s.Network = s.Prefix
 	b := o.BasePort + portsPerSeat*(n-1)
 	s.Ports = Ports{KDC: b + offKDC, Web: b + offWeb, LDAP: b + offLDAP, SQL: b + offSQL, LDAPS: b + offLDAPS}
-	for i := range l.Accounts {
-		a := &l.Accounts[i]
-		if a.Name == "bob" {
-			a.Password = fmt.Sprintf("Bob-%s-%d!", randomWord(6), n)
-			s.Password = a.Password
-			continue
-		}
-		a.Password = randomWord(24) + "-9!"
-	}
-	if s.Password == "" {
-		return nil, fmt.Errorf("the lab file has no account bob")
-	}
-	if web := l.HostByRole(dockerlab.RoleWeb); web != nil && len(o.PublicHosts) > 0 {
-		a := l.Account(web.RunsAs)
-		if a == nil {
-			return nil, fmt.Errorf("the web tier's account %s is not in the lab file", web.RunsAs)
-		}
-		for _, h := range o.PublicHosts {
-			a.SPNs = append(a.SPNs, "HTTP/"+strings.ToLower(h))
-		}
-	}
-	if _, err := directory.ViewOf(l); err != nil {
-		return nil, err
-	}
-	s.lab = l
 	return s, nil
-}
-
-// randomWord is n letters and digits from crypto/rand (no look-alikes).
-func randomWord(n int) string {
-	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, n)
-	for i := range b {
-		v, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		b[i] = alphabet[v.Int64()]
-	}
-	return string(b)
 }
 
 // waitHealthy waits until every seat answers on every published port: the
