@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/doublehop/doublehop/events"
@@ -85,3 +86,9 @@ func (s *serviceFlags) paths() (keytab, settings string) {
 	}
 	return keytab, settings
 }
+
+// hostList is a repeatable flag.
+type hostList []string
+
+func (h *hostList) String() string     { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }

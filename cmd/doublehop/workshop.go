@@ -19,12 +19,6 @@ func init() {
 	register("workshop", "a lab per seat on Docker Swarm: workshop up --seats N | status | down", cmdWorkshop)
 }
 
-// hostList is a repeatable flag.
-type hostList []string
-
-func (h *hostList) String() string     { return strings.Join(*h, ",") }
-func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
-
 func cmdWorkshop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
 		w := stderr
