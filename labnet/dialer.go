@@ -22,7 +22,9 @@ type Dialer struct {
 }
 
 // New makes a dialer from "host:port=addr" entries (one address) and
-// "host=ip" entries (every port of the host, like a hosts file).
+// "host=ip" entries (every port of the host, like a hosts file). An address
+// may be a name the network resolves itself: a Kubernetes Service ("dc"
+// for dc.lab.local in a seat's namespace).
 func New(entries ...string) (*Dialer, error) {
 	d := &Dialer{m: map[string]string{}, net: net.Dialer{Timeout: 5 * time.Second}}
 	for _, e := range entries {

@@ -16,9 +16,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/doublehop/doublehop/internal/hostalias"
 )
 
 type command struct {
@@ -44,14 +41,6 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// In an orchestrator whose names are not the lab's (Kubernetes Services
-	// "dc", "web", "sql"), the lab's names go into the hosts file first.
-	if spec := os.Getenv(hostalias.Env); spec != "" {
-		if err := hostalias.Apply(ctx, spec, "/etc/hosts", 2*time.Minute); err != nil {
-			fmt.Fprintln(os.Stderr, "doublehop:", err)
-			os.Exit(1)
-		}
-	}
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
