@@ -115,7 +115,9 @@ func deployAll(ctx context.Context, cli *client.Client, w *Workshop, o Options) 
 }
 
 func (w *Workshop) labels(s *Seat, role string) map[string]string {
-	m := map[string]string{LabelWorkshop: w.Name, LabelSeat: strconv.Itoa(s.N), dockerlab.LabelOwner: "workshop", dockerlab.LabelImage: w.Image}
+	m := map[string]string{LabelWorkshop: w.Name, LabelSeat: strconv.Itoa(s.N), dockerlab.LabelOwner: "workshop", dockerlab.LabelImage: w.Image,
+		// Each seat is a stack to the docker CLI: docker stack ls, docker stack ps NAME-sN.
+		"com.docker.stack.namespace": s.Prefix}
 	if role != "" {
 		m[dockerlab.LabelRole] = role
 	}

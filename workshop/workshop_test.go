@@ -130,24 +130,26 @@ func TestWorkshopOnSwarm(t *testing.T) {
 	// From the host, as an attendee's laptop: MIT kinit with the seat's
 	// krb5.conf, curl --negotiate to the seat's published web port.
 	s1, s2 := w.Seats[0], w.Seats[1]
-	cc := filepath.Join(dir, "cc1")
-	env := []string{"KRB5_CONFIG=" + filepath.Join(dir, "seat-1.krb5.conf"), "KRB5CCNAME=FILE:" + cc}
-	if out, err := peer.RunErr(env, s1.Password+"\n", kinit, "bob"); err != nil {
-		t.Fatalf("kinit bob against seat 1's KDC %s: %v\n%s", s1.KDCAddr(), err, out)
-	}
-	page := func(s *workshop.Seat, krb5conf string) (string, error) {
+	page := func(s *workshop.Seat, krb5conf, cc string) (string, error) {
 		url := fmt.Sprintf("http://web.lab.local:%d/", s.Ports.Web)
 		cmd := exec.CommandContext(ctx, curl, "-s", "-w", "\n%{http_code}", "--negotiate", "-u", ":", "--resolve", fmt.Sprintf("web.lab.local:%d:%s", s.Ports.Web, s.Address), url)
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "KRB5_CONFIG=" + krb5conf, "KRB5CCNAME=FILE:" + cc}
 		out, err := cmd.Output()
 		return string(out), err
 	}
-	out, err := page(s1, filepath.Join(dir, "seat-1.krb5.conf"))
-	if err != nil || !strings.HasSuffix(out, "\n200") || !strings.Contains(out, `LAB\bob`) || !strings.Contains(out, "KERBEROS") {
-		t.Fatalf("curl --negotiate seat 1: %v\n%s", err, out)
+	for _, s := range w.Seats {
+		conf, cc := filepath.Join(dir, fmt.Sprintf("seat-%d.krb5.conf", s.N)), filepath.Join(dir, fmt.Sprintf("cc%d", s.N))
+		env := []string{"KRB5_CONFIG=" + conf, "KRB5CCNAME=FILE:" + cc}
+		if out, err := peer.RunErr(env, s.Password+"\n", kinit, "bob"); err != nil {
+			t.Fatalf("kinit bob against seat %d's KDC %s: %v\n%s", s.N, s.KDCAddr(), err, out)
+		}
+		out, err := page(s, conf, cc)
+		if err != nil || !strings.HasSuffix(out, "\n200") || !strings.Contains(out, `LAB\bob`) || !strings.Contains(out, "KERBEROS") {
+			t.Fatalf("curl --negotiate seat %d: %v\n%s", s.N, err, out)
+		}
 	}
 	// Seat 1's ticket means nothing in seat 2: its own keys.
-	if out, _ := page(s2, filepath.Join(dir, "seat-2.krb5.conf")); !strings.HasSuffix(out, "\n401") {
+	if out, _ := page(s2, filepath.Join(dir, "seat-2.krb5.conf"), filepath.Join(dir, "cc1")); !strings.HasSuffix(out, "\n401") {
 		t.Errorf("seat 1's ticket at seat 2's site: want 401, got\n%s", out)
 	}
 
