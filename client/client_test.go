@@ -3,10 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +136,44 @@ func TestSPNForURL(t *testing.T) {
 		if got := client.SPNForURL(u); got != want {
 			t.Errorf("SPNForURL(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// countingDialer counts connections per address asked for.
+type countingDialer struct {
+	next interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (d *countingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.n[addr]++
+	d.mu.Unlock()
+	return d.next.DialContext(ctx, network, addr)
+}
+
+// The 401 and the authenticated retry go over one connection, as browsers
+// and curl --negotiate send them (IIS keeps the connection after a 401).
+func TestNegotiateRetriesOnTheSameConnection(t *testing.T) {
+	l := startLab(t)
+	d := &countingDialer{next: l.Dialer, n: map[string]int{}}
+	cfg := client.Config{CCache: "FILE:" + filepath.Join(t.TempDir(), "krb5cc"), Dialer: d}
+	if err := client.FromKrb5Conf(l.Krb5Conf(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(cfg)
+	if _, err := c.Kinit(context.Background(), "bob", l.Password("bob")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Get(context.Background(), l.WebURL, client.GetOptions{Accept: "application/json"})
+	if err != nil || r.Status != 200 || r.Mechanism != "Kerberos" {
+		t.Fatalf("get: %v %+v", err, r)
+	}
+	u, _ := url.Parse(l.WebURL)
+	if got := d.n[u.Host]; got != 1 {
+		t.Errorf("%d connections to the site for one page, want 1 (dials: %v)", got, d.n)
 	}
 }

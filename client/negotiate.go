@@ -69,7 +69,11 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *km
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("not an http(s) URL: %q", rawURL)
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: c.dial, DisableKeepAlives: true}}
+	// One connection for the 401 and the authenticated retry, as browsers
+	// and curl --negotiate do (IIS keeps the connection open after a 401).
+	tr := &http.Transport{DialContext: c.dial, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	resp := &Response{URL: rawURL, SPN: o.SPN}
 	if resp.SPN == "" {
 		resp.SPN = SPNForURL(u)
@@ -92,6 +96,7 @@ func (c *Client) get(ctx context.Context, rawURL string, o GetOptions, given *km
 		}
 		return fill(resp, r1)
 	}
+	drain(r1)
 	var cred kmsg.Credential
 	if given != nil {
 		cred = *given
