@@ -153,9 +153,10 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 				},
 				Networks:      []swarm.NetworkAttachmentConfig{{Target: nr.ID, Aliases: []string{t.Host.Name, t.Host.Short}}},
 				RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: ptr(time.Second)},
-				// One seat's load cannot take another's memory: the measured
-				// idle tier is 5–20 MB, a loaded one under 100 MB.
-				Resources: &swarm.ResourceRequirements{Limits: &swarm.Limit{MemoryBytes: 256 << 20}, Reservations: &swarm.Resources{MemoryBytes: 16 << 20}},
+				// One seat's load cannot take another's memory, nor more than
+				// a core per tier: the measured idle tier is 10–13 MiB, a
+				// loaded one under 160 MiB.
+				Resources: &swarm.ResourceRequirements{Limits: &swarm.Limit{MemoryBytes: 256 << 20, NanoCPUs: 1e9}, Reservations: &swarm.Resources{MemoryBytes: 16 << 20}},
 			},
 		}
 		cs := spec.TaskTemplate.ContainerSpec

@@ -50,21 +50,22 @@ const (
 	PublishHost    = "host"
 )
 
-// Seat ports are BasePort + 10×(seat−1) + these offsets.
+// Seat ports are BasePort + 5×(seat−1) + these offsets (300 seats from
+// 30000 stay below Linux's ephemeral ports, 32768 and up).
 const (
 	offKDC = iota
 	offWeb
 	offLDAP
 	offSQL
 	offLDAPS
-	portsPerSeat = 10
+	portsPerSeat
 )
 
 // Options configures Up.
 type Options struct {
 	Name     string // default "workshop"
 	Seats    int    // default 1
-	BasePort int    // default 30000: seat 1 gets 30000 (KDC), 30001 (web), 30002 (LDAP), 30003 (SQL), 30004 (LDAPS); seat 2 30010…
+	BasePort int    // default 30000: seat 1 gets 30000 (KDC), 30001 (web), 30002 (LDAP), 30003 (SQL), 30004 (LDAPS); seat 2 30005…
 	Image    dockerlab.ImageOptions
 	Lab      *directory.Lab // every seat starts from it (default: the default lab)
 	// PublicHosts are names attendees type for their seat's page
@@ -274,7 +275,7 @@ func Up(ctx context.Context, o Options) (*Workshop, error) {
 		return w, err
 	}
 	w.Timing.Deploy = time.Since(t)
-	p.step("services: %d seat(s) × 4 (dc, web, sql, ws01) deployed in %s; ports from %d, 10 per seat, published %s", o.Seats, w.Timing.Deploy.Round(time.Millisecond), o.BasePort,
+	p.step("services: %d seat(s) × 4 (dc, web, sql, ws01) deployed in %s; ports from %d, 5 per seat, published %s", o.Seats, w.Timing.Deploy.Round(time.Millisecond), o.BasePort,
 		map[string]string{PublishIngress: "through the routing mesh (any node's address)", PublishHost: "on each seat's node"}[w.Publish])
 
 	// 5. Healthy: every seat's ports answer through the routing mesh.

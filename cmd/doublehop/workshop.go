@@ -51,7 +51,7 @@ Run "doublehop workshop VERB -h" for the flags.
 	switch verb {
 	case "up":
 		seats := fs.Int("seats", 3, "number of seats")
-		basePort := fs.Int("base-port", 30000, "seat 1's first port (KDC; +1 web, +2 LDAP, +3 SQL, +4 LDAPS); 10 ports per seat")
+		basePort := fs.Int("base-port", 30000, "seat 1's first port (KDC; +1 web, +2 LDAP, +3 SQL, +4 LDAPS); 5 ports per seat")
 		var public hostList
 		fs.Var(&public, "public-host", "a name attendees type for the page (http://NAME:PORT/); HTTP/NAME goes on every seat's web account (repeatable)")
 		dir := fs.String("dir", "", "where seats.csv and the seats' krb5.conf files go (default STATE/workshop/NAME)")
