@@ -7,6 +7,7 @@ package directory
 import (
 	_ "embed"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -199,6 +200,22 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ReadFile reads and parses the lab file at path; "" is the default lab.
+func ReadFile(path string) (*Lab, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, nil
 }
 
 // Parse reads a lab file and fills defaults.

@@ -293,11 +293,7 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	t = time.Now()
 	seed := c.seed
 	if c.labFile != "" {
-		b, err := os.ReadFile(c.labFile)
-		if err != nil {
-			return nil, err
-		}
-		if seed, err = directory.Parse(b); err != nil {
+		if seed, err = directory.ReadFile(c.labFile); err != nil {
 			return nil, err
 		}
 	}

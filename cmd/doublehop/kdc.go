@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/kdc"
@@ -28,14 +27,11 @@ func cmdKDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	tuneGC()
+	var err error
 	var seed *directory.Lab
 	if *seedFile != "" {
-		b, err := os.ReadFile(*seedFile)
-		if err != nil {
+		if seed, err = directory.ReadFile(*seedFile); err != nil {
 			return err
-		}
-		if seed, err = directory.Parse(b); err != nil {
-			return fmt.Errorf("%s: %w", *seedFile, err)
 		}
 	}
 	store, err := directory.Open(*tf.state, seed)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/provision"
@@ -32,15 +31,9 @@ func cmdProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if (*out == "") == (*secretName == "") {
 		return fmt.Errorf("give one of --out DIR and --k8s-secret NAME: %w", errUsage)
 	}
-	base := directory.Default()
-	if *labFile != "" {
-		b, err := os.ReadFile(*labFile)
-		if err != nil {
-			return err
-		}
-		if base, err = directory.Parse(b); err != nil {
-			return err
-		}
+	base, err := directory.ReadFile(*labFile)
+	if err != nil {
+		return err
 	}
 	make := func() (map[string][]byte, error) {
 		l, pw, err := provision.Seat(base, *seat, public)

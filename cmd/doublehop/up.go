@@ -36,11 +36,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tuneGC()
 	var seed *directory.Lab
 	if *labFile != "" {
-		b, err := os.ReadFile(*labFile)
-		if err != nil {
-			return err
-		}
-		if seed, err = directory.Parse(b); err != nil {
+		var err error
+		if seed, err = directory.ReadFile(*labFile); err != nil {
 			return err
 		}
 		if _, err := os.Stat(filepath.Join(*state, directory.FileName)); err == nil && !*reset {
