@@ -223,9 +223,13 @@ func (a *Acceptor) unwrap(token []byte) (Mech, bool, []byte, error) {
 
 // verify checks the AP-REQ (RFC 4120 §3.2.3) and builds the context.
 func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *AcceptError) {
-	var ap messages.APReq
-	if err := kmsg.SafeUnmarshal(func() error { return ap.Unmarshal(b) }); err != nil {
-		return nil, newAcceptError(kerr.Errorf(kerr.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "AP-REQ: %v", err))
+	// The fast DER decoders the KDC uses (kmsg/derdec.go: equal results on
+	// canonical DER); anything else goes to gokrb5 as before.
+	ap, fast := kmsg.FastAPReq(b)
+	if !fast {
+		if err := kmsg.SafeUnmarshal(func() error { return ap.Unmarshal(b) }); err != nil {
+			return nil, newAcceptError(kerr.Errorf(kerr.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "AP-REQ: %v", err))
+		}
 	}
 	tkt := kmsg.CleanTicket(ap.Ticket)
 	ae := &AcceptError{Service: kmsg.PrincipalString(tkt.SName, ""), EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO,
@@ -242,9 +246,11 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 	if derr != nil {
 		return fail(kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the ticket session key"))
 	}
-	var auth types.Authenticator
-	if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
-		return fail(kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err))
+	auth, fast := kmsg.FastAuthenticator(plain)
+	if !fast {
+		if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
+			return fail(kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err))
+		}
 	}
 	client := kmsg.PrincipalString(etp.CName, etp.CRealm)
 	ae.Client = client
