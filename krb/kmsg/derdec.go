@@ -303,8 +303,7 @@ func (d *dec) paData(c []byte) types.PADataSequence {
 
 // fastKDCReq decodes KDC-REQ (RFC 4120 §5.4.1) with application tag app as
 // ParseKDCReq's gofork path does (rawKDCReq, then KDCReqBody.Unmarshal),
-// returning pvno and msg-type unchecked. Requests with additional tickets
-// (S4U2Proxy, user-to-user) are left to gofork.
+// returning pvno and msg-type unchecked.
 func fastKDCReq(b []byte, app int) (pvno, msgType int, r *KDCReq, ok bool) {
 	d, ok := appSeq(b, app)
 	if !ok {
@@ -373,7 +372,24 @@ func fastKDCReqBody(c []byte, k *messages.KDCReqBody) bool {
 	if v, ok := d.opt(10, 0x30); ok {
 		k.EncAuthData = d.encryptedData(v)
 	}
-	if !d.done() { // additional-tickets [11] or anything unexpected: gofork
+	if v, ok := d.opt(11, 0x30); ok && !d.bad { // additional-tickets (S4U2Proxy, user-to-user)
+		if len(v) == 0 {
+			return false // an empty SEQUENCE OF: gofork decides
+		}
+		for b := v; len(b) > 0; {
+			_, _, full, rest, ok := readElem(b)
+			if !ok {
+				return false
+			}
+			t, ok := fastTicket(full)
+			if !ok {
+				return false
+			}
+			k.AdditionalTickets = append(k.AdditionalTickets, t)
+			b = rest
+		}
+	}
+	if !d.done() { // anything unexpected: gofork
 		return false
 	}
 	if len(k.KDCOptions.Bytes) < 4 { // gokrb5 pads (at the front) to 32 bits

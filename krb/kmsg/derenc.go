@@ -2,6 +2,7 @@ package kmsg
 
 import (
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -448,8 +449,10 @@ func (e *derEnc) checksum(c types.Checksum) {
 // encodeKDCReqBody is KDCReqBody.Marshal for a body without additional
 // tickets; ok is false when it has some (the caller uses gokrb5 then).
 func encodeKDCReqBody(k *messages.KDCReqBody) ([]byte, bool, error) {
-	if len(k.AdditionalTickets) > 0 {
-		return nil, false, nil
+	for i := range k.AdditionalTickets {
+		if !reflect.ValueOf(k.AdditionalTickets[i].DecryptedEncPart).IsZero() {
+			return nil, false, nil // gokrb5 decides what such a ticket encodes to
+		}
 	}
 	e := derEnc{b: make([]byte, 0, 256)}
 	s := e.open(0x30)
@@ -488,6 +491,15 @@ func encodeKDCReqBody(k *messages.KDCReqBody) ([]byte, bool, error) {
 	if ed := k.EncAuthData; ed.EType != 0 || ed.KVNO != 0 || ed.Cipher != nil {
 		c = e.open(0xaa)
 		e.encryptedData(ed)
+		e.close(c)
+	}
+	if len(k.AdditionalTickets) > 0 { // [11] SEQUENCE OF Ticket (S4U2Proxy's evidence)
+		c = e.open(0xab)
+		q = e.open(0x30)
+		for i := range k.AdditionalTickets {
+			e.ticket(&k.AdditionalTickets[i])
+		}
+		e.close(q)
 		e.close(c)
 	}
 	e.close(s)
