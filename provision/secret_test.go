@@ -22,23 +22,23 @@ func TestEnsureSecretCreatesOnceAndKeeps(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Header.Get("Authorization") != "Bearer tok" {
-			http.Error(w, `{"kind":"Status","code":401}`, 401)
+			http.Error(w, `{"kind":"Status","code":401}`, http.StatusUnauthorized)
 			return
 		}
 		switch {
 		case r.Method == "GET" && r.URL.Path == "/api/v1/namespaces/seat-3/secrets/seat":
 			if stored["seat"] == nil {
-				http.Error(w, `{"kind":"Status","code":404}`, 404)
+				http.Error(w, `{"kind":"Status","code":404}`, http.StatusNotFound)
 				return
 			}
 			w.Write(stored["seat"])
 		case r.Method == "POST" && r.URL.Path == "/api/v1/namespaces/seat-3/secrets":
 			b, _ := io.ReadAll(r.Body)
 			stored["seat"] = b
-			w.WriteHeader(201)
+			w.WriteHeader(http.StatusCreated)
 			w.Write(b)
 		default:
-			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, 400)
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
 		}
 	}))
 	defer srv.Close()

@@ -389,8 +389,7 @@ func TestChartIngressSeats(t *testing.T) {
 	if len(o.ingresses) != 3 {
 		t.Fatalf("%d ingresses", len(o.ingresses))
 	}
-	for i, in := range o.ingresses {
-		_ = i
+	for _, in := range o.ingresses {
 		host := in.Spec.Rules[0].Host
 		var job *batchv1.Job
 		for k := range o.jobs {
