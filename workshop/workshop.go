@@ -17,6 +17,7 @@ package workshop
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +31,12 @@ import (
 	"sync"
 	"time"
 
+	labclient "github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/provision"
+	"github.com/doublehop/doublehop/webtier"
 	"github.com/moby/moby/client"
 )
 
@@ -102,6 +106,7 @@ type Seat struct {
 	Node     string // the node the seat's DC (and its directory volume) is placed on
 	Flow     *dockerlab.FlowResult
 	FlowErr  error
+	FlowFrom string // "ws01", or "this host" when ws01 runs on another node
 
 	lab *directory.Lab
 }
@@ -278,7 +283,7 @@ func Up(ctx context.Context, o Options) (*Workshop, error) {
 	p.step("services: %d seat(s) × 4 (dc, web, sql, ws01) deployed in %s; ports from %d, 5 per seat, published %s", o.Seats, w.Timing.Deploy.Round(time.Millisecond), o.BasePort,
 		map[string]string{PublishIngress: "through the routing mesh (any node's address)", PublishHost: "on each seat's node"}[w.Publish])
 
-	// 5. Healthy: every seat's ports answer through the routing mesh.
+	// 5. Healthy: every seat answers on its published ports and from its ws01.
 	t = time.Now()
 	if err := waitHealthy(ctx, w, o.ReadyTimeout); err != nil {
 		return w, err
@@ -439,13 +444,16 @@ func (w *Workshop) Flows(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Flow runs Bob's flow in seat s from its ws01, which must run on this node
-// (docker exec reaches only local containers).
+// Flow runs Bob's flow in seat s from its ws01 when ws01 runs on this node
+// (docker exec reaches only local containers), else from this host through
+// the seat's published ports (HostFlow).
 func (w *Workshop) Flow(ctx context.Context, s *Seat) (*dockerlab.FlowResult, error) {
 	id, err := w.Container(ctx, s, dockerlab.RoleClient)
 	if err != nil {
-		return nil, err
+		s.FlowFrom = "this host"
+		return w.HostFlow(ctx, s)
 	}
+	s.FlowFrom = "ws01"
 	web := s.lab.HostByRole(dockerlab.RoleWeb)
 	run := func(ctx context.Context, stdin io.Reader, args ...string) (dockerlab.ExecResult, error) {
 		base := []string{"client", "--state", dockerlab.ClientState, "--krb5conf", dockerlab.Krb5ConfPath, "--ccache", "/tmp/krb5cc_bob"}
@@ -458,12 +466,65 @@ func (w *Workshop) Flow(ctx context.Context, s *Seat) (*dockerlab.FlowResult, er
 	return dockerlab.WorkstationFlow(ctx, run, "bob", "http://"+web.Name+"/", s.lab.NetBIOS)
 }
 
+// HostFlow is Bob's flow from this machine, as an attendee's laptop runs it:
+// kinit against the seat's published KDC with the seat's krb5.conf, then the
+// page at http://web.lab.local/ dialled at the seat's published web port (the
+// SPN stays HTTP/web.lab.local).
+func (w *Workshop) HostFlow(ctx context.Context, s *Seat) (*dockerlab.FlowResult, error) {
+	dir, err := os.MkdirTemp("", "doublehop-seat-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(conf, []byte(s.Krb5Conf()), 0o600); err != nil {
+		return nil, err
+	}
+	web := s.lab.HostByRole(dockerlab.RoleWeb).Name
+	d, err := labnet.New(web + ":80=" + net.JoinHostPort(s.Address, strconv.Itoa(s.Ports.Web)))
+	if err != nil {
+		return nil, err
+	}
+	cfg := labclient.Config{CCache: "FILE:" + filepath.Join(dir, "cc"), Dialer: d}
+	if err := labclient.FromKrb5Conf(conf, &cfg); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	f := &dockerlab.FlowResult{User: "bob", URL: "http://" + web + "/"}
+	c := labclient.New(cfg)
+	if _, err := c.Kinit(ctx, "bob", s.Password); err != nil {
+		f.Kinit = dockerlab.ExecResult{ExitCode: 1, Stderr: err.Error()}
+		return f, fmt.Errorf("kinit bob at %s: %w", s.KDCAddr(), err)
+	}
+	r, err := c.Get(ctx, f.URL, labclient.GetOptions{Accept: "application/json"})
+	f.Duration = time.Since(start)
+	if err != nil {
+		f.Get = dockerlab.ExecResult{ExitCode: 1, Stderr: err.Error()}
+		return f, fmt.Errorf("get %s: %w", f.URL, err)
+	}
+	var p webtier.Page
+	if json.Unmarshal(r.Body, &p) == nil && p.RunningAs != "" {
+		f.Page = &p
+	}
+	if r.Status != http.StatusOK || f.Page == nil {
+		f.Get = dockerlab.ExecResult{ExitCode: 1, Stdout: string(r.Body), Stderr: fmt.Sprintf("HTTP %d", r.Status)}
+		return f, fmt.Errorf("get %s: HTTP %d", f.URL, r.Status)
+	}
+	if !f.OK(s.lab.NetBIOS) {
+		return f, fmt.Errorf("the second hop did not reach SQL Server as %s\\bob with Kerberos: %s", s.lab.NetBIOS, f.Summary())
+	}
+	return f, nil
+}
+
 // FlowLine is one line on what SQL Server said in the seat's flow.
 func (s *Seat) FlowLine() string {
 	switch {
 	case s.Flow != nil && s.Flow.Page != nil && s.Flow.Page.SQL.Error == nil:
 		p := s.Flow.Page
 		line := fmt.Sprintf("%s %s", p.SQL.Login, p.SQL.AuthScheme)
+		if s.FlowFrom == "this host" {
+			line += " (from this host: ws01 runs on another node)"
+		}
 		if s.FlowErr != nil {
 			line += " — " + s.FlowErr.Error()
 		}

@@ -151,6 +151,11 @@ func TestWorkshopOnSwarm(t *testing.T) {
 			t.Fatalf("curl --negotiate seat %d: %v\n%s", s.N, err, out)
 		}
 	}
+	// The lab's own client from this host, as the workshop runs a seat whose
+	// ws01 is on another node.
+	if f, err := w.HostFlow(ctx, s2); err != nil || !f.OK("LAB") {
+		t.Errorf("seat 2 from this host: %v", err)
+	}
 	// Seat 1's ticket means nothing in seat 2: its own keys.
 	if out, _ := page(s2, filepath.Join(dir, "seat-2.krb5.conf"), filepath.Join(dir, "cc1")); !strings.HasSuffix(out, "\n401") {
 		t.Errorf("seat 1's ticket at seat 2's site: want 401, got\n%s", out)
