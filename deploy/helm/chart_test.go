@@ -81,6 +81,19 @@ func render(t *testing.T, vals map[string]any) (*objects, string) {
 	return o, notes
 }
 
+// add decodes js strictly into a T (a field the type does not have is an
+// error, not ignored) and appends it.
+func add[T any](t *testing.T, name string, js []byte, to *[]T) {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	*to = append(*to, v)
+}
+
 // decode turns one YAML document into its typed object, refusing any field
 // the type does not have (a typo in the chart is an error, not ignored).
 func (o *objects) decode(t *testing.T, file, doc string) {
@@ -96,62 +109,34 @@ func (o *objects) decode(t *testing.T, file, doc string) {
 	if err := json.Unmarshal(js, &head); err != nil {
 		t.Fatal(err)
 	}
-	strict := func(v any) {
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(v); err != nil {
-			t.Fatalf("%s: %s %s/%s: %v", file, head.Kind, head.Metadata.Namespace, head.Metadata.Name, err)
-		}
-	}
-	key := head.APIVersion + " " + head.Kind
-	switch key {
+	name := fmt.Sprintf("%s: %s %s/%s", file, head.Kind, head.Metadata.Namespace, head.Metadata.Name)
+	switch key := head.APIVersion + " " + head.Kind; key {
 	case "v1 Namespace":
-		var v corev1.Namespace
-		strict(&v)
-		o.namespaces = append(o.namespaces, v)
+		add(t, name, js, &o.namespaces)
 	case "apps/v1 Deployment":
-		var v appsv1.Deployment
-		strict(&v)
-		o.deployments = append(o.deployments, v)
+		add(t, name, js, &o.deployments)
 	case "v1 Service":
-		var v corev1.Service
-		strict(&v)
-		o.services = append(o.services, v)
+		add(t, name, js, &o.services)
 	case "batch/v1 Job":
-		var v batchv1.Job
-		strict(&v)
-		o.jobs = append(o.jobs, v)
+		add(t, name, js, &o.jobs)
 	case "v1 ConfigMap":
-		var v corev1.ConfigMap
-		strict(&v)
-		o.configMaps = append(o.configMaps, v)
+		add(t, name, js, &o.configMaps)
 	case "v1 Secret":
-		var v corev1.Secret
-		strict(&v)
-		o.secrets = append(o.secrets, v)
+		add(t, name, js, &o.secrets)
 	case "networking.k8s.io/v1 NetworkPolicy":
-		var v networkingv1.NetworkPolicy
-		strict(&v)
-		o.policies = append(o.policies, v)
+		add(t, name, js, &o.policies)
 	case "networking.k8s.io/v1 Ingress":
-		var v networkingv1.Ingress
-		strict(&v)
-		o.ingresses = append(o.ingresses, v)
+		add(t, name, js, &o.ingresses)
 	case "v1 PersistentVolumeClaim":
-		var v corev1.PersistentVolumeClaim
-		strict(&v)
-		o.pvcs = append(o.pvcs, v)
+		add(t, name, js, &o.pvcs)
 	case "v1 ServiceAccount":
-		var v corev1.ServiceAccount
-		strict(&v)
+		add(t, name, js, new([]corev1.ServiceAccount))
 		o.other++
 	case "rbac.authorization.k8s.io/v1 Role":
-		var v rbacv1.Role
-		strict(&v)
+		add(t, name, js, new([]rbacv1.Role))
 		o.other++
 	case "rbac.authorization.k8s.io/v1 RoleBinding":
-		var v rbacv1.RoleBinding
-		strict(&v)
+		add(t, name, js, new([]rbacv1.RoleBinding))
 		o.other++
 	default:
 		t.Fatalf("%s: unexpected object %s", file, key)
