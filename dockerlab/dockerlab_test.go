@@ -17,6 +17,7 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/events"
+	"github.com/doublehop/doublehop/internal/enginelock"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/scenarios"
@@ -26,6 +27,11 @@ import (
 func TestMain(m *testing.M) {
 	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	release, err := enginelock.Shared() // not while the workshop's test makes and leaves a swarm
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dockerlab: engine lock:", err)
+		os.Exit(1)
 	}
 	// Leftovers of killed runs go first; the image is built once (go build
 	// with a cold cache takes a while on two cores, and the tests' own
@@ -42,7 +48,9 @@ func TestMain(m *testing.M) {
 		}
 	}
 	cancel()
-	os.Exit(m.Run())
+	code := m.Run()
+	release()
+	os.Exit(code)
 }
 
 // requireDocker skips where no Docker engine answers, or fails under CI.

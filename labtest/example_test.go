@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/internal/enginelock"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/labtest"
 )
@@ -24,7 +25,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "labtest: no Docker engine reachable, the example is skipped:", err)
 		flag.Set("test.run", "^$")
 	}
-	os.Exit(m.Run())
+	release, err := enginelock.Shared() // not while the workshop's test makes and leaves a swarm
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labtest: engine lock:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	release()
+	os.Exit(code)
 }
 
 // A lab in containers, Bob's flow from his workstation, a broken delegation

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/internal/enginelock"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/workshop"
 	"github.com/moby/moby/api/types/swarm"
@@ -24,7 +25,16 @@ func TestMain(m *testing.M) {
 	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
-	os.Exit(m.Run())
+	// A swarm made and left resets the engine's networking: no other
+	// package's container lab may run meanwhile.
+	release, err := enginelock.Exclusive()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workshop: engine lock:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	release()
+	os.Exit(code)
 }
 
 const testName = "wstest"
