@@ -202,7 +202,7 @@ func (s *Server) findBindName(v *directory.View, name string) *directory.Entry {
 		name = n
 	} else if strings.Contains(name, "=") {
 		_, t := s.view()
-		if e := t.byDN[ldap.NormDN(name)]; e != nil && e.Account != "" {
+		if e, _ := t.Lookup(name); e != nil && e.Account != "" {
 			name = e.Account
 		} else {
 			return nil

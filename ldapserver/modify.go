@@ -9,6 +9,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/doublehop/doublehop/ldap"
+	"github.com/doublehop/doublehop/ntds"
 
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dtyp"
@@ -92,7 +93,7 @@ func (c *conn) handleModify(m *ldap.Message) {
 		}
 	}
 	_, t := c.s.view()
-	e, ok := t.byDN[ldap.NormDN(dn)]
+	e, ok := t.Lookup(dn)
 	if !ok {
 		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.NoSuchObject, bestMatch(t, ldap.NormDN(dn)), noSuchObject(dn).Message))
 		return
@@ -208,7 +209,7 @@ func (c *conn) modifyDomain(id int64, e *ldap.Entry, changes []change) {
 
 // modifyGroup changes a group's member attribute: each value is an account's
 // DN, and the account's membership changes (Protected Users, Domain Admins).
-func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *tree, changes []change) {
+func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *ntds.Tree, changes []change) {
 	name := ""
 	if a, ok := g.Get("sAMAccountName"); ok && len(a.Vals) > 0 {
 		name = string(a.Vals[0])
@@ -223,7 +224,7 @@ func (c *conn) modifyGroup(id int64, g *ldap.Entry, t *tree, changes []change) {
 				return lerr
 			}
 			for _, v := range ch.vals {
-				e, ok := t.byDN[ldap.NormDN(string(v))]
+				e, ok := t.Lookup(string(v))
 				if !ok || e.Account == "" {
 					lerr = attrErr(ldap.NoSuchObject, "NO_SUCH_MEMBER", "00000525: NameErr: DSID-031A1256, problem 2001 (NO_OBJECT), data 0 (%s)", v)
 					return lerr
@@ -658,7 +659,7 @@ func (c *conn) handleDelete(m *ldap.Message) {
 		return
 	}
 	_, t := c.s.view()
-	e, ok := t.byDN[ldap.NormDN(dn)]
+	e, ok := t.Lookup(dn)
 	if !ok {
 		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.NoSuchObject, "", noSuchObject(dn).Message))
 		return

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/doublehop/doublehop/ldap"
+	"github.com/doublehop/doublehop/ntds"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 )
@@ -74,14 +75,14 @@ func (c *conn) handleSearch(m *ldap.Message) {
 		return
 	}
 	_, t := c.s.view()
-	base, ok := t.resolve(baseDN)
+	base, ok := t.Resolve(baseDN)
 	if !ok {
 		done(ldap.NoSuchObject, noSuchObject(bestMatch(t, base)).Message)
 		return
 	}
 	var hits []*ldap.Entry
-	for i, e := range t.entries {
-		n := t.norm[i]
+	for i, e := range t.Entries {
+		n := t.Norm[i]
 		in := false
 		switch scope {
 		case scopeBase:
@@ -144,9 +145,9 @@ func (c *conn) handleSearch(m *ldap.Message) {
 }
 
 // bestMatch is the deepest existing ancestor of dn (matchedDN of noSuchObject).
-func bestMatch(t *tree, dn string) string {
+func bestMatch(t *ntds.Tree, dn string) string {
 	for p := ldap.ParentDN(dn); p != ""; p = ldap.ParentDN(p) {
-		if e, ok := t.byDN[p]; ok {
+		if e, ok := t.ByDN[p]; ok {
 			return e.DN
 		}
 	}
@@ -158,16 +159,16 @@ func (s *Server) rootDSE() *ldap.Entry {
 	v, _ := s.view()
 	l := v.Lab
 	base := l.DomainDN()
-	dc := ServerDN(base, s.cfg.Account)
+	dc := ntds.ServerDN(base, s.cfg.Account)
 	e := &ldap.Entry{DN: ""}
 	e.Add("currentTime", s.cfg.Now().UTC().Format("20060102150405.0Z"))
-	e.Add("subschemaSubentry", "CN=Aggregate,"+schemaDN(base))
+	e.Add("subschemaSubentry", "CN=Aggregate,"+ntds.SchemaDN(base))
 	e.Add("dsServiceName", "CN=NTDS Settings,"+dc)
-	e.Add("namingContexts", base, configDN(base), schemaDN(base))
+	e.Add("namingContexts", base, ntds.ConfigDN(base), ntds.SchemaDN(base))
 	e.Add("defaultNamingContext", base)
 	e.Add("rootDomainNamingContext", base)
-	e.Add("configurationNamingContext", configDN(base))
-	e.Add("schemaNamingContext", schemaDN(base))
+	e.Add("configurationNamingContext", ntds.ConfigDN(base))
+	e.Add("schemaNamingContext", ntds.SchemaDN(base))
 	e.Add("serverName", dc)
 	e.Add("supportedControl", ldap.OIDPagedResults, ldap.OIDSDFlags, ldap.OIDShowDeleted, ldap.OIDDomainScope, ldap.OIDPermissiveModify,
 		ldap.OIDExtendedDN, ldap.OIDShowRecycled, ldap.OIDLazyCommit)
@@ -197,7 +198,7 @@ func (c *conn) handleCompare(m *ldap.Message) {
 		return
 	}
 	_, t := c.s.view()
-	e, ok := t.byDN[ldap.NormDN(ldap.Str(p.Children[0]))]
+	e, ok := t.Lookup(ldap.Str(p.Children[0]))
 	if !ok {
 		c.reply(m.ID, ldap.Result(ldap.OpCompareResponse, ldap.NoSuchObject, "", noSuchObject(ldap.Str(p.Children[0])).Message))
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/doublehop/doublehop/internal/selfcert"
 	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/ldap"
+	"github.com/doublehop/doublehop/ntds"
 	"github.com/doublehop/doublehop/ntlm"
 	ber "github.com/go-asn1-ber/asn1-ber"
 )
@@ -48,8 +49,9 @@ type Server struct {
 	log    *slog.Logger
 	replay *gss.ReplayCache
 
-	mu   sync.Mutex
-	tree *tree
+	ntds ntds.Cache
+
+	mu sync.Mutex // the TLS configuration, made once
 }
 
 // New makes a server; it holds no global state.
@@ -81,20 +83,12 @@ func New(cfg Config) (*Server, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg,
-		replay: gss.NewReplayCache(cfg.Directory.View().Lab.Policy.MaxSkew.D(), 0)}
+		replay: gss.NewReplayCache(cfg.Directory.View().Lab.Policy.MaxSkew.D(), 0), ntds: ntds.Cache{Directory: cfg.Directory}}
 	return s, nil
 }
 
 // view returns the directory as LDAP entries, rebuilt when the directory changed.
-func (s *Server) view() (*directory.View, *tree) {
-	v := s.cfg.Directory.View()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tree == nil || s.tree.version != v.Version {
-		s.tree = buildTree(v)
-	}
-	return v, s.tree
-}
+func (s *Server) view() (*directory.View, *ntds.Tree) { return s.ntds.View() }
 
 // Serve accepts LDAP connections until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error { return s.serve(ctx, ln, false) }

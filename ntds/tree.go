@@ -1,4 +1,10 @@
-package ldapserver
+// Package ntds is the lab's directory as Active Directory's objects (what a
+// DC keeps in ntds.dit): the domain naming context with its containers,
+// accounts, groups, the configuration partition's site and NTDS Settings,
+// each entry with its DN, objectGUID and objectSid, and AD's extended-DN
+// forms to find them. The DC's LDAP face and its replication interface
+// (DRSUAPI) read the same tree.
+package ntds
 
 import (
 	"crypto/sha256"
@@ -7,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
@@ -14,21 +21,45 @@ import (
 	"github.com/doublehop/doublehop/ldap"
 )
 
-// tree is the directory as LDAP entries, built once per directory version.
-type tree struct {
-	version uint64
-	entries []*ldap.Entry          // parents before children
-	norm    []string               // each entry's normalized DN
-	byDN    map[string]*ldap.Entry // normalized DN
+// Tree is the directory as LDAP entries, built once per directory version.
+type Tree struct {
+	Version uint64
+	Entries []*ldap.Entry          // parents before children
+	Norm    []string               // each entry's normalized DN
+	ByDN    map[string]*ldap.Entry // normalized DN
+}
+
+// Lookup finds an entry by DN (any case and spacing).
+func (t *Tree) Lookup(dn string) (*ldap.Entry, bool) {
+	e, ok := t.ByDN[ldap.NormDN(dn)]
+	return e, ok
+}
+
+// Cache keeps the tree of the directory's current version.
+type Cache struct {
+	Directory *directory.Store
+	mu        sync.Mutex
+	tree      *Tree
+}
+
+// View is the directory's current view and its tree.
+func (c *Cache) View() (*directory.View, *Tree) {
+	v := c.Directory.View()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tree == nil || c.tree.Version != v.Version {
+		c.tree = Build(v)
+	}
+	return v, c.tree
 }
 
 // Well-known DNs under the naming context.
-func configDN(base string) string { return "CN=Configuration," + base }
-func schemaDN(base string) string { return "CN=Schema," + configDN(base) }
+func ConfigDN(base string) string { return "CN=Configuration," + base }
+func SchemaDN(base string) string { return "CN=Schema," + ConfigDN(base) }
 
 // DirectoryServiceDN holds sPNMappings (the seed's LDP step reads it).
 func DirectoryServiceDN(base string) string {
-	return "CN=Directory Service,CN=Windows NT,CN=Services," + configDN(base)
+	return "CN=Directory Service,CN=Windows NT,CN=Services," + ConfigDN(base)
 }
 
 // FILETIME for "never" (accountExpires) and conversions (MS-ADTS 2.2.x).
@@ -38,14 +69,15 @@ func fileTime(t time.Time) string {
 	return strconv.FormatInt((t.UnixNano()/100)+116444736000000000, 10)
 }
 
-func buildTree(v *directory.View) *tree {
+// Build makes the tree of a view.
+func Build(v *directory.View) *Tree {
 	l := v.Lab
 	base := l.DomainDN()
-	t := &tree{version: v.Version, byDN: map[string]*ldap.Entry{}}
+	t := &Tree{Version: v.Version, ByDN: map[string]*ldap.Entry{}}
 	put := func(e *ldap.Entry) {
 		n := ldap.NormDN(e.DN)
-		t.entries, t.norm = append(t.entries, e), append(t.norm, n)
-		t.byDN[n] = e
+		t.Entries, t.Norm = append(t.Entries, e), append(t.Norm, n)
+		t.ByDN[n] = e
 	}
 	container := func(dn, class, name string) *ldap.Entry {
 		e := &ldap.Entry{DN: dn}
@@ -69,7 +101,7 @@ func buildTree(v *directory.View) *tree {
 		dom.AddBytes("objectSid", s.Binary())
 	}
 	dom.Add("ms-DS-MachineAccountQuota", "10")
-	dom.AddBytes("objectGUID", guid(l.DomainSID))
+	dom.AddBytes("objectGUID", GUID(l.DomainSID))
 	for _, w := range wellKnown {
 		dom.Add("wellKnownObjects", "B:32:"+strings.ToUpper(w.guid)+":"+w.rdn+","+base)
 	}
@@ -81,29 +113,29 @@ func buildTree(v *directory.View) *tree {
 	container("CN=Computers,"+base, "container", "Computers")
 	container("OU=Domain Controllers,"+base, "organizationalUnit", "Domain Controllers")
 	container("OU=SVC_Accounts,"+base, "organizationalUnit", "SVC_Accounts")
-	container(configDN(base), "configuration", "Configuration")
-	container("CN=Services,"+configDN(base), "container", "Services")
-	container("CN=Windows NT,CN=Services,"+configDN(base), "container", "Windows NT")
+	container(ConfigDN(base), "configuration", "Configuration")
+	container("CN=Services,"+ConfigDN(base), "container", "Services")
+	container("CN=Windows NT,CN=Services,"+ConfigDN(base), "container", "Windows NT")
 	ds := container(DirectoryServiceDN(base), "nTDSService", "Directory Service")
 	ds.Add("sPNMappings", "host="+strings.Join(directory.SPNMappings(), ","))
-	container(schemaDN(base), "dMD", "Schema")
+	container(SchemaDN(base), "dMD", "Schema")
 	// The site and the DC's server object (MS-ADTS 6.1.1.2.2): what rootDSE's
 	// serverName and dsServiceName point at.
-	container("CN=Sites,"+configDN(base), "sitesContainer", "Sites")
-	container("CN="+defaultSite+",CN=Sites,"+configDN(base), "site", defaultSite)
-	container("CN=Servers,CN="+defaultSite+",CN=Sites,"+configDN(base), "serversContainer", "Servers")
-	if a, ok := v.Account(dcAccount(v)); ok {
+	container("CN=Sites,"+ConfigDN(base), "sitesContainer", "Sites")
+	container("CN="+defaultSite+",CN=Sites,"+ConfigDN(base), "site", defaultSite)
+	container("CN=Servers,CN="+defaultSite+",CN=Sites,"+ConfigDN(base), "serversContainer", "Servers")
+	if a, ok := v.Account(DCAccount(v)); ok {
 		name := strings.TrimSuffix(a.Name, "$")
 		srv := container(ServerDN(base, a.Name), "server", name)
 		srv.Add("serverReference", l.DN(a.Account))
 		srv.Add("dNSHostName", l.HostName(a.Account))
 		ntds := container("CN=NTDS Settings,"+srv.DN, "nTDSDSA", "NTDS Settings")
-		ntds.AddBytes("objectGUID", guid("NTDS Settings:"+a.SID))
+		ntds.AddBytes("objectGUID", NTDSSettingsGUID(a.SID))
 		ntds.Add("options", "1") // NTDSDSA_OPT_IS_GC
-		ntds.Add("objectCategory", "CN=NTDS-DSA,"+schemaDN(base))
+		ntds.Add("objectCategory", "CN=NTDS-DSA,"+SchemaDN(base))
 	}
-	container("CN=Partitions,"+configDN(base), "crossRefContainer", "Partitions")
-	cr := container("CN="+l.NetBIOS+",CN=Partitions,"+configDN(base), "crossRef", l.NetBIOS)
+	container("CN=Partitions,"+ConfigDN(base), "crossRefContainer", "Partitions")
+	cr := container("CN="+l.NetBIOS+",CN=Partitions,"+ConfigDN(base), "crossRef", l.NetBIOS)
 	cr.Add("nCName", base)
 	cr.Add("nETBIOSName", l.NetBIOS)
 	cr.Add("dnsRoot", strings.ToLower(l.Realm))
@@ -130,7 +162,7 @@ func buildTree(v *directory.View) *tree {
 		g.Add("sAMAccountName", n)
 		g.Add("sAMAccountType", "268435456")
 		g.Add("groupType", "-2147483646") // global security group
-		g.Add("objectCategory", "CN=Group,"+schemaDN(base))
+		g.Add("objectCategory", "CN=Group,"+SchemaDN(base))
 		if s, err := dtyp.ParseSID(fmt.Sprintf("%s-%d", l.DomainSID, r)); err == nil {
 			g.AddBytes("objectSid", s.Binary())
 		}
@@ -154,11 +186,11 @@ const defaultSite = "Default-First-Site-Name"
 
 // ServerDN is the DC's server object under its site.
 func ServerDN(base, account string) string {
-	return "CN=" + strings.TrimSuffix(account, "$") + ",CN=Servers,CN=" + defaultSite + ",CN=Sites," + configDN(base)
+	return "CN=" + strings.TrimSuffix(account, "$") + ",CN=Servers,CN=" + defaultSite + ",CN=Sites," + ConfigDN(base)
 }
 
-// dcAccount is the machine account of the lab's DC.
-func dcAccount(v *directory.View) string {
+// DCAccount is the machine account of the lab's DC.
+func DCAccount(v *directory.View) string {
 	if h := v.Lab.HostByRole("kdc"); h != nil && h.Account != "" {
 		return h.Account
 	}
@@ -173,13 +205,13 @@ var wellKnown = []struct{ guid, rdn string }{
 	{"a361b2ffffd211d1aa4b00c04fd7d83a", "OU=Domain Controllers"},
 }
 
-// resolve finds a search base: a DN, or AD's extended forms <SID=…>,
+// Resolve finds a search base: a DN, or AD's extended forms <SID=…>,
 // <GUID=…> and <WKGUID=guid,DN> (MS-ADTS 3.1.1.3.1.2.4).
-func (t *tree) resolve(base string) (string, bool) {
+func (t *Tree) Resolve(base string) (string, bool) {
 	b := strings.TrimSpace(base)
 	if !strings.HasPrefix(b, "<") {
 		n := ldap.NormDN(b)
-		_, ok := t.byDN[n]
+		_, ok := t.ByDN[n]
 		return n, ok
 	}
 	end := strings.IndexByte(b, '>')
@@ -193,7 +225,7 @@ func (t *tree) resolve(base string) (string, bool) {
 		for _, w := range wellKnown {
 			if strings.EqualFold(w.guid, g) {
 				n := ldap.NormDN(w.rdn + "," + nc)
-				_, ok := t.byDN[n]
+				_, ok := t.ByDN[n]
 				return n, ok
 			}
 		}
@@ -203,9 +235,9 @@ func (t *tree) resolve(base string) (string, bool) {
 			attr = "objectGUID"
 			val = guidBytes(val)
 		}
-		for i, e := range t.entries {
+		for i, e := range t.Entries {
 			if a, ok := e.Get(attr); ok && ldap.EqualValue(attr, a.Vals[0], []byte(val)) {
-				return t.norm[i], true
+				return t.Norm[i], true
 			}
 		}
 	}
@@ -257,11 +289,11 @@ func accountEntry(v *directory.View, a *directory.Entry, groupDN map[string]stri
 	cn := strings.TrimSuffix(a.Name, "$")
 	e := &ldap.Entry{DN: dn, Account: a.Name}
 	classes := []string{"top", "person", "organizationalPerson", "user"}
-	category := "CN=Person," + schemaDN(base)
+	category := "CN=Person," + SchemaDN(base)
 	accountType := "805306368" // SAM_USER_OBJECT
 	if a.Type == directory.TypeComputer {
 		classes = append(classes, "computer")
-		category = "CN=Computer," + schemaDN(base)
+		category = "CN=Computer," + SchemaDN(base)
 		accountType = "805306369" // SAM_MACHINE_ACCOUNT
 	}
 	e.Add("objectClass", classes...)
@@ -297,7 +329,7 @@ func accountEntry(v *directory.View, a *directory.Entry, groupDN map[string]stri
 	if s, err := dtyp.ParseSID(a.SID); err == nil {
 		e.AddBytes("objectSid", s.Binary())
 	}
-	e.AddBytes("objectGUID", guid(a.SID))
+	e.AddBytes("objectGUID", GUID(a.SID))
 	var memberOf []string
 	for _, g := range a.Groups {
 		if dn, ok := groupDN[strings.ToLower(g)]; ok {
@@ -323,8 +355,16 @@ func accountEntry(v *directory.View, a *directory.Entry, groupDN map[string]stri
 	return e
 }
 
-// guid is a stable objectGUID for an object (the lab derives it from the SID).
-func guid(sid string) []byte {
+// NTDSSettingsGUID is the objectGUID of a DC's NTDS Settings object: the
+// DSA GUID that replication names the DC by.
+func NTDSSettingsGUID(dcSID string) []byte { return GUID("NTDS Settings:" + dcSID) }
+
+// InvocationID is the DC's database instance (MS-DRSR 5.116): stable, as
+// the lab's DC is never restored.
+func InvocationID(dcSID string) []byte { return GUID("invocationId:" + dcSID) }
+
+// GUID is a stable objectGUID for an object (the lab derives it from the SID).
+func GUID(sid string) []byte {
 	h := sha256.Sum256([]byte("objectGUID:" + sid))
 	g := h[:16]
 	g[7] = g[7]&0x0f | 0x40 // version 4 layout
