@@ -168,6 +168,22 @@ func (s *Session) Unseal(seq uint32, sealed, sig []byte) ([]byte, bool) {
 	return msg, len(sig) == 16 && hmac.Equal(s.mac(s.clientSign, s.clientSeal, seq, msg), sig)
 }
 
+// DecryptFromClient runs sealed data through the client-to-server RC4
+// stream (in place), for protocols that sign more than they seal:
+// DCE/RPC's packet privacy signs the whole PDU and seals only the stub
+// (MS-RPCE 3.3.1.5.2.2). Check VerifyClientMAC over the signed bytes next:
+// the checksum comes after the data in the same stream.
+func (s *Session) DecryptFromClient(data []byte) { s.clientSeal.XORKeyStream(data, data) }
+
+// EncryptToClient seals data (in place) with the server-to-client stream;
+// ServerMAC over the signed plaintext follows.
+func (s *Session) EncryptToClient(data []byte) { s.serverSeal.XORKeyStream(data, data) }
+
+// ExportedKey is the session key the context agreed (MS-NLMP 3.1.5.1.2),
+// what an application protocol derives its own keys from (DRSUAPI's
+// secret attributes, SMB's signing). Secret: never log it.
+func (s *Session) ExportedKey() []byte { return s.exported }
+
 // Flags are the negotiated flags the session was made with.
 func (s *Session) Flags() uint32 { return s.flags }
 

@@ -145,3 +145,14 @@ func RunErr(env []string, stdin, path string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// Python returns Debian's python3 once the module imports there (impacket,
+// samba), or ends the test naming the package that provides it.
+func Python(t TB, module, pkg string) string {
+	t.Helper()
+	py := Need1(t, "/usr/bin/python3")
+	if out, err := RunErr(nil, "", py, "-c", "import "+module); err != nil {
+		Missing(t, fmt.Sprintf("python module %s (apt-get install %s): %s", module, pkg, strings.TrimSpace(out)))
+	}
+	return py
+}
