@@ -122,7 +122,7 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l, err := lab.Start(lctx, lab.Options{StateDir: filepath.Join(dir, "lab"), Lab: seed, Reset: true, Host: o.Host, KDCPort: 88, LDAPPort: 389, LDAPSPort: 636})
+	l, err := lab.Start(lctx, lab.Options{StateDir: filepath.Join(dir, "lab"), Lab: seed, Reset: true, Host: o.Host, KDCPort: 88, LDAPPort: 389, LDAPSPort: 636, RPCPort: 135})
 	if err != nil {
 		return nil, fmt.Errorf("a lab on %s with the KDC on 88 and LDAP on 389: %w", o.Host, err)
 	}

@@ -102,8 +102,10 @@ type Config struct {
 	Interfaces []*Interface
 	Security   Security
 	Host       string // the server's host name, for events (dc.lab.local)
+	Tier       string // the lab tier it belongs to, for events (kdc: the DC)
 	Account    string // the account the server runs as, for events (DC$)
 	Events     events.Sink
+	Now        func() time.Time
 	Logger     *slog.Logger
 	MaxConns   int           // default 512
 	Idle       time.Duration // default 15 minutes
@@ -134,7 +136,7 @@ func New(cfg Config) *Server {
 	if ev == nil {
 		ev = events.Discard
 	}
-	return &Server{cfg: cfg, ev: ev, log: cfg.Logger, assocs: map[uint32]*Association{}}
+	return &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, cfg.Tier, cfg.Now), log: cfg.Logger, assocs: map[uint32]*Association{}}
 }
 
 // Serve accepts connections until ctx ends.

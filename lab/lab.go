@@ -18,10 +18,14 @@ import (
 
 	"github.com/doublehop/doublehop/admin"
 	"github.com/doublehop/doublehop/capture"
+	"github.com/doublehop/doublehop/dcerpc"
 	"github.com/doublehop/doublehop/directory"
+	"github.com/doublehop/doublehop/drsuapi"
+	"github.com/doublehop/doublehop/epm"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/kdc"
+	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
@@ -49,9 +53,13 @@ type Options struct {
 	LDAPPort int
 	// LDAPSPort is LDAP over TLS (dc.lab.local:636); 0: any free port.
 	LDAPSPort int
-	Logger    *slog.Logger
-	Now       func() time.Time
-	Capture   string // write a pcap of every tier's traffic here (the wire view)
+	// RPCPort is the DC's RPC endpoint mapper (dc.lab.local:135); 0: any
+	// free port, 135 for tools that find DRSUAPI through it (Samba's,
+	// impacket's). DRSUAPI itself listens on a free port the mapper names.
+	RPCPort int
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Capture string // write a pcap of every tier's traffic here (the wire view)
 	// ExternalKDC puts the web and SQL tiers in front of another DC of the
 	// realm (a Samba AD DC, a Windows one) at this address: the lab starts no
 	// KDC, Netlogon or LDAP of its own, and the tiers use the keytabs already
@@ -75,7 +83,10 @@ type Lab struct {
 	// LDAPSAddr the same over TLS.
 	LDAPAddr  string
 	LDAPSAddr string
-	Store     *directory.Store
+	// RPCAddr is the DC's endpoint mapper, DRSAddr its replication
+	// interface (drsuapi), which the mapper names.
+	RPCAddr, DRSAddr string
+	Store            *directory.Store
 
 	host    string
 	capture *capture.Writer
@@ -169,6 +180,9 @@ func Start(ctx context.Context, opt Options) (*Lab, error) {
 		if err := l.startLDAP(ctx, opt, v, kdcEvents, nl); err != nil {
 			return fail(err)
 		}
+		if err := l.startRPC(ctx, opt, v, kdcEvents, nl); err != nil {
+			return fail(err)
+		}
 	}
 	if err := l.startSQL(ctx, opt, v); err != nil {
 		return fail(err)
@@ -243,6 +257,68 @@ func (l *Lab) startLDAP(ctx context.Context, opt Options, v *directory.View, ev 
 	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, LDAPSPort), l.LDAPSAddr)
 	l.serve(func() error { return srv.ServeLDAPS(ctx, l.wrap(tln)) })
 	return nil
+}
+
+// RPCPort is the DC's endpoint mapper port.
+const RPCPort = 135
+
+// startRPC runs the DC's DCE/RPC: the endpoint mapper and, on a port of its
+// own that the mapper names (a Windows DC's dynamic endpoint), the
+// replication interface. Callers authenticate with NTLM (validated by the
+// DC's own Netlogon logic) or Kerberos (tickets for the DC's account).
+func (l *Lab) startRPC(ctx context.Context, opt Options, v *directory.View, ev events.Sink, nl *netlogon.Server) error {
+	dc := v.Lab.HostByRole("kdc")
+	if dc == nil {
+		return nil
+	}
+	drsLn, err := net.Listen("tcp", net.JoinHostPort(opt.Host, "0"))
+	if err != nil {
+		return fmt.Errorf("drsuapi: %w", err)
+	}
+	epmLn, err := net.Listen("tcp", net.JoinHostPort(opt.Host, fmt.Sprint(opt.RPCPort)))
+	if err != nil {
+		drsLn.Close()
+		return fmt.Errorf("rpc endpoint mapper: %w", err)
+	}
+	l.RPCAddr, l.DRSAddr = epmLn.Addr().String(), drsLn.Addr().String()
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Name, RPCPort), l.RPCAddr)
+	l.Dialer.Map(fmt.Sprintf("%s:%d", dc.Short, RPCPort), l.RPCAddr)
+	lg := opt.Logger.With("tier", "rpc")
+	drs := drsuapi.New(drsuapi.Config{Directory: l.Store, Host: dc.Name, Account: dc.Account, Events: ev, Logger: lg, Now: opt.Now})
+	mapper := &epm.Mapper{}
+	mapper.Register(epm.Endpoint{Syntax: drsuapi.Syntax, Port: drsLn.Addr().(*net.TCPAddr).Port, Annotation: "MS NT Directory DRS Interface"})
+	sec := dcerpc.Security{NTLMServer: ntlm.MemberServer(v.Lab.NetBIOS, v.Lab.Realm, dc.Name, strings.TrimSuffix(dc.Account, "$"), opt.Now),
+		Kerberos: dcKerberos(l.Store, dc.Account, opt.Now)}
+	if nl != nil {
+		sec.NTLM = nl
+	}
+	cfg := dcerpc.Config{Security: sec, Host: dc.Name, Tier: "kdc", Account: dc.Account, Events: ev, Logger: lg, Now: opt.Now}
+	cfg.Interfaces = []*dcerpc.Interface{mapper.Interface()}
+	epmSrv := dcerpc.New(cfg)
+	cfg.Interfaces = []*dcerpc.Interface{drs.Interface(), mapper.Interface()}
+	drsSrv := dcerpc.New(cfg)
+	l.serve(func() error { return epmSrv.Serve(ctx, l.wrap(epmLn)) })
+	l.serve(func() error { return drsSrv.Serve(ctx, l.wrap(drsLn)) })
+	return nil
+}
+
+// dcKerberos is the DC's Kerberos acceptor for RPC: tickets for any SPN of
+// its machine account, with the keys the directory holds now.
+func dcKerberos(store *directory.Store, account string, now func() time.Time) func() (*gss.Acceptor, error) {
+	replay := gss.NewReplayCache(store.View().Lab.Policy.MaxSkew.D(), 0)
+	return func() (*gss.Acceptor, error) {
+		v := store.View()
+		entries, err := v.KeytabEntries(account)
+		if err != nil {
+			return nil, err
+		}
+		kt, err := keytab.Gokrb5(entries)
+		if err != nil {
+			return nil, err
+		}
+		replay.SetSkew(v.Lab.Policy.MaxSkew.D())
+		return gss.NewAcceptor(gss.AcceptorConfig{Keytab: kt, Realm: v.Lab.Realm, Now: now, MaxSkew: v.Lab.Policy.MaxSkew.D(), Replay: replay}), nil
+	}
 }
 
 // netlogonTarget is the DC's Netlogon address as the tiers name it.

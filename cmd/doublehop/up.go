@@ -18,13 +18,14 @@ func init() {
 }
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("up", "up [--state DIR] [--lab FILE] [--reset] [--kdc-port N] [--ldap-port N] [--ldaps-port N] [--web-port N] [--sql-port N]", stderr)
+	fs := newFlags("up", "up [--state DIR] [--lab FILE] [--reset] [--kdc-port N] [--ldap-port N] [--ldaps-port N] [--rpc-port N] [--web-port N] [--sql-port N]", stderr)
 	state := fs.String("state", defaultState(), "state directory (directory, krb5.conf, lab.env, keytabs, events)")
 	labFile := fs.String("lab", "", "lab file to use instead of the embedded default lab")
 	reset := fs.Bool("reset", false, "discard the state's directory and start from the lab file (or the default lab)")
 	host := fs.String("host", "127.0.0.1", "listen address")
 	ldapsPort := fs.Int("ldaps-port", 0, "the DC's LDAP over TLS port (0: any free port; 636 beside --ldap-port 389)")
 	ldapPort := fs.Int("ldap-port", 0, "the DC's LDAP port (0: any free port; 389 for impacket's findDelegation.py and GetUserSPNs.py, with --host 127.0.1.1)")
+	rpcPort := fs.Int("rpc-port", 0, "the DC's RPC endpoint mapper port (0: any free port; 135 for tools that find DRSUAPI through it: Samba's, impacket's secretsdump-style DCSync)")
 	kdcPort := fs.Int("kdc-port", 0, "KDC port, TCP and UDP (0: any free port; 88 for tools that only talk to 88, such as impacket: with --host 127.0.1.1 it stays off other services)")
 	webPort := fs.Int("web-port", 0, "web tier port (0: any free port)")
 	sqlPort := fs.Int("sql-port", 0, "SQL tier port (0: any free port)")
@@ -46,7 +47,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	fmt.Fprintf(stdout, "doublehop: starting the embedded lab in %s\n", *state)
-	l, err := lab.Start(ctx, lab.Options{StateDir: *state, Lab: seed, Reset: *reset, Host: *host, KDCPort: *kdcPort, LDAPPort: *ldapPort, LDAPSPort: *ldapsPort,
+	l, err := lab.Start(ctx, lab.Options{StateDir: *state, Lab: seed, Reset: *reset, Host: *host, KDCPort: *kdcPort, LDAPPort: *ldapPort, LDAPSPort: *ldapsPort, RPCPort: *rpcPort,
 		WebPort: *webPort, SQLPort: *sqlPort, Logger: logger(stderr, *level), Capture: *pcap})
 	if err != nil {
 		return err
@@ -73,6 +74,9 @@ func printReady(w io.Writer, l *lab.Lab, took time.Duration) {
 	if l.LDAPAddr != "" {
 		fmt.Fprintf(w, "  ldap %-22s dc.lab.local:389, DC=%s (doublehop client ldapsearch; ldaps on %s)\n", l.LDAPAddr,
 			strings.ReplaceAll(strings.ToLower(l.Realm), ".", ",DC="), l.LDAPSAddr)
+	}
+	if l.RPCAddr != "" {
+		fmt.Fprintf(w, "  rpc  %-22s dc.lab.local:135, the endpoint mapper; drsuapi (replication, DCSync) on %s\n", l.RPCAddr, l.DRSAddr)
 	}
 	if l.WebAddr != "" {
 		fmt.Fprintf(w, "  web  %-22s %s  (runs as svc_iispool)\n", l.WebAddr, l.WebURL)

@@ -296,17 +296,10 @@ func (r *Reader) String(maxUnits int) string {
 	return string(utf16.Decode(u))
 }
 
-// End checks that the whole stub was read (trailing bytes are allowed only
-// as alignment padding of up to 7 bytes, which some marshallers leave).
-func (r *Reader) End() error {
-	if r.err != nil {
-		return r.err
-	}
-	if r.Remaining() > 7 {
-		return &Error{Reason: fmt.Sprintf("%d bytes after the last parameter", r.Remaining())}
-	}
-	return nil
-}
+// End ends the parameters: the first error met, if any. Bytes after the
+// last parameter are ignored, as Windows' and Samba's servers ignore them
+// (Samba's own client sends a DsBind stub with 60 stray bytes after it).
+func (r *Reader) End() error { return r.err }
 
 // UTF16 is a string's UTF-16LE bytes, with no terminator.
 func UTF16(s string) []byte {

@@ -73,6 +73,11 @@ type SecContext struct {
 	sessionKey types.EncryptionKey
 	subkey     types.EncryptionKey
 	sendSeq    uint64 // the acceptor's next wrap sequence number (the AP-REP's, RFC 4121 §4.2.6.2)
+	// The authenticator's time and sequence number, which a DCE-style
+	// context's AP-REPs echo (dce.go).
+	authCTime time.Time
+	authCusec int
+	initSeq   uint64
 }
 
 // ClientPrincipal is "bob@LAB.LOCAL".
@@ -280,7 +285,8 @@ func (a *Acceptor) verify(b []byte, mech Mech, spnego bool) (*SecContext, *Accep
 		Client: etp.CName, ClientRealm: etp.CRealm, Service: kmsg.PrincipalString(tkt.SName, ""), ServiceRealm: tkt.Realm,
 		EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO, Flags: etp.Flags, AuthTime: etp.AuthTime, EndTime: etp.EndTime,
 		Mech: mech, SPNEGO: spnego, Ticket: tkt, sessionKey: etp.Key, subkey: auth.SubKey,
-		sendSeq:        uint64(uint32(auth.SeqNumber)),
+		sendSeq:   uint64(uint32(auth.SeqNumber)),
+		authCTime: auth.CTime, authCusec: auth.Cusec, initSeq: uint64(uint32(auth.SeqNumber)),
 		MutualRequired: kmsg.HasFlag(ap.APOptions, 2), // RFC 4120 §5.5.1 mutual-required
 	}
 	if g, present, err := readChecksum(auth, etp); err != nil {

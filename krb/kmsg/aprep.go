@@ -22,7 +22,13 @@ type EncAPRepPart struct {
 // MarshalAPRep builds KRB_AP_REP for mutual authentication: the client's ctime
 // and cusec echoed under the session key, key usage 12 (RFC 4120 §3.2.4, §5.5.2).
 func MarshalAPRep(ctime time.Time, cusec int, seq int64, sessionKey types.EncryptionKey) ([]byte, error) {
-	enc, err := asn1.Marshal(EncAPRepPart{CTime: KerberosTime(ctime), Cusec: cusec, SeqNumber: seq})
+	return MarshalAPRepPart(EncAPRepPart{CTime: KerberosTime(ctime), Cusec: cusec, SeqNumber: seq}, sessionKey)
+}
+
+// MarshalAPRepPart builds KRB_AP_REP from its encrypted part (a DCE-style
+// acceptor's carries a subkey, MS-KILE 3.4.5.1).
+func MarshalAPRepPart(p EncAPRepPart, sessionKey types.EncryptionKey) ([]byte, error) {
+	enc, err := asn1.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +45,21 @@ func MarshalAPRep(ctime time.Time, cusec int, seq int64, sessionKey types.Encryp
 
 // VerifyAPRep decrypts an AP-REP and checks it echoes ctime/cusec (RFC 4120 §3.2.5).
 func VerifyAPRep(b []byte, sessionKey types.EncryptionKey, ctime time.Time, cusec int) error {
+	p, err := OpenAPRep(b, sessionKey)
+	if err != nil {
+		return err
+	}
+	if !p.CTime.Equal(KerberosTime(ctime)) || p.Cusec != cusec {
+		return kerr.Errorf(kerr.KRB_AP_ERR_MUT_FAIL, "MUT_FAIL", "AP-REP does not echo the authenticator time")
+	}
+	return nil
+}
+
+// OpenAPRep decrypts an AP-REP's EncAPRepPart (key usage 12).
+func OpenAPRep(b []byte, sessionKey types.EncryptionKey) (EncAPRepPart, error) {
 	t, _, err := der.Read(b)
 	if err != nil || t.Class != 1 || t.Tag != tagAPRep {
-		return fmt.Errorf("not an AP-REP")
+		return EncAPRepPart{}, fmt.Errorf("not an AP-REP")
 	}
 	var m struct {
 		PVNO    int                 `asn1:"explicit,tag:0"`
@@ -49,21 +67,18 @@ func VerifyAPRep(b []byte, sessionKey types.EncryptionKey, ctime time.Time, cuse
 		EncPart types.EncryptedData `asn1:"explicit,tag:2"`
 	}
 	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(t.Content, &m); return e }); err != nil {
-		return fmt.Errorf("AP-REP: %w", err)
+		return EncAPRepPart{}, fmt.Errorf("AP-REP: %w", err)
 	}
 	plain, err := kcrypto.Decrypt(m.EncPart, sessionKey, kcrypto.UsageAPRepEncPart)
 	if err != nil {
-		return kerr.Errorf(kerr.KRB_AP_ERR_MUT_FAIL, "MUT_FAIL", "AP-REP does not decrypt with the session key")
+		return EncAPRepPart{}, kerr.Errorf(kerr.KRB_AP_ERR_MUT_FAIL, "MUT_FAIL", "AP-REP does not decrypt with the session key")
 	}
 	var p EncAPRepPart
 	if err := SafeUnmarshal(func() error {
 		_, e := asn1.UnmarshalWithParams(plain, &p, fmt.Sprintf("application,explicit,tag:%d", tagEncAPRepPart))
 		return e
 	}); err != nil {
-		return fmt.Errorf("EncAPRepPart: %w", err)
+		return EncAPRepPart{}, fmt.Errorf("EncAPRepPart: %w", err)
 	}
-	if !p.CTime.Equal(KerberosTime(ctime)) || p.Cusec != cusec {
-		return kerr.Errorf(kerr.KRB_AP_ERR_MUT_FAIL, "MUT_FAIL", "AP-REP does not echo the authenticator time")
-	}
-	return nil
+	return p, nil
 }
