@@ -142,6 +142,12 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 		fmt.Fprintf(o.Progress, "  %s\n", r.Line())
 		out = append(out, r)
 	}
+	if o.LogDir != "" {
+		// The DC's side of the run: every 4768/4769/4771, LDAP and RPC logon.
+		if b, err := os.ReadFile(filepath.Join(l.StateDir, lab.EventsDir, "kdc.jsonl")); err == nil {
+			os.WriteFile(filepath.Join(o.LogDir, "dc-events.jsonl"), b, 0o644)
+		}
+	}
 	return out, nil
 }
 
@@ -183,6 +189,13 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		"SERVICE_USERNAME=SQL$", "SERVICE_PASSWORD="+pw("SQL$"),
 		"DC_USERNAME=DC$", "DC_PASSWORD="+pw("DC$"), "FOR_USER=alice",
 		fmt.Sprintf("DC_KVNO=%d", kvno(v, "DC$")), fmt.Sprintf("MAC_KVNO=%d", kvno(v, "WS01$")),
+		fmt.Sprintf("KVNO=%d", kvno(v, "bob")), fmt.Sprintf("CLIENT_KVNO=%d", kvno(v, "bob")),
+		fmt.Sprintf("SERVICE_KVNO=%d", kvno(v, "SQL$")), fmt.Sprintf("ADMIN_KVNO=%d", kvno(v, "administrator")),
+		// What this KDC does, as Samba's selftest declares it per DC: the
+		// PAC's ticket signature (MS-PAC 2.8.3, Windows since 2020) yes;
+		// the extended KDC ("full") signature, FAST, claims and compound
+		// identity no.
+		"TKT_SIG_SUPPORT=1", "FULL_SIG_SUPPORT=0", "FAST_SUPPORT=0", "CLAIMS_SUPPORT=0", "COMPOUND_ID_SUPPORT=0",
 		"STRICT_CHECKING="+strict, "SMB_CONF_PATH="+smb, "KRB5_CONFIG="+l.Krb5Conf(),
 		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "PYTHONPATH=/usr/lib/python3/dist-packages")
 	// The krbtgt's keys, as Samba's selftest gives them (the suite reads

@@ -107,6 +107,19 @@ func (v *View) Account(name string) (*Entry, bool) {
 	return e, ok
 }
 
+// LogonAccount finds the account a logon names: a sAMAccountName, a UPN,
+// or the implicit UPN name@realm every account has (MS-NLMP clients send
+// "administrator@LAB.LOCAL" with an empty domain).
+func (v *View) LogonAccount(name string) (*Entry, bool) {
+	if e, ok := v.Account(name); ok {
+		return e, true
+	}
+	if u, dom, ok := strings.Cut(name, "@"); ok && strings.EqualFold(dom, v.Lab.Realm) {
+		return v.Account(u)
+	}
+	return nil, false
+}
+
 // Krbtgt returns the realm's krbtgt account (the one of type krbtgt).
 func (v *View) Krbtgt() *Entry { return v.krbtgt }
 

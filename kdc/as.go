@@ -127,7 +127,20 @@ func (x *exchange) as() []byte {
 	} else {
 		renewTill = time.Time{}
 	}
-	pac, err := pac.New(x.pacInfo(client, x.now))
+	info := x.pacInfo(client, x.now)
+	// PAC_ATTRIBUTES_INFO records what the client asked (MS-KILE
+	// 3.3.5.6.4.7): the TGT carries a PAC either way, and a TGT whose client
+	// declined it gets service tickets without one.
+	info.HasAttributes = true
+	switch include, asked := x.req.PACRequested(); {
+	case !asked:
+		info.Attributes = pac.WasGivenImplicitly
+	case include:
+		info.Attributes = pac.WasRequested
+	default:
+		info.Attributes = 0
+	}
+	pac, err := pac.New(info)
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
 	}

@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -69,7 +70,11 @@ func (x *exchange) tgs() []byte {
 		ev.Mechanism = "forwarded-tgt"
 	}
 	flags := x.serviceFlags(st, svc, res.Via == "krbtgt", forwarded)
-	t, ke := x.serviceTicket(st, svc, b.SName, flags, st.pac)
+	pc := st.pac
+	if svc.Type != directory.TypeKrbtgt && pc.Info.HasAttributes && pc.Info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0 {
+		pc = nil // the client declined the PAC at its AS exchange (MS-KILE 3.3.5.7.2)
+	}
+	t, ke := x.serviceTicket(st, svc, b.SName, flags, pc)
 	if ke != nil {
 		return failWith(ke)
 	}
@@ -106,6 +111,10 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return nil, err.(*kerr.Error)
 	}
 	st := &tgsState{tgt: etp}
+	if kmsg.HasFlag(etp.Flags, kmsg.FlagInvalid) && !kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
+		// RFC 4120 §2.2: an invalid (postdated) ticket serves only to be validated.
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_NYV, "TGT_INVALID", "the TGT is marked invalid: validate it first")
+	}
 	if x.now.Sub(etp.EndTime) > 0 && !x.isRenewal() {
 		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
 	}
@@ -152,12 +161,28 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return st, kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", name).WithStatus(kerr.StatusNoSuchUser)
 	}
 	st.requester = requester
-	if p, ok := kmsg.FindPAC(etp.AuthorizationData); ok {
-		pc, err := pac.ParseVerified(p, key, key)
-		if err != nil {
-			return st, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
-		}
-		st.pac = pc
+	p, ok := kmsg.FindPAC(etp.AuthorizationData)
+	if !ok {
+		// A TGT must carry the PAC the KDC put in it (MS-KILE 3.3.5.7.1,
+		// the November 2021 PAC hardening, KB5008380).
+		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_PAC", "the TGT of %s carries no PAC", name)
+	}
+	pc, err := pac.ParseVerified(p, key, key)
+	if err != nil {
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
+	}
+	st.pac = pc
+	// The PAC names the account the TGT was issued to: its PAC_REQUESTOR
+	// (MS-PAC 2.15) and its logon SID must be the account's, or the TGT was
+	// made for someone else (CVE-2021-42287's renamed-account trick).
+	if pc.Info.Requestor == "" {
+		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_REQUESTOR", "the TGT of %s has no PAC_REQUESTOR", name)
+	}
+	if !strings.EqualFold(pc.Info.Requestor, requester.SID) {
+		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "REQUESTOR_MISMATCH", "the TGT's PAC_REQUESTOR %s is not %s (%s)", pc.Info.Requestor, name, requester.SID)
+	}
+	if pc.Info.DomainSID != "" && !strings.EqualFold(fmt.Sprintf("%s-%d", pc.Info.DomainSID, pc.Info.UserRID), requester.SID) {
+		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "PAC_SID_MISMATCH", "the TGT's PAC names %s-%d, not %s (%s)", pc.Info.DomainSID, pc.Info.UserRID, name, requester.SID)
 	}
 	return st, nil
 }

@@ -176,7 +176,7 @@ func (s *Server) samLogon(caller, addr string, req *SamLogonRequest) SamLogonRes
 	if d := strings.ToUpper(req.Domain); d != "" && d != strings.ToUpper(l.NetBIOS) && d != strings.ToUpper(l.Realm) {
 		return fail(ntlm.Errorf(ntstatus.NoSuchUser, "FOREIGN_DOMAIN", "domain %q is not %s (no trusts in the lab)", req.Domain, l.NetBIOS))
 	}
-	a, ok := v.Account(req.User)
+	a, ok := v.LogonAccount(req.User)
 	if !ok || a.Type == directory.TypeKrbtgt {
 		return fail(ntlm.Errorf(ntstatus.NoSuchUser, "NO_SUCH_USER", "no account %s in %s", req.User, l.NetBIOS))
 	}

@@ -29,9 +29,18 @@ type Tree struct {
 	ByDN    map[string]*ldap.Entry // normalized DN
 }
 
-// Lookup finds an entry by DN (any case and spacing).
+// Lookup finds an entry by DN (any case and spacing) or by AD's extended
+// forms (<SID=…>, <GUID=…>, <WKGUID=…>), as AD takes them wherever a DN
+// goes: a search base, a modified object, a member value.
 func (t *Tree) Lookup(dn string) (*ldap.Entry, bool) {
-	e, ok := t.ByDN[ldap.NormDN(dn)]
+	n := ldap.NormDN(dn)
+	if strings.HasPrefix(strings.TrimSpace(dn), "<") {
+		var ok bool
+		if n, ok = t.Resolve(dn); !ok {
+			return nil, false
+		}
+	}
+	e, ok := t.ByDN[n]
 	return e, ok
 }
 
@@ -234,6 +243,11 @@ func (t *Tree) Resolve(base string) (string, bool) {
 		if strings.EqualFold(kind, "GUID") {
 			attr = "objectGUID"
 			val = guidBytes(val)
+		} else if b, err := hex.DecodeString(val); err == nil {
+			// <SID=hex of the binary SID>, the form Samba's ldb sends.
+			if sid, err := dtyp.BinarySIDString(b); err == nil {
+				val = sid
+			}
 		}
 		for i, e := range t.Entries {
 			if a, ok := e.Get(attr); ok && ldap.EqualValue(attr, a.Vals[0], []byte(val)) {

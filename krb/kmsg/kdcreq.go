@@ -105,6 +105,22 @@ func parseKDCReqGofork(b []byte, tag int) (*KDCReq, error) {
 	return r, nil
 }
 
+// PACRequested reads PA-PAC-REQUEST (MS-KILE 2.2.3): the client's
+// include-pac, or ok=false when it sent none (or an undecodable one).
+func (r *KDCReq) PACRequested() (include, ok bool) {
+	pa, found := r.PA(PAPACRequest)
+	if !found {
+		return false, false
+	}
+	var v struct {
+		IncludePAC bool `asn1:"explicit,tag:0"`
+	}
+	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(pa.PADataValue, &v); return e }); err != nil {
+		return false, false
+	}
+	return v.IncludePAC, true
+}
+
 // PA returns the first padata of type t.
 func (r *KDCReq) PA(t int32) (types.PAData, bool) {
 	for _, p := range r.PAData {

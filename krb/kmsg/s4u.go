@@ -59,12 +59,24 @@ func ParsePAForUser(b []byte, tgtSessionKey types.EncryptionKey) (ForUser, error
 	if err := SafeUnmarshal(func() error { _, e := asn1.Unmarshal(b, &p); return e }); err != nil {
 		return p, kerr.Errorf(kerr.KRB_ERR_GENERIC, "BAD_PA_FOR_USER", "PA-FOR-USER: %v", err)
 	}
-	if p.Cksum.CksumType != ChecksumHMACMD5 {
-		return p, kerr.Errorf(kerr.KRB_AP_ERR_INAPP_CKSUM, "INAPP_CKSUM", "PA-FOR-USER checksum type %d, want -138", p.Cksum.CksumType)
-	}
-	want, err := rfc4757.Checksum(tgtSessionKey.KeyValue, kcrypto.UsageForUserChecksum, s4uByteArray(p.UserName, p.UserRealm, p.AuthPackage))
-	if err != nil || !hmac.Equal(want, p.Cksum.Checksum) {
-		return p, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "PA-FOR-USER checksum does not verify with the TGT session key")
+	data := s4uByteArray(p.UserName, p.UserRealm, p.AuthPackage)
+	switch {
+	case p.Cksum.CksumType == ChecksumHMACMD5:
+		// MS-SFU 2.2.1: HMAC-MD5 whatever the key's enctype.
+		want, err := rfc4757.Checksum(tgtSessionKey.KeyValue, kcrypto.UsageForUserChecksum, data)
+		if err != nil || !hmac.Equal(want, p.Cksum.Checksum) {
+			return p, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "PA-FOR-USER checksum does not verify with the TGT session key")
+		}
+	default:
+		// The session key's own keyed checksum: Windows takes it too (Samba's
+		// s4u_tests, written against Windows: "happens to work everywhere").
+		// An unkeyed one (CRC32, MD5, SHA1) proves nothing.
+		if err := kcrypto.VerifyChecksum(tgtSessionKey, kcrypto.UsageForUserChecksum, data, p.Cksum); err != nil {
+			if c, _ := kerr.CodeOf(err); c == kerr.KRB_AP_ERR_MODIFIED {
+				return p, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", "PA-FOR-USER checksum does not verify with the TGT session key")
+			}
+			return p, kerr.Errorf(kerr.KRB_AP_ERR_INAPP_CKSUM, "INAPP_CKSUM", "PA-FOR-USER checksum type %d is not keyed with the TGT session key", p.Cksum.CksumType)
+		}
 	}
 	if len(p.UserName.NameString) == 0 || len(p.UserName.NameString) > 8 {
 		return p, kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_NAME", "PA-FOR-USER with %d name components", len(p.UserName.NameString))

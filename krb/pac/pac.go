@@ -85,7 +85,11 @@ type Info struct {
 	UserSID            string // full user SID, for UPN_DNS_INFO extended
 	Delegation         *S4UDelegationInfo
 	Requestor          string // PAC_REQUESTOR SID when non-empty
-	Attributes         uint32 // PAC_ATTRIBUTES_INFO flags when non-zero
+	Attributes         uint32 // PAC_ATTRIBUTES_INFO flags
+	// HasAttributes writes PAC_ATTRIBUTES_INFO even with no flag set (a
+	// TGT whose client declined the PAC); a parsed PAC sets it when the
+	// buffer is there.
+	HasAttributes bool
 }
 
 // S4UDelegationInfo is S4U_DELEGATION_INFO (MS-PAC 2.9).
@@ -136,7 +140,7 @@ func New(info Info) (*PAC, error) {
 	if err := p.SetDelegation(info.Delegation); err != nil {
 		return nil, err
 	}
-	if info.Attributes != 0 {
+	if info.Attributes != 0 || info.HasAttributes {
 		p.SetBuffer(TypeAttributesInfo, binary.LittleEndian.AppendUint32([]byte{2, 0, 0, 0}, info.Attributes)) // FlagsLength 2 bits, Flags
 	}
 	if info.Requestor != "" {
@@ -396,6 +400,7 @@ func (p *PAC) decode(buf Buffer, off int) error {
 		p.Info.Delegation = &d
 	case TypeAttributesInfo:
 		p.Info.Attributes, err = decodeAttributes(buf.Data)
+		p.Info.HasAttributes = true
 	case TypeRequestor:
 		p.Info.Requestor, err = dtyp.BinarySIDString(buf.Data)
 	case TypeServerChecksum:

@@ -54,7 +54,7 @@ func bobInfo() Info {
 		SamName:            "bob",
 		UserSID:            "S-1-5-21-1-2-3-1105",
 		Requestor:          "S-1-5-21-1-2-3-1105",
-		Attributes:         WasRequested,
+		Attributes:         WasRequested, HasAttributes: true,
 	}
 }
 
