@@ -254,11 +254,14 @@ var (
 	countPart = regexp.MustCompile(`(failures|errors|skipped|expected failures|unexpected successes)=(\d+)`)
 )
 
-// parse reads the summary and the first error line of each failure.
+// parse reads the summary and the first error line of each failure. A
+// test counts once: failed when any of its subtests failed (unittest counts
+// every failing subtest), else errored when any raised.
 func parse(r *Result, out string) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	inTrace, ran := false, 0
+	failed, errored := map[string]bool{}, map[string]bool{}
 	for sc.Scan() {
 		line := sc.Text()
 		if m := ranLine.FindStringSubmatch(line); m != nil {
@@ -270,10 +273,6 @@ func parse(r *Result, out string) {
 				var n int
 				fmt.Sscan(m[2], &n)
 				switch m[1] {
-				case "failures":
-					r.Failed = n
-				case "errors":
-					r.Errors = n
 				case "skipped":
 					r.Skipped = n
 				case "expected failures":
@@ -283,13 +282,25 @@ func parse(r *Result, out string) {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(line, "FAIL: ") || strings.HasPrefix(line, "ERROR: "):
+		case strings.HasPrefix(line, "FAIL: "):
+			failed[strings.Fields(line)[1]] = true
+			inTrace = true
+		case strings.HasPrefix(line, "ERROR: "):
+			if f := strings.Fields(line); len(f) > 1 {
+				errored[f[1]] = true
+			}
 			inTrace = true
 		case inTrace && isCause(line):
 			r.Causes[cause(line)]++
 			inTrace = false
 		}
 	}
+	for t := range errored {
+		if failed[t] {
+			delete(errored, t)
+		}
+	}
+	r.Failed, r.Errors = len(failed), len(errored)
 	r.Passed = ran - r.Failed - r.Errors - r.Skipped - r.XF
 	if r.Passed < 0 {
 		r.Passed = 0

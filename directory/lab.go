@@ -131,7 +131,10 @@ type Account struct {
 	AllowedToActOnBehalfOf []string `yaml:"allowed_to_act_on_behalf_of,omitempty"`
 	Sensitive              bool     `yaml:"sensitive,omitempty"`            // NOT_DELEGATED: "Account is sensitive and cannot be delegated"
 	DontRequirePreauth     bool     `yaml:"dont_require_preauth,omitempty"` // INSECURE: DONT_REQ_PREAUTH (AS-REP roastable)
-	Disabled               bool     `yaml:"disabled,omitempty"`
+	// NoAuthDataRequired is NO_AUTH_DATA_REQUIRED: the KDC puts no PAC in
+	// tickets to this account's services (MS-KILE 3.3.5.6.4, S4U2Self's aside).
+	NoAuthDataRequired bool `yaml:"no_auth_data_required,omitempty"`
+	Disabled           bool `yaml:"disabled,omitempty"`
 	// Account states as AD keeps them (MS-ADTS userAccountControl, accountExpires,
 	// pwdLastSet, logonHours, badPwdCount, lockoutTime).
 	Expires            time.Time `yaml:"expires,omitempty"`              // no logon after it (0xC0000193)

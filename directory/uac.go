@@ -19,6 +19,7 @@ const (
 	UACDontRequirePreauth         = 0x00400000
 	UACPasswordExpired            = 0x00800000
 	UACTrustedToAuthForDelegation = 0x01000000
+	UACNoAuthDataRequired         = 0x02000000
 
 	uacTypeBits = UACNormalAccount | UACWorkstationTrustAccount | UACServerTrustAccount
 )
@@ -54,6 +55,9 @@ func (a *Account) UserAccountControl() uint32 {
 	if a.DontRequirePreauth {
 		u |= UACDontRequirePreauth
 	}
+	if a.NoAuthDataRequired {
+		u |= UACNoAuthDataRequired
+	}
 	return u
 }
 
@@ -71,6 +75,7 @@ func (a *Account) SetUserAccountControl(u uint32) error {
 	a.Disabled = u&UACAccountDisable != 0
 	a.Sensitive = u&UACNotDelegated != 0
 	a.DontRequirePreauth = u&UACDontRequirePreauth != 0
+	a.NoAuthDataRequired = u&UACNoAuthDataRequired != 0
 	a.Delegation.ProtocolTransition = u&UACTrustedToAuthForDelegation != 0
 	switch {
 	case u&UACTrustedForDelegation != 0:

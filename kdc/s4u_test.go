@@ -29,25 +29,31 @@ func TestCheckDelegationTable(t *testing.T) {
 		name        string
 		svc1, svc2  *directory.Entry
 		forwardable bool
+		s4u2self    bool // the evidence is an S4U2Self ticket (S-1-18-2 in its PAC)
 		rbcdBit     bool
 		user        *directory.Entry
 		mech        string
 		status      uint32
 	}{
-		{"KCD, target listed, forwardable evidence", mk("web", kcd, nil, false), mk("sql", none, nil, false), true, true, bob, "constrained", 0},
-		{"KCD, target listed, evidence not forwardable, no RBCD bit", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, false, bob, "", kerr.StatusNoMatch},
-		{"KCD, target listed, evidence not forwardable, RBCD bit, no RBCD", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, true, bob, "", kerr.StatusNoMatch},
-		{"KCD, other target, no RBCD bit", mk("web", kcdOther, nil, false), mk("sql", none, nil, false), true, false, bob, "", kerr.StatusNoMatch},
-		{"no delegation at all, no RBCD bit", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, bob, "", kerr.StatusNotSupported},
-		{"no delegation, RBCD bit, resource does not allow", mk("web", none, nil, false), mk("sql", none, nil, false), true, true, bob, "", kerr.StatusNotFound},
-		{"RBCD allows web, forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, true, bob, "rbcd", 0},
-		{"RBCD allows web, non-forwardable evidence (S4U2Self without T2A4D)", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
-		{"RBCD allows web, sensitive user, non-forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, sensitive, "", kerr.StatusAccountRestriction},
-		{"RBCD allows web but client sent no RBCD bit", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, bob, "", kerr.StatusNotSupported},
-		{"KCD to other target, RBCD allows web", mk("web", kcdOther, nil, false), mk("sql", none, []string{"web"}, false), false, true, bob, "rbcd", 0},
+		{"KCD, target listed, forwardable evidence", mk("web", kcd, nil, false), mk("sql", none, nil, false), true, false, true, bob, "constrained", 0},
+		{"KCD, target listed, evidence not forwardable, no RBCD bit", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, false, false, bob, "", kerr.StatusAccountRestriction},
+		{"KCD, target listed, evidence not forwardable, RBCD bit, no RBCD", mk("web", kcd, nil, false), mk("sql", none, nil, false), false, true, true, bob, "", kerr.StatusAccountRestriction},
+		{"KCD, other target, no RBCD bit", mk("web", kcdOther, nil, false), mk("sql", none, nil, false), true, false, false, bob, "", kerr.StatusNoMatch},
+		{"no delegation at all, no RBCD bit", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, false, bob, "", kerr.StatusNotSupported},
+		{"no delegation, RBCD bit, resource does not allow", mk("web", none, nil, false), mk("sql", none, nil, false), true, false, true, bob, "", kerr.StatusNotFound},
+		{"RBCD allows web, forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, true, bob, "rbcd", 0},
+		{"RBCD allows web, non-forwardable S4U2Self evidence (no T2A4D)", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, true, bob, "rbcd", 0},
+		{"RBCD allows web, the user's own ticket made non-forwardable", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, false, true, bob, "", kerr.StatusAccountRestriction},
+		{"RBCD allows web, sensitive user, non-forwardable evidence", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), false, true, true, sensitive, "", kerr.StatusAccountRestriction},
+		{"RBCD allows web but client sent no RBCD bit", mk("web", none, nil, false), mk("sql", none, []string{"web"}, false), true, false, false, bob, "", kerr.StatusNotSupported},
+		{"KCD to other target, RBCD allows web", mk("web", kcdOther, nil, false), mk("sql", none, []string{"web"}, false), false, true, true, bob, "rbcd", 0},
 	}
 	for _, c := range cases {
-		d := checkDelegation(c.svc1, c.svc2, target, c.forwardable, c.rbcdBit, c.user)
+		refusal := classicDelegation(c.svc1, target)
+		d := delegationDecision{err: refusal}
+		if refusal == nil || c.rbcdBit {
+			d = checkDelegation(refusal, c.rbcdBit, c.svc1, c.svc2, c.forwardable, c.s4u2self, c.user)
+		}
 		switch {
 		case c.status == 0 && d.err != nil:
 			t.Errorf("%s: refused: %v", c.name, d.err)

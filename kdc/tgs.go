@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -73,6 +74,9 @@ func (x *exchange) tgs() []byte {
 	pc := st.pac
 	if svc.Type != directory.TypeKrbtgt && pc.Info.HasAttributes && pc.Info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0 {
 		pc = nil // the client declined the PAC at its AS exchange (MS-KILE 3.3.5.7.2)
+	}
+	if svc.NoAuthDataRequired {
+		pc = nil // MS-KILE 3.3.5.6.4: the service wants no authorization data
 	}
 	t, ke := x.serviceTicket(st, svc, b.SName, flags, pc)
 	if ke != nil {
@@ -167,9 +171,9 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		// the November 2021 PAC hardening, KB5008380).
 		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_PAC", "the TGT of %s carries no PAC", name)
 	}
-	pc, err := pac.ParseVerified(p, key, key)
-	if err != nil {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC does not verify: %v", err)
+	pc, ke := tgtPAC(p, key)
+	if ke != nil {
+		return st, ke
 	}
 	st.pac = pc
 	// The PAC names the account the TGT was issued to: its PAC_REQUESTOR
@@ -185,6 +189,31 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "PAC_SID_MISMATCH", "the TGT's PAC names %s-%d, not %s (%s)", pc.Info.DomainSID, pc.Info.UserRID, name, requester.SID)
 	}
 	return st, nil
+}
+
+// tgtPAC parses a TGT's PAC and checks it as AD does: its server signature
+// with the krbtgt key (the KDC signature over it adds nothing inside a
+// ticket only the KDC can open, and is not checked). Each problem has
+// Windows' own code and status.
+func tgtPAC(raw []byte, krbtgtKey types.EncryptionKey) (*pac.PAC, *kerr.Error) {
+	pc, err := pac.Parse(raw)
+	if err == nil {
+		err = pc.VerifyServerChecksum(krbtgtKey)
+	}
+	if err == nil {
+		return pc, nil
+	}
+	var se *pac.SignatureError
+	if !errors.As(err, &se) {
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC", "TGT PAC: %v", err)
+	}
+	switch se.Problem {
+	case pac.SigMismatch:
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "TGT_PAC_SIGNATURE", "TGT %v", se).WithStatus(kerr.StatusWrongPassword)
+	case pac.SigUnknownType:
+		return nil, kerr.Errorf(kerr.KDC_ERR_SUMTYPE_NOSUPP, "TGT_PAC_SIGNATURE", "TGT %v", se).WithStatus(kerr.StatusLogonFailure)
+	}
+	return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "TGT_PAC_SIGNATURE", "TGT %v", se).WithStatus(kerr.StatusInsufficientResources)
 }
 
 // serviceFlags derives the service ticket's flags from the TGT and the

@@ -362,6 +362,21 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 			return nil, attrErr(ldap.UnwillingToPerform, "ETYPES", "%v", err)
 		}
 		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
+	case "pwdlastset":
+		// MS-ADTS 3.1.1.5.3.1.1: 0 forces a change at next logon, -1 clears it.
+		v, err := single()
+		if err != nil {
+			return nil, err
+		}
+		switch v {
+		case "0":
+			a.MustChangePassword = true
+		case "-1":
+			a.MustChangePassword = false
+		default:
+			return nil, attrErr(ldap.UnwillingToPerform, "PWDLASTSET", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (pwdLastSet takes 0 or -1)")
+		}
+		return []changeRecord{{ch.attr, "VALUE_ADDED", v}}, nil
 	case "displayname", "description":
 		s, err := single()
 		if err != nil {
@@ -605,18 +620,14 @@ func (c *conn) handleAdd(m *ldap.Message) {
 				return lerr
 			}
 		}
-		if v := attrs["msds-allowedtodelegateto"]; len(v) > 0 {
-			var spns []string
-			for _, s := range v {
-				spns = append(spns, string(s))
-			}
-			a.SetAllowedToDelegateTo(spns)
-		}
-		if e := first("msds-supportedencryptiontypes"); e != "" {
-			n, _ := strconv.ParseUint(e, 10, 32)
-			if err := a.SetSupportedEncryptionTypes(uint32(n)); err != nil {
-				lerr = attrErr(ldap.UnwillingToPerform, "ETYPES", "%v", err)
-				return lerr
+		// The other attributes an add may carry, set as a modify sets them.
+		for _, attr := range []string{"msds-allowedtodelegateto", "msds-supportedencryptiontypes",
+			"msds-allowedtoactonbehalfofotheridentity", "pwdlastset"} {
+			if v := attrs[attr]; len(v) > 0 {
+				if _, e := c.apply(l, a, change{op: modReplace, attr: attr, vals: v}, true); e != nil {
+					lerr = e
+					return lerr
+				}
 			}
 		}
 		return nil

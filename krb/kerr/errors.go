@@ -189,7 +189,7 @@ const kerbErrTypeExtended = 3
 func ExtErrorEData(status uint32) []byte {
 	v := make([]byte, 12)
 	v[0], v[1], v[2], v[3] = byte(status), byte(status>>8), byte(status>>16), byte(status>>24)
-	v[8] = 1 // flags: the status is valid (KERB-EXT-ERROR, MS-KILE 2.2.1)
+	v[8] = 3 // flags, as Windows sends them (KERB-EXT-ERROR, MS-KILE 2.2.1; Samba's suite expects 3)
 	b, _ := asn1.Marshal(kerbErrorData{DataType: kerbErrTypeExtended, DataValue: v})
 	return b
 }

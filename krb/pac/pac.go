@@ -118,6 +118,7 @@ type PAC struct {
 type sigField struct {
 	typ      int32
 	off, end int
+	set      bool
 }
 
 // NewPAC builds the unsigned buffers for info: LOGON_INFO, CLIENT_INFO,
@@ -415,42 +416,99 @@ func (p *PAC) decode(buf Buffer, off int) error {
 
 // parseSigField reads a PAC_SIGNATURE_DATA at offset off of the PAC: the
 // signature size follows from SignatureType; RODCIdentifier is optional (MS-PAC 2.8).
+// A type this package does not know takes the rest of the buffer: the
+// check (sigProblem) says what is wrong with it.
 func parseSigField(d []byte, off int) (sigField, error) {
 	if len(d) < 4 {
 		return sigField{}, errors.New("short PAC_SIGNATURE_DATA")
 	}
 	typ := int32(binary.LittleEndian.Uint32(d))
-	et, err := crypto.GetChksumEtype(typ)
-	if err != nil {
-		return sigField{}, fmt.Errorf("signature type %d: %v", typ, err)
+	n := len(d) - 4
+	if et, err := crypto.GetChksumEtype(typ); err == nil {
+		if k := et.GetHMACBitLength() / 8; len(d) == 4+k || len(d) == 6+k {
+			n = k
+		}
 	}
-	n := et.GetHMACBitLength() / 8
-	if len(d) != 4+n && len(d) != 6+n {
-		return sigField{}, fmt.Errorf("signature type %d in %d bytes", typ, len(d))
+	return sigField{typ: typ, off: off + 4, end: off + 4 + n, set: true}, nil
+}
+
+// SigProblem is what is wrong with a PAC signature.
+type SigProblem int
+
+// The problems a KDC tells apart (Windows answers each with its own code:
+// Samba's s4u_tests, written against Windows DCs, record them).
+const (
+	SigMissing     SigProblem = iota + 1 // the signature buffer is absent
+	SigUnknownType                       // a checksum type the KDC does not know
+	SigWrongType                         // known, but not the key's keyed checksum (unkeyed, or RC4's under AES)
+	SigMismatch                          // the right type, a wrong value
+)
+
+// SignatureError is a PAC signature that does not check (MS-PAC 2.8).
+type SignatureError struct {
+	Buffer  uint32 // TypeServerChecksum, TypeKDCChecksum, TypeTicketChecksum
+	Problem SigProblem
+	CkType  int32
+}
+
+func (e *SignatureError) Error() string {
+	name := map[uint32]string{TypeServerChecksum: "server", TypeKDCChecksum: "KDC", TypeTicketChecksum: "ticket"}[e.Buffer]
+	switch e.Problem {
+	case SigMissing:
+		return "PAC lacks its " + name + " signature"
+	case SigUnknownType:
+		return fmt.Sprintf("PAC %s signature of unknown checksum type %d", name, e.CkType)
+	case SigWrongType:
+		return fmt.Sprintf("PAC %s signature of checksum type %d, not the key's", name, e.CkType)
 	}
-	return sigField{typ: typ, off: off + 4, end: off + 4 + n}, nil
+	return "PAC " + name + " signature does not verify"
+}
+
+// String implements fmt.Stringer.
+func (e *SignatureError) String() string { return e.Error() }
+
+// Is makes a missing ticket signature ErrNoTicketSignature.
+func (e *SignatureError) Is(target error) bool {
+	return target == ErrNoTicketSignature && e.Buffer == TypeTicketChecksum && e.Problem == SigMissing
+}
+
+// knownChecksum reports the RFC 3961 checksum types an AD KDC knows: the
+// DES-era ones (CRC32, MD4, MD5 and their DES forms), HMAC-MD5 and the AES
+// ones. Unkeyed SHA1 (14) and the DES3 types are not among them.
+func knownChecksum(t int32) bool {
+	switch t {
+	case 1, 2, 3, 4, 5, 6, 7, 8, kcrypto.CksumSHA1AES128, kcrypto.CksumSHA1AES256, -138:
+		return true
+	}
+	return false
 }
 
 // VerifyServerChecksum checks the server signature with the key of the
 // ticket's service (MS-PAC 2.8.4): over the PAC with the server and KDC
-// Signature fields zeroed.
+// Signature fields zeroed. Problems are *SignatureError.
 func (p *PAC) VerifyServerChecksum(serverKey types.EncryptionKey) error {
-	if p.server.end == 0 || p.kdc.end == 0 {
-		return kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "PAC_SIGNATURE", "PAC lacks the server or KDC signature")
+	if !p.server.set {
+		return &SignatureError{Buffer: TypeServerChecksum, Problem: SigMissing}
+	}
+	if !p.kdc.set {
+		return &SignatureError{Buffer: TypeKDCChecksum, Problem: SigMissing}
 	}
 	z := bytes.Clone(p.raw)
 	clear(z[p.server.off:p.server.end])
 	clear(z[p.kdc.off:p.kdc.end])
-	return p.verify(p.server, serverKey, z)
+	return p.verify(TypeServerChecksum, p.server, serverKey, z)
 }
 
 // VerifyKDCChecksum checks the KDC signature with the krbtgt key (MS-PAC
 // 2.8.5): over the server Signature field.
 func (p *PAC) VerifyKDCChecksum(kdcKey types.EncryptionKey) error {
-	if p.server.end == 0 || p.kdc.end == 0 {
-		return kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "PAC_SIGNATURE", "PAC lacks the server or KDC signature")
+	if !p.server.set {
+		return &SignatureError{Buffer: TypeServerChecksum, Problem: SigMissing}
 	}
-	return p.verify(p.kdc, kdcKey, p.raw[p.server.off:p.server.end])
+	if !p.kdc.set {
+		return &SignatureError{Buffer: TypeKDCChecksum, Problem: SigMissing}
+	}
+	return p.verify(TypeKDCChecksum, p.kdc, kdcKey, p.raw[p.server.off:p.server.end])
 }
 
 // ParseVerified parses a PAC and checks both its server and KDC signatures,
@@ -469,14 +527,25 @@ func ParseVerified(raw []byte, serverKey, kdcKey types.EncryptionKey) (*PAC, err
 	return p, nil
 }
 
-func (p *PAC) verify(f sigField, key types.EncryptionKey, data []byte) error {
-	return kcrypto.VerifyChecksum(key, kcrypto.UsagePACChecksum, data, types.Checksum{CksumType: f.typ, Checksum: p.raw[f.off:f.end]})
+// verify checks one signature: its type must be key's keyed checksum.
+func (p *PAC) verify(buf uint32, f sigField, key types.EncryptionKey, data []byte) error {
+	err := kcrypto.VerifyChecksum(key, kcrypto.UsagePACChecksum, data, types.Checksum{CksumType: f.typ, Checksum: p.raw[f.off:f.end]})
+	if err == nil {
+		return nil
+	}
+	switch c, _ := kerr.CodeOf(err); {
+	case c == kerr.KRB_AP_ERR_MODIFIED:
+		return &SignatureError{Buffer: buf, Problem: SigMismatch, CkType: f.typ}
+	case knownChecksum(f.typ):
+		return &SignatureError{Buffer: buf, Problem: SigWrongType, CkType: f.typ}
+	}
+	return &SignatureError{Buffer: buf, Problem: SigUnknownType, CkType: f.typ}
 }
 
 // VerifyTicketSignature checks the ticket signature of the PAC in etp with the
 // krbtgt key (MS-PAC 2.8.2): it detects a changed EncTicketPart, e.g. a
 // forwardable flag set by the service (CVE-2020-17049, "Bronze Bit").
-// ErrNoPAC or ErrNoTicketSignature when there is nothing to check.
+// ErrNoPAC when there is nothing to check; a *SignatureError otherwise.
 func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKey) error {
 	raw, ok := kmsg.FindPAC(etp.AuthorizationData)
 	if !ok {
@@ -486,14 +555,14 @@ func VerifyTicketSignature(etp messages.EncTicketPart, kdcKey types.EncryptionKe
 	if err != nil {
 		return err
 	}
-	if p.ticket.end == 0 {
-		return ErrNoTicketSignature
+	if !p.ticket.set {
+		return &SignatureError{Buffer: TypeTicketChecksum, Problem: SigMissing}
 	}
 	in, err := kmsg.TicketSignatureInput(etp)
 	if err != nil {
 		return err
 	}
-	return p.verify(p.ticket, kdcKey, in)
+	return p.verify(TypeTicketChecksum, p.ticket, kdcKey, in)
 }
 
 // encodeLogonInfo builds PAC_LOGON_INFO: a type-serialized KERB_VALIDATION_INFO (MS-PAC 2.5).
