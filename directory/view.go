@@ -2,9 +2,11 @@ package directory
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -69,6 +71,11 @@ func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
 		a := &l.Accounts[i]
 		e := &Entry{Account: a, Keys: map[int32]types.EncryptionKey{}, SID: fmt.Sprintf("%s-%d", l.DomainSID, a.RID)}
 		e.ETypes = a.ETypes(l.Policy.AllowRC4)
+		if a.InGroup("Protected Users") {
+			// Protected Users authenticate with AES only: the KDC uses no RC4
+			// (or DES) key of theirs (MS-KILE 3.3.5.6, "Protected Users").
+			e.ETypes = slices.DeleteFunc(slices.Clone(e.ETypes), func(et int32) bool { return et == kcrypto.ETypeRC4HMAC })
+		}
 		for _, et := range e.ETypes {
 			k, err := keys.get(a.Password, a.Salt(l.Realm), et)
 			if err != nil {

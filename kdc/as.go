@@ -56,7 +56,9 @@ func (x *exchange) as() []byte {
 			break
 		}
 	}
-	if replyEType == 0 {
+	if _, timestamp := x.req.PA(kmsg.PAEncTimestamp); replyEType == 0 && !timestamp {
+		// With a timestamp the key the client proves is the reply key, even
+		// one it did not list (Windows; Samba's protected_users_tests).
 		return failWith(kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "client offers %v, account %s has keys %v", b.EType, client.Name, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype))
 	}
 
@@ -69,6 +71,11 @@ func (x *exchange) as() []byte {
 				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
 			if e.Code == kerr.KDC_ERR_PREAUTH_FAILED {
 				x.badPassword(client.Name)
+			}
+			if e.Code == kerr.KDC_ERR_ETYPE_NOSUPP {
+				// A timestamp under a key the account does not have (RC4 for
+				// Protected Users): Windows says nothing more.
+				return x.s.errorReplyData(x, e, nil)
 			}
 			return x.s.errorReply(x, e)
 		}
@@ -101,12 +108,13 @@ func (x *exchange) as() []byte {
 	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagForwardable) && !client.CannotBeDelegated() {
 		kmsg.SetFlag(&flags, kmsg.FlagForwardable)
 	}
-	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagProxiable) {
+	protected := client.InGroup("Protected Users")
+	if kmsg.HasFlag(b.KDCOptions, kmsg.FlagProxiable) && !protected {
 		kmsg.SetFlag(&flags, kmsg.FlagProxiable)
 	}
 	end := x.now.Add(pol.TicketLifetime.D())
-	if client.InGroup("Protected Users") && end.After(x.now.Add(4*60*60e9)) {
-		end = x.now.Add(4 * 60 * 60e9) // Protected Users: 4-hour TGT lifetime
+	if protected && end.After(x.now.Add(4*60*60e9)) {
+		end = x.now.Add(4 * 60 * 60e9) // Protected Users: a 4-hour TGT, not renewable beyond it
 	}
 	if till := requestedTill(b.Till); !till.IsZero() && till.Before(end) {
 		end = till
@@ -121,7 +129,7 @@ func (x *exchange) as() []byte {
 		if renewTill.IsZero() || renewTill.After(max) {
 			renewTill = max
 		}
-		if renewTill.Before(end) {
+		if renewTill.Before(end) || protected {
 			renewTill = end
 		}
 	} else {
