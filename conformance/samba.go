@@ -62,6 +62,8 @@ type Options struct {
 	Policy   func(*directory.Lab)
 	Progress io.Writer
 	LogDir   string // keep each file's unittest output here (FILE.log)
+	Keep     bool   // keep the lab's state directory (the directory, events, keytabs) and say where
+	Tests    string // only these tests (unittest -k patterns, comma-separated)
 }
 
 // Result is one file's outcome.
@@ -115,7 +117,11 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.Keep {
+		fmt.Fprintf(o.Progress, "samba krb5: the lab's state stays in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	seed := directory.Default()
 	if o.Policy != nil {
 		o.Policy(seed)
@@ -134,7 +140,7 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 	var out []Result
 	for _, f := range o.Files {
 		fmt.Fprintf(o.Progress, "samba krb5: %s ...\n", f)
-		r, log := runFile(ctx, env, f, o.Timeout)
+		r, log := runFile(ctx, env, f, o.Tests, o.Timeout)
 		if o.LogDir != "" {
 			os.MkdirAll(o.LogDir, 0o755)
 			os.WriteFile(filepath.Join(o.LogDir, f+".log"), log, 0o644)
@@ -215,12 +221,18 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 	return env, nil
 }
 
-func runFile(ctx context.Context, env []string, file string, timeout time.Duration) (Result, []byte) {
+func runFile(ctx context.Context, env []string, file, tests string, timeout time.Duration) (Result, []byte) {
 	r := Result{File: file, Causes: map[string]int{}}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-m", "unittest", "-v", "samba.tests.krb5."+file)
+	args := []string{"-m", "unittest", "-v"}
+	for _, k := range strings.Split(tests, ",") {
+		if k != "" {
+			args = append(args, "-k", k)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", append(args, "samba.tests.krb5."+file)...)
 	cmd.Env = env
 	cmd.Dir = os.TempDir()
 	cmd.WaitDelay = 5 * time.Second // a timed-out file's children may hold the pipe

@@ -39,8 +39,12 @@ type Lab struct {
 	Hosts     []Host      `yaml:"hosts"`
 	DNS       []DNSRecord `yaml:"dns,omitempty"` // aliases in the domain's zone (hosts have their A records)
 	Accounts  []Account   `yaml:"accounts"`
-	Web       WebConfig   `yaml:"web"`
-	SQL       SQLConfig   `yaml:"sql"`
+	// Objects are directory objects kept as they were written over LDAP: the
+	// configuration objects a read-only DC's join adds (its server, NTDS
+	// Settings and connection objects).
+	Objects []Object  `yaml:"objects,omitempty"`
+	Web     WebConfig `yaml:"web"`
+	SQL     SQLConfig `yaml:"sql"`
 }
 
 // DefaultMaxSkew is AD's "Maximum tolerance for computer clock
@@ -144,6 +148,23 @@ type Account struct {
 	BadPwdCount        int       `yaml:"bad_pwd_count,omitempty"`
 	BadPwdTime         time.Time `yaml:"bad_pwd_time,omitempty"` // the last bad password (the observation window)
 	LockedOut          time.Time `yaml:"locked_out,omitempty"`   // lockoutTime; zero when not locked
+	// A read-only DC's account (MS-ADTS 3.1.1.11, MS-DRSR 4.1.10.5.14): its own
+	// krbtgt, the groups whose secrets it may and may never hold, the accounts
+	// whose secrets it holds. On a krbtgt_N account, N.
+	RODC *RODC `yaml:"rodc,omitempty"`
+	// SecondaryKrbTgtNumber is msDS-SecondaryKrbTgtNumber: this account is the
+	// krbtgt of the read-only DC numbered N (its tickets carry kvno N<<16|kvno).
+	SecondaryKrbTgtNumber int `yaml:"secondary_krbtgt_number,omitempty"`
+}
+
+// RODC is a read-only DC's password replication policy.
+type RODC struct {
+	KrbTgt         string   `yaml:"krbtgt,omitempty"`           // msDS-KrbTgtLink: its krbtgt_N account
+	PartialSecrets bool     `yaml:"partial_secrets"`            // UF_PARTIAL_SECRETS_ACCOUNT
+	RevealOnDemand []string `yaml:"reveal_on_demand,omitempty"` // msDS-RevealOnDemandGroup: DNs as written
+	NeverReveal    []string `yaml:"never_reveal,omitempty"`     // msDS-NeverRevealGroup
+	Revealed       []string `yaml:"revealed,omitempty"`         // msDS-RevealedUsers: account names
+	ManagedBy      string   `yaml:"managed_by,omitempty"`
 }
 
 // Delegation is an account's delegation setting.

@@ -20,6 +20,7 @@ const (
 	UACPasswordExpired            = 0x00800000
 	UACTrustedToAuthForDelegation = 0x01000000
 	UACNoAuthDataRequired         = 0x02000000
+	UACPartialSecretsAccount      = 0x04000000 // a read-only DC's account
 
 	uacTypeBits = UACNormalAccount | UACWorkstationTrustAccount | UACServerTrustAccount
 )
@@ -58,6 +59,9 @@ func (a *Account) UserAccountControl() uint32 {
 	if a.NoAuthDataRequired {
 		u |= UACNoAuthDataRequired
 	}
+	if a.RODC != nil && a.RODC.PartialSecrets {
+		u |= UACPartialSecretsAccount
+	}
 	return u
 }
 
@@ -76,6 +80,14 @@ func (a *Account) SetUserAccountControl(u uint32) error {
 	a.Sensitive = u&UACNotDelegated != 0
 	a.DontRequirePreauth = u&UACDontRequirePreauth != 0
 	a.NoAuthDataRequired = u&UACNoAuthDataRequired != 0
+	if u&UACPartialSecretsAccount != 0 && a.Type == TypeComputer {
+		if a.RODC == nil {
+			a.RODC = &RODC{}
+		}
+		a.RODC.PartialSecrets = true
+	} else if a.RODC != nil {
+		a.RODC.PartialSecrets = false
+	}
 	a.Delegation.ProtocolTransition = u&UACTrustedToAuthForDelegation != 0
 	switch {
 	case u&UACTrustedForDelegation != 0:

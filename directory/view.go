@@ -57,6 +57,8 @@ var mappedToHost = func() map[string]bool {
 var wellKnownGroups = map[string]uint32{
 	"domain admins": 512, "domain users": 513, "domain guests": 514, "domain computers": 515,
 	"domain controllers": 516, "protected users": 525,
+	"read-only domain controllers": 521, "allowed rodc password replication group": RIDAllowedRODC,
+	"denied rodc password replication group": RIDDeniedRODC,
 }
 
 func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
@@ -270,6 +272,8 @@ func (v *View) GroupNames() map[uint32]string {
 var wellKnownGroupName = map[string]string{
 	"domain admins": "Domain Admins", "domain users": "Domain Users", "domain guests": "Domain Guests",
 	"domain computers": "Domain Computers", "domain controllers": "Domain Controllers", "protected users": "Protected Users",
+	"read-only domain controllers": "Read-only Domain Controllers", "allowed rodc password replication group": "Allowed RODC Password Replication Group",
+	"denied rodc password replication group": "Denied RODC Password Replication Group",
 }
 
 // Entries are every account of the view, in the lab file's order.

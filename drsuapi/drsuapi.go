@@ -250,6 +250,40 @@ func mayReplicateSecrets(e *directory.Entry) bool {
 		a.InGroup("Administrators") || a.InGroup("Domain Controllers")
 }
 
+// destinationRODC is the read-only DC whose NTDS Settings object has the
+// request's destination DSA GUID, if it is one.
+func (s *Server) destinationRODC(v *directory.View, t *ntds.Tree, dsa [16]byte) *directory.Entry {
+	for _, o := range v.Lab.Objects {
+		if !strings.EqualFold(o.Class, "nTDSDSA") {
+			continue
+		}
+		le, ok := t.Lookup(o.DN)
+		if !ok {
+			continue
+		}
+		if g, ok := le.Get("objectGUID"); !ok || string(g.Vals[0]) != string(dsa[:]) {
+			continue
+		}
+		_, server, _ := strings.Cut(o.DN, ",")
+		se, ok := t.Lookup(server)
+		if !ok {
+			return nil
+		}
+		ref, ok := se.Get("serverReference")
+		if !ok {
+			return nil
+		}
+		ae, ok := t.Lookup(string(ref.Vals[0]))
+		if !ok || ae.Account == "" {
+			return nil
+		}
+		if e, ok := v.Account(ae.Account); ok && e.RODC != nil {
+			return e
+		}
+	}
+	return nil
+}
+
 // audit logs the 4662 a replication request is on the domain object.
 func (s *Server) audit(c *dcerpc.Call, who, object, right string, ok bool, why string) {
 	name := map[string]string{RightGetChanges: "DS-Replication-Get-Changes", RightGetChangesAll: "DS-Replication-Get-Changes-All"}[right]

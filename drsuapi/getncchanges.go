@@ -251,6 +251,23 @@ func (s *Server) getNCChanges(c *dcerpc.Call) ([]byte, error) {
 	if b.clientExt&extStrongEncryption == 0 {
 		return rep.marshal(errAlgorithmMismatch), nil
 	}
+	if rodc := s.destinationRODC(v, t, q.destDSA); rodc != nil && q.exop == exopReplSecret {
+		// Secrets for a read-only DC: its password replication policy
+		// decides, and what it gets is recorded (msDS-RevealedUsers).
+		if ok, why := v.MayReveal(rodc, e); !ok {
+			s.audit(c, whoName, obj.DN, RightGetChangesAll, false, "Not revealed to the read-only DC "+rodc.Name+": "+why+".")
+			rep.extRet = exopErrAccessDenied
+			return rep.marshal(errSuccess), nil
+		}
+		if _, err := s.cfg.Directory.Update(func(l *directory.Lab) error {
+			if r := l.Account(rodc.Name); r != nil && r.RODC != nil && !r.RODC.Holds(e.Name) {
+				r.RODC.Revealed = append(r.RODC.Revealed, e.Name)
+			}
+			return nil
+		}); err != nil {
+			return nil, dcerpc.FaultAccessDenied
+		}
+	}
 	attrs, err := accountAttributes(v, e, q.exop == exopReplObj)
 	if err != nil {
 		return nil, err

@@ -84,6 +84,7 @@ type ticketSpec struct {
 	serviceAcct *directory.Entry
 	flags       asn1.BitString
 	authTime    time.Time
+	startTime   time.Time // zero: now
 	endTime     time.Time
 	renewTill   time.Time
 	sessionKey  types.EncryptionKey
@@ -105,6 +106,9 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now), EndTime: kmsg.KerberosTime(t.endTime),
 		CAddr: t.caddr}
+	if !t.startTime.IsZero() {
+		etp.StartTime = kmsg.KerberosTime(t.startTime)
+	}
 	if !t.renewTill.IsZero() {
 		etp.RenewTill = kmsg.KerberosTime(t.renewTill)
 	}

@@ -20,6 +20,7 @@ import (
 type tgsState struct {
 	tgt        messages.EncTicketPart
 	requester  *directory.Entry // the TGT's client account
+	rodc       *directory.Entry // the read-only DC that issued the TGT, if one did
 	pac        *pac.PAC         // the TGT's PAC (verified)
 	replyKey   types.EncryptionKey
 	replyUsage uint32
@@ -42,6 +43,10 @@ func (x *exchange) tgs() []byte {
 		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "U2U_UNSUPPORTED", "user-to-user is not supported by the lab KDC"))
 	}
 	if _, ok := x.req.PA(kmsg.PAForUser); ok {
+		if st.rodc != nil {
+			// S4U2Self needs a TGT from a writable DC (what Windows answers).
+			return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "S4U2SELF_RODC_TGT", "S4U2Self with a TGT from read-only DC %s", st.rodc.Name))
+		}
 		return x.s4u2self(st, ev)
 	}
 	if kmsg.HasFlag(b.KDCOptions, kmsg.OptCNameInAddlTkt) {
@@ -99,22 +104,25 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		}
 	}
 	tkt := kmsg.CleanTicket(ap.Ticket)
-	krbtgt := x.view.Krbtgt()
 	if len(tkt.SName.NameString) != 2 || !strings.EqualFold(tkt.SName.NameString[0], "krbtgt") || !strings.EqualFold(tkt.SName.NameString[1], x.realm()) {
 		return nil, kerr.Errorf(kerr.KRB_AP_ERR_NOT_US, "NOT_A_TGT", "PA-TGS-REQ ticket is for %s, not krbtgt/%s", kmsg.PrincipalString(tkt.SName, tkt.Realm), x.realm())
+	}
+	krbtgt, rodc, ke := x.tgtIssuer(tkt.EncPart.KVNO)
+	if ke != nil {
+		return nil, ke
 	}
 	key, ok := krbtgt.Key(tkt.EncPart.EType)
 	if !ok {
 		return nil, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "TGT in etype %d", tkt.EncPart.EType)
 	}
-	if tkt.EncPart.KVNO != 0 && tkt.EncPart.KVNO != krbtgt.KVNO {
-		return nil, kerr.Errorf(kerr.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from krbtgt kvno %d, current kvno %d", tkt.EncPart.KVNO, krbtgt.KVNO)
+	if kv := int(uint32(tkt.EncPart.KVNO) & 0xffff); kv != 0 && kv != krbtgt.KVNO {
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from %s kvno %d, current kvno %d", krbtgt.Name, kv, krbtgt.KVNO)
 	}
 	etp, err := kmsg.OpenTicket(tkt, key)
 	if err != nil {
 		return nil, err.(*kerr.Error)
 	}
-	st := &tgsState{tgt: etp}
+	st := &tgsState{tgt: etp, rodc: rodc}
 	if kmsg.HasFlag(etp.Flags, kmsg.FlagInvalid) && !kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
 		// RFC 4120 §2.2: an invalid (postdated) ticket serves only to be validated.
 		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_NYV, "TGT_INVALID", "the TGT is marked invalid: validate it first")
@@ -176,6 +184,9 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return st, ke
 	}
 	st.pac = pc
+	if rodc != nil {
+		return st, x.rodcTGT(st, name, requester)
+	}
 	// The PAC names the account the TGT was issued to: its PAC_REQUESTOR
 	// (MS-PAC 2.15) and its logon SID must be the account's, or the TGT was
 	// made for someone else (CVE-2021-42287's renamed-account trick).
@@ -307,10 +318,10 @@ func (x *exchange) finish(ev events.Event, st *tgsState, t ticketOut) []byte {
 // PA-TGS-REQ (RFC 4120 §3.3.3.1); the lab only renews TGTs.
 func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
 	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
-	if kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
-		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "NO_POSTDATE", "the lab issues no postdated tickets to validate"))
-	}
 	tgt := st.tgt
+	if kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
+		return x.validate(st, ev)
+	}
 	if !kmsg.HasFlag(tgt.Flags, kmsg.FlagRenewable) {
 		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "NOT_RENEWABLE", "the ticket is not renewable"))
 	}
@@ -334,6 +345,41 @@ func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
 		return failWith(ke)
 	}
 	ev.Message = "A Kerberos service ticket was renewed"
+	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
+}
+
+// validate gives back an invalid (postdated) TGT made valid once its start
+// time has come (RFC 4120 §3.3.3.1, the VALIDATE option).
+func (x *exchange) validate(st *tgsState, ev events.Event) []byte {
+	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
+	tgt := st.tgt
+	if !kmsg.HasFlag(tgt.Flags, kmsg.FlagInvalid) {
+		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "NOT_INVALID", "VALIDATE for a ticket that is not invalid"))
+	}
+	start := tgt.StartTime
+	if start.IsZero() {
+		start = tgt.AuthTime
+	}
+	if start.Sub(x.now) > x.view.Lab.Policy.MaxSkew.D() {
+		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_TKT_NYV, "TKT_NYV", "the ticket starts at %s", start.UTC().Format(time.RFC3339)))
+	}
+	if x.now.After(tgt.EndTime) {
+		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TKT_EXPIRED", "the ticket ended at %s", tgt.EndTime.UTC().Format(time.RFC3339)))
+	}
+	sk, err := kcrypto.NewSessionKey(tgt.Key.KeyType)
+	if err != nil {
+		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
+	}
+	flags := kmsg.CopyFlags(tgt.Flags)
+	kmsg.ClearFlag(&flags, kmsg.FlagInvalid)
+	spec := ticketSpec{client: tgt.CName, clientRealm: tgt.CRealm, service: types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", x.realm()}},
+		serviceAcct: x.view.Krbtgt(), flags: flags, authTime: tgt.AuthTime, startTime: tgt.StartTime, endTime: tgt.EndTime, renewTill: tgt.RenewTill,
+		sessionKey: sk, caddr: tgt.CAddr, pac: st.pac}
+	tkt, ke := x.seal(spec)
+	if ke != nil {
+		return failWith(ke)
+	}
+	ev.Message = "A Kerberos ticket was validated"
 	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
 }
 

@@ -110,6 +110,10 @@ func (c *conn) handleModify(m *ldap.Message) {
 			c.modifyGroup(m.ID, e, t, changes)
 			return
 		}
+		if c.s.cfg.Directory.View().Lab.Object(e.DN) != nil {
+			c.modifyObject(m.ID, e.DN, changes)
+			return
+		}
 		c.reply(m.ID, ldap.Result(ldap.OpModifyResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab writes accounts and group membership only)"))
 		return
 	}
@@ -314,7 +318,15 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 			return nil, err
 		}
 		u, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil || ch.op != modReplace {
+		if perr == nil && ch.op == modDelete {
+			// delete: old, add: new is how samdb.py's toggle_userAccountFlags
+			// replaces it; the delete must name the current value.
+			if uint32(u) != a.UserAccountControl() {
+				return nil, attrErr(ldap.NoSuchAttribute, "NO_SUCH_VALUE", "00002083: AtrErr: DSID-03151F95, #1: 0: 00002083: DSID-03151F95, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att 90008 (userAccountControl)")
+			}
+			return nil, nil
+		}
+		if perr != nil || ch.op == modDelete {
 			return nil, attrErr(ldap.InvalidAttributeSyntax, "SYNTAX", "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 (userAccountControl %q)", s)
 		}
 		old := a.UserAccountControl()
@@ -362,6 +374,54 @@ func (c *conn) apply(l *directory.Lab, a *directory.Account, ch change, permissi
 			return nil, attrErr(ldap.UnwillingToPerform, "ETYPES", "%v", err)
 		}
 		return []changeRecord{{ch.attr, "VALUE_ADDED", s}}, nil
+	case "msds-revealondemandgroup", "msds-neverrevealgroup":
+		// A read-only DC's password replication policy (MS-ADTS 3.1.1.11.2.*): DNs, kept as written.
+		if a.Type != directory.TypeComputer {
+			return nil, attrErr(ldap.ObjectClassViolation, "NOT_RODC", "00002014: %s belongs to a DC's computer object", ch.attr)
+		}
+		if a.RODC == nil {
+			a.RODC = &directory.RODC{}
+		}
+		cur := &a.RODC.RevealOnDemand
+		if attr == "msds-neverrevealgroup" {
+			cur = &a.RODC.NeverReveal
+		}
+		next, recs, err := multi(ch.attr, *cur, ch.op, strs, true)
+		if err != nil {
+			return nil, err
+		}
+		*cur = next
+		return recs, nil
+	case "msds-krbtgtlink":
+		if a.RODC == nil {
+			a.RODC = &directory.RODC{}
+		}
+		if ch.op == modDelete || len(strs) == 0 {
+			old := a.RODC.KrbTgt
+			a.RODC.KrbTgt = ""
+			return []changeRecord{{ch.attr, "VALUE_DELETED", old}}, nil
+		}
+		name := ""
+		for i := range l.Accounts {
+			if strings.EqualFold(l.DN(&l.Accounts[i]), strs[0]) {
+				name = l.Accounts[i].Name
+			}
+		}
+		if name == "" {
+			return nil, attrErr(ldap.NoSuchObject, "NO_SUCH_OBJECT", "0000208D: NameErr: DSID-03100245, problem 2001 (NO_OBJECT), data 0 (%s)", strs[0])
+		}
+		a.RODC.KrbTgt = name
+		return []changeRecord{{ch.attr, "VALUE_ADDED", strs[0]}}, nil
+	case "managedby":
+		if a.RODC == nil {
+			a.RODC = &directory.RODC{}
+		}
+		v, err := single()
+		if err != nil {
+			return nil, err
+		}
+		a.RODC.ManagedBy = v
+		return []changeRecord{{ch.attr, "VALUE_ADDED", v}}, nil
 	case "pwdlastset":
 		// MS-ADTS 3.1.1.5.3.1.1: 0 forces a change at next logon, -1 clears it.
 		v, err := single()
@@ -561,8 +621,17 @@ func (c *conn) handleAdd(m *ldap.Message) {
 		c.addGroup(m.ID, dn, first("samaccountname"))
 		return
 	}
+	if isUser && !isComputer && hasControl(m.Controls, oidRODCJoin) {
+		c.addKrbtgtN(m.ID, dn) // an RODC's krbtgt: the DC names and numbers it
+		return
+	}
 	if !isComputer && !isUser {
-		c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.UnwillingToPerform, "", "0000209A: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0 (the lab creates user and computer objects)"))
+		oc := attrs["objectclass"]
+		if len(oc) == 0 {
+			c.reply(m.ID, ldap.Result(ldap.OpAddResponse, ldap.ObjectClassViolation, "", "00002014: objectClass is missing"))
+			return
+		}
+		c.addObject(m.ID, dn, string(oc[len(oc)-1]), attrs)
 		return
 	}
 	sam := first("samaccountname")
@@ -622,7 +691,7 @@ func (c *conn) handleAdd(m *ldap.Message) {
 		}
 		// The other attributes an add may carry, set as a modify sets them.
 		for _, attr := range []string{"msds-allowedtodelegateto", "msds-supportedencryptiontypes",
-			"msds-allowedtoactonbehalfofotheridentity", "pwdlastset"} {
+			"msds-allowedtoactonbehalfofotheridentity", "pwdlastset", "msds-revealondemandgroup", "msds-neverrevealgroup", "managedby"} {
 			if v := attrs[attr]; len(v) > 0 {
 				if _, e := c.apply(l, a, change{op: modReplace, attr: attr, vals: v}, true); e != nil {
 					lerr = e
@@ -673,6 +742,16 @@ func (c *conn) handleDelete(m *ldap.Message) {
 	e, ok := t.Lookup(dn)
 	if !ok {
 		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.NoSuchObject, "", noSuchObject(dn).Message))
+		return
+	}
+	if e.Account == "" && c.s.cfg.Directory.View().Lab.Object(e.DN) != nil {
+		if _, err := c.s.cfg.Directory.Update(func(l *directory.Lab) error { l.RemoveObject(e.DN); return nil }); err != nil {
+			c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.UnwillingToPerform, "", err.Error()))
+			return
+		}
+		c.s.ev.Emit(events.Event{ID: events.DirectoryChange, Outcome: events.Success, Client: c.name(), Target: e.DN, Reason: "OBJECT_DELETED",
+			Address: c.raw.RemoteAddr().String(), Message: "A directory service object was deleted: " + e.DN})
+		c.reply(m.ID, ldap.Result(ldap.OpDelResponse, ldap.Success, "", ""))
 		return
 	}
 	if e.Account == "" {

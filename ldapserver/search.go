@@ -20,7 +20,7 @@ const (
 
 var knownControls = map[string]bool{
 	ldap.OIDPagedResults: true, ldap.OIDSDFlags: true, ldap.OIDShowDeleted: true, ldap.OIDDomainScope: true, ldap.OIDPermissiveModify: true,
-	ldap.OIDExtendedDN: true, ldap.OIDShowRecycled: true, ldap.OIDLazyCommit: true,
+	ldap.OIDExtendedDN: true, ldap.OIDShowRecycled: true, ldap.OIDLazyCommit: true, oidRODCJoin: true,
 }
 
 // MaxPageSize is AD's LDAP policy MaxPageSize: a search returns at most this
@@ -65,6 +65,11 @@ func (c *conn) handleSearch(m *ldap.Message) {
 	}
 	if strings.TrimSpace(baseDN) == "" && scope == scopeBase {
 		e := c.s.rootDSE()
+		for _, a := range want {
+			if strings.EqualFold(a, "tokenGroups") {
+				c.tokenGroups(e)
+			}
+		}
 		if f.Match(e) {
 			c.reply(m.ID, ldap.EncodeEntry(e, want, typesOnly))
 		}

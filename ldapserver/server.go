@@ -195,7 +195,7 @@ func (c *conn) handle(ctx context.Context, m *ldap.Message) bool {
 	case ldap.OpDelRequest:
 		c.handleDelete(m)
 	case ldap.OpModDNRequest:
-		c.reply(m.ID, ldap.Result(ldap.OpModDNResponse, ldap.UnwillingToPerform, "", "the lab does not rename objects"))
+		c.handleModDN(m)
 	case ldap.OpCompareRequest:
 		c.handleCompare(m)
 	case ldap.OpAbandonRequest:

@@ -110,6 +110,8 @@ func Build(v *directory.View) *Tree {
 		dom.AddBytes("objectSid", s.Binary())
 	}
 	dom.Add("ms-DS-MachineAccountQuota", "10")
+	dom.Add("msDS-Behavior-Version", "7") // Windows Server 2016 domain functional level
+	dom.Add("rIDManagerReference", "CN=RID Manager$,CN=System,"+base)
 	dom.AddBytes("objectGUID", GUID(l.DomainSID))
 	for _, w := range wellKnown {
 		dom.Add("wellKnownObjects", "B:32:"+strings.ToUpper(w.guid)+":"+w.rdn+","+base)
@@ -119,6 +121,17 @@ func Build(v *directory.View) *Tree {
 	dom.Add("lockOutObservationWindow", adInterval(l.Policy.LockoutWindow, 30*time.Minute))
 	put(dom)
 	container("CN=Users,"+base, "container", "Users")
+	container("CN=System,"+base, "container", "System")
+	container("CN=RID Manager$,CN=System,"+base, "rIDManager", "RID Manager$")
+	container("CN=Builtin,"+base, "builtinDomain", "Builtin")
+	for _, b := range builtin {
+		g := container("CN="+b.name+",CN=Builtin,"+base, "group", b.name)
+		if s, err := dtyp.ParseSID(b.sid); err == nil {
+			g.AddBytes("objectSid", s.Binary())
+		}
+		g.Add("sAMAccountName", b.name)
+		g.Add("groupType", "-2147483643") // builtin local security group
+	}
 	container("CN=Computers,"+base, "container", "Computers")
 	container("OU=Domain Controllers,"+base, "organizationalUnit", "Domain Controllers")
 	container("OU=SVC_Accounts,"+base, "organizationalUnit", "SVC_Accounts")
@@ -140,6 +153,7 @@ func Build(v *directory.View) *Tree {
 		srv.Add("dNSHostName", l.HostName(a.Account))
 		ntds := container("CN=NTDS Settings,"+srv.DN, "nTDSDSA", "NTDS Settings")
 		ntds.AddBytes("objectGUID", NTDSSettingsGUID(a.SID))
+		ntds.AddBytes("invocationId", InvocationID(a.SID))
 		ntds.Add("options", "1") // NTDSDSA_OPT_IS_GC
 		ntds.Add("objectCategory", "CN=NTDS-DSA,"+SchemaDN(base))
 	}
@@ -187,7 +201,41 @@ func Build(v *directory.View) *Tree {
 	for _, a := range v.Entries() {
 		put(accountEntry(v, a, groupDN))
 	}
+	for _, o := range l.Objects {
+		put(objectEntry(o))
+	}
 	return t
+}
+
+// builtin are the BUILTIN groups an RODC's policy names (MS-DTYP 2.4.2.4).
+var builtin = []struct{ name, sid string }{
+	{"Administrators", "S-1-5-32-544"}, {"Account Operators", "S-1-5-32-548"},
+	{"Server Operators", "S-1-5-32-549"}, {"Backup Operators", "S-1-5-32-551"},
+}
+
+// objectEntry is a kept object (an RODC's server, NTDS Settings, ...).
+func objectEntry(o directory.Object) *ldap.Entry {
+	e := &ldap.Entry{DN: o.DN}
+	e.Add("objectClass", "top", o.Class)
+	rdn := ldap.SplitDN(o.DN)
+	if len(rdn) > 0 {
+		_, v, _ := strings.Cut(rdn[0], "=")
+		e.Add("cn", v)
+		e.Add("name", v)
+	}
+	e.Add("distinguishedName", o.DN)
+	if g, err := hex.DecodeString(o.GUID); err == nil {
+		e.AddBytes("objectGUID", g)
+	}
+	keys := make([]string, 0, len(o.Attrs))
+	for k := range o.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e.Add(k, o.Attrs[k]...)
+	}
+	return e
 }
 
 // defaultSite is the one site of the lab.
@@ -363,6 +411,26 @@ func accountEntry(v *directory.View, a *directory.Entry, groupDN map[string]stri
 	}
 	e.Add("accountExpires", exp)
 	e.Add("badPwdCount", strconv.Itoa(a.BadPwdCount))
+	if r := a.RODC; r != nil {
+		if k, ok := v.Account(r.KrbTgt); ok && r.KrbTgt != "" {
+			e.Add("msDS-KrbTgtLink", l.DN(k.Account))
+		}
+		e.Add("msDS-RevealOnDemandGroup", r.RevealOnDemand...)
+		e.Add("msDS-NeverRevealGroup", r.NeverReveal...)
+		var revealed []string
+		for _, name := range r.Revealed {
+			if x, ok := v.Account(name); ok {
+				revealed = append(revealed, "B:8:00000000:"+l.DN(x.Account)) // DN-Binary (MS-ADTS 3.1.1.3.1.2.5)
+			}
+		}
+		e.Add("msDS-RevealedUsers", revealed...)
+		if r.ManagedBy != "" {
+			e.Add("managedBy", r.ManagedBy)
+		}
+	}
+	if a.SecondaryKrbTgtNumber != 0 {
+		e.Add("msDS-SecondaryKrbTgtNumber", strconv.Itoa(a.SecondaryKrbTgtNumber))
+	}
 	if !a.LockedOut.IsZero() {
 		e.Add("lockoutTime", fileTime(a.LockedOut))
 	}

@@ -24,11 +24,13 @@ func cmdSambaTests(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rc4 := fs.Bool("allow-rc4", true, "run with the domain policy allow_rc4=true (Windows' default; the lab's own default is AES only)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "per file")
 	logDir := fs.String("logs", "", "keep each file's unittest output in DIR/FILE.log")
+	keep := fs.Bool("keep", false, "keep the lab's state directory (directory, events, keytabs) and print where")
+	tests := fs.String("k", "", "only the tests matching these patterns (unittest -k, comma-separated)")
 	write := fs.String("write", "", "write the table to FILE (a markdown file, e.g. TESTING.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := conformance.Options{Host: *host, Files: strings.Split(*files, ","), Strict: *strict, Timeout: *timeout, Progress: stderr, LogDir: *logDir}
+	o := conformance.Options{Host: *host, Files: strings.Split(*files, ","), Strict: *strict, Timeout: *timeout, Progress: stderr, LogDir: *logDir, Keep: *keep, Tests: *tests}
 	if *rc4 {
 		o.Policy = func(l *directory.Lab) { l.Policy.AllowRC4 = true }
 	}

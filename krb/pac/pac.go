@@ -117,7 +117,8 @@ type PAC struct {
 // sigField locates the Signature of a PAC_SIGNATURE_DATA in raw; end is 0 when absent.
 type sigField struct {
 	typ      int32
-	off, end int
+	off, end int // the signature
+	zend     int // the end of what is zeroed for the server signature: the RODCIdentifier too
 	set      bool
 }
 
@@ -429,7 +430,7 @@ func parseSigField(d []byte, off int) (sigField, error) {
 			n = k
 		}
 	}
-	return sigField{typ: typ, off: off + 4, end: off + 4 + n, set: true}, nil
+	return sigField{typ: typ, off: off + 4, end: off + 4 + n, zend: off + len(d), set: true}, nil
 }
 
 // SigProblem is what is wrong with a PAC signature.
@@ -494,8 +495,10 @@ func (p *PAC) VerifyServerChecksum(serverKey types.EncryptionKey) error {
 		return &SignatureError{Buffer: TypeKDCChecksum, Problem: SigMissing}
 	}
 	z := bytes.Clone(p.raw)
-	clear(z[p.server.off:p.server.end])
-	clear(z[p.kdc.off:p.kdc.end])
+	// The KDC signature's RODCIdentifier is zeroed with it (an RODC's PAC,
+	// MS-PAC 2.8: what Windows and Samba sign over).
+	clear(z[p.server.off:p.server.zend])
+	clear(z[p.kdc.off:p.kdc.zend])
 	return p.verify(TypeServerChecksum, p.server, serverKey, z)
 }
 
