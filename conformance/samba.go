@@ -204,6 +204,20 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		"TKT_SIG_SUPPORT=1", "FULL_SIG_SUPPORT=0", "FAST_SUPPORT=0", "CLAIMS_SUPPORT=0", "COMPOUND_ID_SUPPORT=0",
 		"STRICT_CHECKING="+strict, "SMB_CONF_PATH="+smb, "KRB5_CONFIG="+l.Krb5Conf(),
 		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "PYTHONPATH=/usr/lib/python3/dist-packages")
+	// The machine accounts' keys too: the suite would derive them with a
+	// user's salt (REALM+name$), where AD salts computers with
+	// REALM+host+name.realm (MS-KILE 3.1.1.2).
+	for prefix, acct := range map[string]string{"SERVICE": "SQL$", "MAC": "WS01$", "DC": "DC$"} {
+		e, ok := v.Account(acct)
+		if !ok {
+			continue
+		}
+		for et, name := range map[int32]string{kcrypto.ETypeAES256SHA1: "AES256", kcrypto.ETypeAES128SHA1: "AES128", kcrypto.ETypeRC4HMAC: "RC4"} {
+			if key, ok := e.Key(et); ok {
+				env = append(env, prefix+"_"+name+"_KEY_HEX="+hex.EncodeToString(key.KeyValue))
+			}
+		}
+	}
 	// The krbtgt's keys, as Samba's selftest gives them (the suite reads
 	// tickets' PACs with them).
 	if k := v.Krbtgt(); k != nil {
