@@ -186,6 +186,17 @@ func (s *secContext) sigLen() int {
 	return 16
 }
 
+// sigLenOK reports whether a request's auth_value has a possible length:
+// a sealed Kerberos token's grows with its filler (EC), which Windows and
+// Samba set to 16 and impacket to the stub's padding to 16 bytes, so
+// UnsealDCE checks it; the others are fixed.
+func (s *secContext) sigLenOK(n int) bool {
+	if s.krb != nil && s.level == LevelPrivacy {
+		return n >= gss.SealedTokenLen-16 && n <= gss.SealedTokenLen+48
+	}
+	return n == s.sigLen()
+}
+
 // verify checks (and at privacy, decrypts in place) a protected request:
 // raw is the whole fragment, data[from:to] the stub and its padding.
 func (s *secContext) verify(raw []byte, from, to int, sig []byte) error {
@@ -193,12 +204,10 @@ func (s *secContext) verify(raw []byte, from, to int, sig []byte) error {
 	if s.krb != nil {
 		return s.krb.verify(raw, from, to, sig, s.hdrSign, s.level == LevelPrivacy)
 	}
-	data := raw[from:to]
+	// NTLM with extended session security signs the whole PDU whether or
+	// not header signing was negotiated (Windows does; impacket relies on it).
 	if s.level == LevelPrivacy {
-		s.ntlm.DecryptFromClient(data)
-	}
-	if !s.hdrSign {
-		signed = data
+		s.ntlm.DecryptFromClient(raw[from:to])
 	}
 	ok := s.ntlm.VerifyClientMAC(s.recvSeq, signed, sig)
 	s.recvSeq++
@@ -223,9 +232,6 @@ func (s *secContext) protect(raw []byte, from, to int) error {
 	}
 	if s.level == LevelPrivacy {
 		s.ntlm.EncryptToClient(raw[from:to])
-	}
-	if !s.hdrSign {
-		signed = signed[from:to]
 	}
 	copy(raw[len(raw)-n:], s.ntlm.ServerMAC(s.sendSeq, signed))
 	s.sendSeq++

@@ -218,10 +218,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		if !cn.handle(ctx, p) {
-			return
-		}
-		if cn.w.Flush() != nil {
+		more := cn.handle(ctx, p)
+		// The answer goes out even when the connection then closes: a
+		// refusal's bind_nak or fault is what the client reports.
+		if cn.w.Flush() != nil || !more {
 			return
 		}
 	}
@@ -445,7 +445,7 @@ func (c *conn) unprotect(p *pdu, hdr int) ([]byte, bool) {
 		return stub, true
 	}
 	if p.auth == nil || p.auth.authType != sec.authType || p.auth.level != sec.level || p.auth.contextID != sec.id ||
-		len(p.auth.value) != sec.sigLen() {
+		!sec.sigLenOK(len(p.auth.value)) {
 		return nil, false
 	}
 	end := headerLen + len(p.body)

@@ -25,6 +25,11 @@ const (
 	fmtSPN          = 10
 	fmtSIDOrHistory = 11
 	fmtDNSDomain    = 12
+	// Extended formats (ntdsapi.h, MS-DRSR 4.1.4.1.3's DS_NAME_FORMAT
+	// extensions): what secretsdump -just-dc-user bob offers.
+	fmtNT4SansDomain = 0xfffffff9 // bob
+	fmtStringSID     = 0xfffffff4 // S-1-5-21-...-1103
+	fmtUPNForLogon   = 0xfffffff2
 
 	nameOK          = 0
 	nameNotFound    = 2
@@ -157,6 +162,12 @@ func crackFind(v *directory.View, t *ntds.Tree, name string, offered uint32) *ld
 	switch offered {
 	case fmtNT4Account:
 		return tryNT4()
+	case fmtNT4SansDomain:
+		return byAccount(name)
+	case fmtStringSID:
+		return trySID()
+	case fmtUPNForLogon:
+		return tryUPN()
 	case fmtFQDN1779:
 		return tryDN()
 	case fmtUniqueID:
@@ -185,13 +196,15 @@ func crackFormat(v *directory.View, le *ldapEntry, desired uint32) (string, bool
 			return "", false
 		}
 		return v.Lab.NetBIOS + `\` + le.Account, true
+	case fmtNT4SansDomain:
+		return le.Account, le.Account != ""
 	case fmtUniqueID:
 		a, ok := le.Get("objectGUID")
 		if !ok {
 			return "", false
 		}
 		return "{" + dcerpc.UUID(guid16(a.Vals[0])).String() + "}", true
-	case fmtSIDOrHistory:
+	case fmtSIDOrHistory, fmtStringSID:
 		a, ok := le.Get("objectSid")
 		if !ok {
 			return "", false

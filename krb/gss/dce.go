@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -43,9 +42,7 @@ const (
 type DCEContext struct {
 	*SecContext
 	key       types.EncryptionKey // the acceptor subkey: every token's key
-	ctime     time.Time
-	cusec     int
-	acceptSeq uint64 // our initial sequence number, echoed in the third leg
+	acceptSeq uint64              // our initial sequence number, echoed in the third leg
 	sendSeq   uint64
 	recvSeq   uint64
 	mechTypes []byte // the MechTypeList the client's mechListMIC signs
@@ -91,9 +88,9 @@ func (a *Acceptor) AcceptDCE(token []byte) (*DCEContext, []byte, error) {
 	var sb [4]byte
 	rand.Read(sb[:])
 	seq := uint64(binary.BigEndian.Uint32(sb[:]) & 0x3fffffff)
-	c := &DCEContext{SecContext: sec, key: sub, ctime: sec.authCTime, cusec: sec.authCusec, acceptSeq: seq,
+	c := &DCEContext{SecContext: sec, key: sub, acceptSeq: seq,
 		sendSeq: seq, recvSeq: sec.initSeq, mechTypes: mechTypes}
-	rep, err := kmsg.MarshalAPRepPart(kmsg.EncAPRepPart{CTime: kmsg.KerberosTime(c.ctime), Cusec: c.cusec, Subkey: sub, SeqNumber: int64(seq)}, sec.sessionKey)
+	rep, err := kmsg.MarshalAPRepPart(kmsg.EncAPRepPart{CTime: kmsg.KerberosTime(sec.authCTime), Cusec: sec.authCusec, Subkey: sub, SeqNumber: int64(seq)}, sec.sessionKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,8 +118,11 @@ func (c *DCEContext) Finish(token []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.CTime.Equal(kmsg.KerberosTime(c.ctime)) || p.Cusec != c.cusec || uint64(uint32(p.SeqNumber)) != c.acceptSeq {
-		return nil, &WrapError{Reason: "third leg: the AP-REP does not echo the context (MS-KILE 3.4.5.1)"}
+	// The client's AP-REP is made "exactly as the server would" (MS-KILE
+	// 3.4.5.1), but Windows holds it only to the sequence number: impacket
+	// stamps it with its own clock, as MIT's krb5_rd_rep_dce allows.
+	if uint64(uint32(p.SeqNumber)) != c.acceptSeq {
+		return nil, &WrapError{Reason: "third leg: the AP-REP does not echo the acceptor's sequence number (MS-KILE 3.4.5.1)"}
 	}
 	c.complete = true
 	if !c.SPNEGO {
