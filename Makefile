@@ -52,7 +52,8 @@ FUZZ_TARGETS := \
 	./sqltier/tds:FuzzSQLBatch ./sqltier/tds:FuzzRPC ./sqltier/tds:FuzzTokens \
 	./sqltier:FuzzRequests ./sqltier:FuzzSQL ./sqltier/tsql:FuzzRun ./krb/kmsg:FuzzParseKDCReqMatchesGofork \
 	./ntlm:FuzzParseMessages ./netlogon:FuzzChannel ./sqltier:FuzzNTLMLogin \
-	./ldap:FuzzDecodeMessage ./dtyp:FuzzParseSecurityDescriptor ./ldapserver:FuzzConn
+	./ldap:FuzzDecodeMessage ./dtyp:FuzzParseSecurityDescriptor ./ldapserver:FuzzConn \
+	./dcerpc:FuzzConn ./drsuapi:FuzzServeRPC ./epm:FuzzServeRPC
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \

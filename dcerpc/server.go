@@ -66,6 +66,12 @@ type Association struct {
 // maxHandles bounds the context handles one association holds.
 const maxHandles = 1024
 
+// NewAssociation is an association outside any connection, for driving a
+// Handler directly (its tests and fuzzing).
+func NewAssociation(id uint32) *Association {
+	return &Association{ID: id, handles: map[[20]byte]any{}, conns: 1}
+}
+
 // NewHandle stores v under a fresh context handle (a policy_handle:
 // handle_type 0 and a random UUID, MS-DTYP 2.3.7).
 func (a *Association) NewHandle(v any) ([20]byte, error) {
@@ -162,7 +168,7 @@ func (s *Server) join(id uint32) (*Association, bool) {
 			break
 		}
 	}
-	a := &Association{ID: id, handles: map[[20]byte]any{}, conns: 1}
+	a := NewAssociation(id)
 	s.assocs[id] = a
 	return a, true
 }

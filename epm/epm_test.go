@@ -66,3 +66,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// FuzzServeRPC gives the mapper any call (seeded with impacket's ept_map
+// requests): a reply or a fault, never a panic.
+func FuzzServeRPC(f *testing.F) {
+	m := &epm.Mapper{}
+	m.Register(epm.Endpoint{Syntax: drsuapi, Port: 49667, Annotation: "MS NT Directory DRS Interface"})
+	f.Fuzz(func(t *testing.T, opnum uint16, stub []byte) {
+		m.ServeRPC(context.Background(), &dcerpc.Call{Opnum: opnum, Stub: stub, Remote: "127.0.0.1:1", Local: "127.0.0.1:135",
+			Assoc: dcerpc.NewAssociation(1)})
+	})
+}
