@@ -34,6 +34,7 @@ func cmdSambaTests(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *rc4 {
 		o.Policy = func(l *directory.Lab) { l.Policy.AllowRC4 = true }
 	}
+	start := time.Now()
 	rs, err := conformance.RunSamba(ctx, o)
 	if err != nil {
 		return err
@@ -43,11 +44,41 @@ func cmdSambaTests(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintln(stdout, conformance.Total(rs).Line())
 	if *write != "" {
-		md := fmt.Sprintf("# Samba's Kerberos tests against the lab's DC\n\n`make samba-krb5-tests` (Debian's python3-samba 4.17, STRICT_CHECKING=%v, allow_rc4=%v), %s:\n\n%s",
-			*strict, *rc4, time.Now().UTC().Format("2006-01-02"), conformance.Markdown(rs))
-		if err := os.WriteFile(*write, []byte(md), 0o644); err != nil {
+		table := fmt.Sprintf("Run of %s (`doublehop samba-krb5-tests`, Debian's python3-samba 4.17, STRICT_CHECKING=%v, allow_rc4=%v, %s):\n\n%s",
+			time.Now().UTC().Format("2006-01-02"), b2i(*strict), *rc4, time.Since(start).Round(time.Second), conformance.Markdown(rs))
+		if err := writeSection(*write, "samba-krb5-tests", table); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// writeSection puts text between the file's <!-- name:begin --> and
+// <!-- name:end --> markers, keeping the rest of the file; a file without
+// them gets the section at its end.
+func writeSection(path, name, text string) error {
+	begin, end := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	section := begin + "\n" + strings.TrimRight(text, "\n") + "\n" + end
+	doc := string(old)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	switch {
+	case i >= 0 && j > i:
+		doc = doc[:i] + section + doc[j+len(end):]
+	case len(doc) == 0:
+		doc = section + "\n"
+	default:
+		doc = strings.TrimRight(doc, "\n") + "\n\n" + section + "\n"
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
 }
