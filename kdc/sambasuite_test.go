@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/directory"
-	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kcrypto"
+	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/kmsg"
 	"github.com/doublehop/doublehop/krb/pac"
