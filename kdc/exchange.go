@@ -90,18 +90,26 @@ type ticketSpec struct {
 	sessionKey  types.EncryptionKey
 	caddr       types.HostAddresses
 	pac         *pac.PAC
+	// u2uKey seals a user-to-user ticket: the additional TGT's session key,
+	// with no kvno (RFC 4120 §3.3.3).
+	u2uKey *types.EncryptionKey
 }
 
 // seal encrypts the ticket with the service account's strongest key (AD uses
 // the account's msDS-SupportedEncryptionTypes, not the client's list), signing
 // the PAC with that key and the krbtgt key (MS-PAC 2.8).
 func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
-	if len(t.serviceAcct.ETypes) == 0 {
+	if len(t.serviceAcct.ETypes) == 0 && t.u2uKey == nil {
 		return messages.Ticket{}, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "NO_SERVICE_ETYPE",
 			"%s has no usable keys (msDS-SupportedEncryptionTypes %v, allow_rc4=%v)", t.serviceAcct.Name, t.serviceAcct.Enctypes, x.view.Lab.Policy.AllowRC4).WithStatus(kerr.StatusUnsupportedEtype)
 	}
-	etype := t.serviceAcct.ETypes[0]
-	key := t.serviceAcct.Keys[etype]
+	var key types.EncryptionKey
+	kvno := 0
+	if t.u2uKey != nil {
+		key = *t.u2uKey
+	} else {
+		key, kvno = t.serviceAcct.Keys[t.serviceAcct.ETypes[0]], t.serviceAcct.KVNO
+	}
 	etp := messages.EncTicketPart{Flags: t.flags, Key: t.sessionKey, CRealm: t.clientRealm, CName: t.client,
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now), EndTime: kmsg.KerberosTime(t.endTime),
@@ -132,7 +140,7 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "sign PAC: %v", err)
 		}
 	}
-	tkt, err := kmsg.SealTicket(t.service, x.realm(), etp, key, t.serviceAcct.KVNO)
+	tkt, err := kmsg.SealTicket(t.service, x.realm(), etp, key, kvno)
 	if err != nil {
 		return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "SEAL", "%v", err)
 	}

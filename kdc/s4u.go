@@ -65,7 +65,7 @@ func (x *exchange) s4u2self(st *tgsState, ev events.Event) []byte {
 	userPN := types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{user.Name}}
 	stt := *st
 	stt.tgt.CName, stt.tgt.CRealm, stt.tgt.AuthTime = userPN, x.realm(), x.now
-	t, ke := x.serviceTicket(&stt, svc, x.req.Body.SName, flags, pc)
+	t, ke := x.serviceTicket(&stt, svc, x.req.Body.SName, flags, pc, nil)
 	if ke != nil {
 		return failWith(ke)
 	}
@@ -159,7 +159,7 @@ func (x *exchange) s4u2proxy(st *tgsState, ev events.Event) []byte {
 	if svc2.NoAuthDataRequired {
 		pc = nil // MS-KILE 3.3.5.6.4
 	}
-	t, ke := x.serviceTicket(&stt, svc2, b.SName, flags, pc)
+	t, ke := x.serviceTicket(&stt, svc2, b.SName, flags, pc, nil)
 	if ke != nil {
 		return failWith(ke)
 	}

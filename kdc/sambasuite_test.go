@@ -245,3 +245,100 @@ func (k *pacLogin) login(t *testing.T, user string, e *directory.Entry, extra ..
 	}
 	return r.Credential()
 }
+
+// User-to-user (RFC 4120 §3.3.3): the ticket is sealed in the session key
+// of the additional TGT, whose client the sname must name; a service
+// ticket in its place does not open (KRB_AP_ERR_MODIFIED), another name is
+// KRB_AP_ERR_BADMATCH, and the additional TGT is checked as any TGT.
+func TestUserToUser(t *testing.T) {
+	f := newS4U(t, nil)
+	ctx := context.Background()
+	u2u := func(add kmsg.Credential, sname string) (*kmsg.KDCReply, error) {
+		return f.kc.TGS(ctx, kmsg.TGSRequest{Client: f.svc.Info.PName, ClientRealm: f.svc.Info.PRealm, TGT: f.svc.Ticket,
+			SessionKey: f.svc.Info.Key, Service: kmsg.ParsePrincipalName(sname), Options: []int{kmsg.OptEncTktInSKey},
+			AdditionalTickets: []messages.Ticket{add.Ticket}})
+	}
+	rep, err := u2u(f.bob, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ticket.EncPart.KVNO != 0 {
+		t.Errorf("a user-to-user ticket with kvno %d", rep.Ticket.EncPart.KVNO)
+	}
+	etp, err := kmsg.OpenTicket(rep.Ticket, f.bob.Info.Key)
+	if err != nil {
+		t.Fatalf("the ticket does not open with bob's TGT session key: %v", err)
+	}
+	if etp.CName.NameString[0] != "svc_iispool" {
+		t.Errorf("the ticket's client is %v", etp.CName)
+	}
+	if _, ok := kmsg.FindPAC(etp.AuthorizationData); !ok {
+		t.Error("no PAC in the user-to-user ticket")
+	}
+	_, err = u2u(f.bob, "administrator")
+	wantCode(t, err, kerr.KRB_AP_ERR_BADMATCH, "a user-to-user ticket to another name")
+	st, err := f.kc.ServiceTicket(ctx, f.bob, webSPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u2u(st.Credential(), "bob")
+	wantCode(t, err, kerr.KRB_AP_ERR_MODIFIED, "a service ticket as the additional ticket")
+	_, err = u2u(reseal(t, f.tk, f.bob, func(etp *messages.EncTicketPart) { etp.AuthorizationData = nil }), "bob")
+	wantCode(t, err, kerr.KDC_ERR_TGT_REVOKED, "an additional TGT without a PAC")
+}
+
+// What the TGS takes and refuses as Windows does: a service ticket for
+// renewal is KDC_ERR_POLICY, a TGT sealed in the krbtgt's RC4 key is
+// KRB_ERR_GENERIC, and the logon information of a TGT's PAC is copied as
+// it is (only PAC_REQUESTOR is held to the client).
+func TestTGSTicketChecks(t *testing.T) {
+	f := newS4U(t, func(l *directory.Lab, _ *directory.Account) { l.Policy.AllowRC4 = true })
+	ctx := context.Background()
+	st, err := f.kc.ServiceTicket(ctx, f.bob, webSPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcTkt := st.Credential()
+	_, err = f.kc.TGS(ctx, kmsg.TGSRequest{Client: svcTkt.Info.PName, ClientRealm: svcTkt.Info.PRealm, TGT: svcTkt.Ticket,
+		SessionKey: svcTkt.Info.Key, Service: svcTkt.Ticket.SName, Options: []int{kmsg.OptRenew}})
+	wantCode(t, err, kerr.KDC_ERR_POLICY, "renewing a service ticket")
+
+	kt := f.tk.store.View().Krbtgt()
+	rc4, ok := kt.Key(kcrypto.ETypeRC4HMAC)
+	if !ok {
+		t.Fatal("the krbtgt has no RC4 key with allow_rc4")
+	}
+	etp, _ := kmsg.OpenTicket(f.bob.Ticket, kt.Keys[kt.ETypes[0]])
+	rc4TGT := f.bob
+	rc4TGT.Ticket, err = kmsg.SealTicket(f.bob.Ticket.SName, f.bob.Ticket.Realm, etp, rc4, kt.KVNO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.kc.ServiceTicket(ctx, rc4TGT, webSPN)
+	wantCode(t, err, kerr.KRB_ERR_GENERIC, "a TGT sealed in RC4")
+
+	key := kt.Keys[kt.ETypes[0]]
+	changed := reseal(t, f.tk, f.bob, func(etp *messages.EncTicketPart) {
+		b, _ := kmsg.FindPAC(etp.AuthorizationData)
+		p, err := pac.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := p.Info
+		info.UserRID = 500
+		nb, err := pac.Encode(info, key, key)
+		if err == nil {
+			etp.AuthorizationData, err = kmsg.SetPAC(etp.AuthorizationData, nb)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	rep, err := f.kc.ServiceTicket(ctx, changed, webSPN)
+	if err != nil {
+		t.Fatalf("a TGT whose logon information names RID 500: %v", err)
+	}
+	if p := ticketPAC(t, f.tk, "svc_iispool", rep.Ticket); p == nil || p.Info.UserRID != 500 {
+		t.Fatalf("the service ticket's PAC: %+v", p)
+	}
+}

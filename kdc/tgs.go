@@ -2,7 +2,6 @@ package kdc
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -22,6 +21,7 @@ type tgsState struct {
 	requester  *directory.Entry // the TGT's client account
 	rodc       *directory.Entry // the read-only DC that issued the TGT, if one did
 	pac        *pac.PAC         // the TGT's PAC (verified)
+	krbtgtKey  types.EncryptionKey
 	replyKey   types.EncryptionKey
 	replyUsage uint32
 }
@@ -39,10 +39,14 @@ func (x *exchange) tgs() []byte {
 	if ke != nil {
 		return failWith(ke)
 	}
+	_, s4u2self := x.req.PA(kmsg.PAForUser)
 	if kmsg.HasFlag(b.KDCOptions, kmsg.OptEncTktInSKey) {
-		return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "U2U_UNSUPPORTED", "user-to-user is not supported by the lab KDC"))
+		if s4u2self || kmsg.HasFlag(b.KDCOptions, kmsg.OptCNameInAddlTkt) {
+			return failWith(kerr.Errorf(kerr.KDC_ERR_BADOPTION, "U2U_S4U", "user-to-user with S4U is not supported by the lab KDC"))
+		}
+		return x.user2user(st, ev)
 	}
-	if _, ok := x.req.PA(kmsg.PAForUser); ok {
+	if s4u2self {
 		if st.rodc != nil {
 			// S4U2Self needs a TGT from a writable DC (what Windows answers).
 			return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "S4U2SELF_RODC_TGT", "S4U2Self with a TGT from read-only DC %s", st.rodc.Name))
@@ -76,18 +80,25 @@ func (x *exchange) tgs() []byte {
 		ev.Mechanism = "forwarded-tgt"
 	}
 	flags := x.serviceFlags(st, svc, res.Via == "krbtgt", forwarded)
-	pc := st.pac
-	if svc.Type != directory.TypeKrbtgt && pc.Info.HasAttributes && pc.Info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0 {
-		pc = nil // the client declined the PAC at its AS exchange (MS-KILE 3.3.5.7.2)
-	}
-	if svc.NoAuthDataRequired {
-		pc = nil // MS-KILE 3.3.5.6.4: the service wants no authorization data
-	}
-	t, ke := x.serviceTicket(st, svc, b.SName, flags, pc)
+	t, ke := x.serviceTicket(st, svc, b.SName, flags, servicePAC(st, svc), nil)
 	if ke != nil {
 		return failWith(ke)
 	}
 	return x.finish(ev, st, t)
+}
+
+// servicePAC is the TGT's PAC as a ticket to svc carries it: none when the
+// client declined it at its AS exchange (MS-KILE 3.3.5.7.2) or the service
+// wants no authorization data (MS-KILE 3.3.5.6.4).
+func servicePAC(st *tgsState, svc *directory.Entry) *pac.PAC {
+	pc := st.pac
+	if svc.Type != directory.TypeKrbtgt && pc.Info.HasAttributes && pc.Info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0 {
+		return nil
+	}
+	if svc.NoAuthDataRequired {
+		return nil
+	}
+	return pc
 }
 
 // verifyPATGSReq checks the TGT and authenticator of PA-TGS-REQ (RFC 4120
@@ -103,33 +114,11 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 			return nil, kerr.Errorf(kerr.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", "PA-TGS-REQ: %v", err)
 		}
 	}
-	tkt := kmsg.CleanTicket(ap.Ticket)
-	if len(tkt.SName.NameString) != 2 || !strings.EqualFold(tkt.SName.NameString[0], "krbtgt") || !strings.EqualFold(tkt.SName.NameString[1], x.realm()) {
-		return nil, kerr.Errorf(kerr.KRB_AP_ERR_NOT_US, "NOT_A_TGT", "PA-TGS-REQ ticket is for %s, not krbtgt/%s", kmsg.PrincipalString(tkt.SName, tkt.Realm), x.realm())
-	}
-	krbtgt, rodc, ke := x.tgtIssuer(tkt.EncPart.KVNO)
+	st, ke := x.openTGT(ap.Ticket, false)
 	if ke != nil {
-		return nil, ke
+		return st, ke
 	}
-	key, ok := krbtgt.Key(tkt.EncPart.EType)
-	if !ok {
-		return nil, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "TGT in etype %d", tkt.EncPart.EType)
-	}
-	if kv := int(uint32(tkt.EncPart.KVNO) & 0xffff); kv != 0 && kv != krbtgt.KVNO {
-		return nil, kerr.Errorf(kerr.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from %s kvno %d, current kvno %d", krbtgt.Name, kv, krbtgt.KVNO)
-	}
-	etp, err := kmsg.OpenTicket(tkt, key)
-	if err != nil {
-		return nil, err.(*kerr.Error)
-	}
-	st := &tgsState{tgt: etp, rodc: rodc}
-	if kmsg.HasFlag(etp.Flags, kmsg.FlagInvalid) && !kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
-		// RFC 4120 §2.2: an invalid (postdated) ticket serves only to be validated.
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_NYV, "TGT_INVALID", "the TGT is marked invalid: validate it first")
-	}
-	if x.now.Sub(etp.EndTime) > 0 && !x.isRenewal() {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
-	}
+	etp := st.tgt
 	plain, err := kcrypto.Decrypt(ap.EncryptedAuthenticator, etp.Key, kcrypto.UsageTGSReqAuthenticator)
 	if err != nil {
 		return st, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
@@ -167,39 +156,95 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 	if auth.SubKey.KeyType != 0 {
 		st.replyKey, st.replyUsage = auth.SubKey, kcrypto.UsageTGSRepEncPartSub
 	}
-	name, _ := clientName(etp.CName)
+	return st, x.checkTGT(st)
+}
+
+// openTGT decrypts a TGT — PA-TGS-REQ's, or the additional ticket of a
+// user-to-user request — with the krbtgt key that sealed it (the domain's
+// or an RODC's krbtgt_N) and checks its flags and times (RFC 4120 §3.3.3).
+func (x *exchange) openTGT(t messages.Ticket, additional bool) (*tgsState, *kerr.Error) {
+	tkt := kmsg.CleanTicket(t)
+	if len(tkt.SName.NameString) != 2 || !strings.EqualFold(tkt.SName.NameString[0], "krbtgt") || !strings.EqualFold(tkt.SName.NameString[1], x.realm()) {
+		if additional {
+			// What Windows answers for a service ticket in its place: it
+			// does not decrypt with the krbtgt key.
+			return nil, kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "U2U_NOT_A_TGT", "the additional ticket is for %s, not krbtgt/%s", kmsg.PrincipalString(tkt.SName, tkt.Realm), x.realm())
+		}
+		if x.isRenewal() || kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate) {
+			// A service ticket presented for renewal or validation: refused
+			// by policy (Windows renews and validates TGTs only).
+			return nil, kerr.Errorf(kerr.KDC_ERR_POLICY, "RENEW_NOT_A_TGT", "only TGTs are renewed or validated here; this ticket is for %s", kmsg.PrincipalString(tkt.SName, tkt.Realm))
+		}
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_NOT_US, "NOT_A_TGT", "PA-TGS-REQ ticket is for %s, not krbtgt/%s", kmsg.PrincipalString(tkt.SName, tkt.Realm), x.realm())
+	}
+	krbtgt, rodc, ke := x.tgtIssuer(tkt.EncPart.KVNO)
+	if ke != nil {
+		return nil, ke
+	}
+	key, ok := krbtgt.Key(tkt.EncPart.EType)
+	if !ok || len(krbtgt.ETypes) > 0 && tkt.EncPart.EType != krbtgt.ETypes[0] {
+		// The KDC seals TGTs with the krbtgt's strongest key; one in another
+		// (an RC4 TGT made with the krbtgt's NT hash) is refused, as Windows
+		// does: KRB_ERR_GENERIC, or ETYPE_NOSUPP for a user-to-user ticket.
+		code := kerr.KRB_ERR_GENERIC
+		if additional || !ok {
+			code = kerr.KDC_ERR_ETYPE_NOSUPP
+		}
+		return nil, kerr.Errorf(code, "TGT_ETYPE", "a TGT sealed in %s; %s seals TGTs in %s", kcrypto.ETypeName(tkt.EncPart.EType), krbtgt.Name, kcrypto.ETypeName(krbtgt.ETypes[0]))
+	}
+	if kv := int(uint32(tkt.EncPart.KVNO) & 0xffff); kv != 0 && kv != krbtgt.KVNO {
+		return nil, kerr.Errorf(kerr.KRB_AP_ERR_BADKEYVER, "KRBTGT_KVNO", "TGT from %s kvno %d, current kvno %d", krbtgt.Name, kv, krbtgt.KVNO)
+	}
+	etp, err := kmsg.OpenTicket(tkt, key)
+	if err != nil {
+		return nil, err.(*kerr.Error)
+	}
+	st := &tgsState{tgt: etp, rodc: rodc, krbtgtKey: key}
+	if kmsg.HasFlag(etp.Flags, kmsg.FlagInvalid) && (additional || !kmsg.HasFlag(x.req.Body.KDCOptions, kmsg.OptValidate)) {
+		// RFC 4120 §2.2: an invalid (postdated) ticket serves only to be validated.
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_NYV, "TGT_INVALID", "the TGT is marked invalid: validate it first")
+	}
+	if x.now.Sub(etp.EndTime) > 0 && (additional || !x.isRenewal()) {
+		return st, kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", "TGT expired at %s", etp.EndTime.UTC().Format(time.RFC3339))
+	}
+	return st, nil
+}
+
+// checkTGT finds the TGT's client and checks its PAC as AD does.
+func (x *exchange) checkTGT(st *tgsState) *kerr.Error {
+	etp := st.tgt
+	name, err := clientName(etp.CName)
 	requester, ok := x.view.Account(name)
-	if !ok || requester.Disabled {
-		return st, kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", name).WithStatus(kerr.StatusNoSuchUser)
+	if err != nil || !ok || requester.Disabled {
+		return kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", kmsg.PrincipalString(etp.CName, etp.CRealm)).WithStatus(kerr.StatusNoSuchUser)
 	}
 	st.requester = requester
 	p, ok := kmsg.FindPAC(etp.AuthorizationData)
 	if !ok {
 		// A TGT must carry the PAC the KDC put in it (MS-KILE 3.3.5.7.1,
 		// the November 2021 PAC hardening, KB5008380).
-		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_PAC", "the TGT of %s carries no PAC", name)
+		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_PAC", "the TGT of %s carries no PAC", name)
 	}
-	pc, ke := tgtPAC(p, key)
+	pc, ke := tgtPAC(p, st.krbtgtKey)
 	if ke != nil {
-		return st, ke
+		return ke
 	}
 	st.pac = pc
-	if rodc != nil {
-		return st, x.rodcTGT(st, name, requester)
+	if st.rodc != nil {
+		return x.rodcTGT(st, name, requester)
 	}
 	// The PAC names the account the TGT was issued to: its PAC_REQUESTOR
 	// (MS-PAC 2.15) and its logon SID must be the account's, or the TGT was
 	// made for someone else (CVE-2021-42287's renamed-account trick).
 	if pc.Info.Requestor == "" {
-		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_REQUESTOR", "the TGT of %s has no PAC_REQUESTOR", name)
+		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_REQUESTOR", "the TGT of %s has no PAC_REQUESTOR", name)
 	}
+	// Only the requestor is checked: Windows copies the logon information
+	// as the TGT carries it (kdc_tgs_tests' logon_info_sid_mismatch cases).
 	if !strings.EqualFold(pc.Info.Requestor, requester.SID) {
-		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "REQUESTOR_MISMATCH", "the TGT's PAC_REQUESTOR %s is not %s (%s)", pc.Info.Requestor, name, requester.SID)
+		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "REQUESTOR_MISMATCH", "the TGT's PAC_REQUESTOR %s is not %s (%s)", pc.Info.Requestor, name, requester.SID)
 	}
-	if pc.Info.DomainSID != "" && !strings.EqualFold(fmt.Sprintf("%s-%d", pc.Info.DomainSID, pc.Info.UserRID), requester.SID) {
-		return st, kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "PAC_SID_MISMATCH", "the TGT's PAC names %s-%d, not %s (%s)", pc.Info.DomainSID, pc.Info.UserRID, name, requester.SID)
-	}
-	return st, nil
+	return nil
 }
 
 // tgtPAC parses a TGT's PAC and checks it as AD does: its server signature
@@ -257,9 +302,13 @@ func (x *exchange) serviceFlags(st *tgsState, svc *directory.Entry, toKrbtgt, fo
 }
 
 // serviceTicket issues a ticket for svc to the TGT's client, copying the PAC.
-func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types.PrincipalName, flags asnFlags, pc *pac.PAC) (ticketOut, *kerr.Error) {
+// With u2uKey, it is sealed in that key (a user-to-user ticket).
+func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types.PrincipalName, flags asnFlags, pc *pac.PAC, u2uKey *types.EncryptionKey) (ticketOut, *kerr.Error) {
 	b := x.req.Body
 	sessET, ok := sessionEType(b.EType, svc)
+	if u2uKey != nil {
+		sessET, ok = u2uKey.KeyType, true
+	}
 	if !ok {
 		return ticketOut{}, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "no etype common to the request %v and %s's keys %v",
 			b.EType, svc.Name, svc.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
@@ -284,7 +333,7 @@ func (x *exchange) serviceTicket(st *tgsState, svc *directory.Entry, sname types
 		pc.RemoveBuffer(pac.TypeRequestor)
 	}
 	spec := ticketSpec{client: st.tgt.CName, clientRealm: st.tgt.CRealm, service: sname, serviceAcct: svc, flags: flags,
-		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pc}
+		authTime: st.tgt.AuthTime, endTime: end, sessionKey: sk, caddr: st.tgt.CAddr, pac: pc, u2uKey: u2uKey}
 	if kmsg.HasFlag(flags, kmsg.FlagRenewable) {
 		spec.renewTill = st.tgt.RenewTill
 	}

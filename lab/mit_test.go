@@ -89,3 +89,37 @@ func TestMITSeedHostMapping(t *testing.T) {
 	}
 	mustContain(t, "kvno -k after setspn", out, "keytab entry valid")
 }
+
+// User-to-user (RFC 4120 §3.3.3) with MIT's kvno --u2u: svc_iispool asks
+// for a ticket to bob sealed in the session key of bob's TGT (as a service
+// without a long-term key of its own would be reached); a ticket for
+// another name than the TGT's client is KRB_AP_ERR_BADMATCH.
+func TestMITUserToUser(t *testing.T) {
+	l := startLab(t, nil)
+	dir := t.TempDir()
+	bobCC, svcCC := filepath.Join(dir, "bob"), filepath.Join(dir, "svc")
+	if out, err := tool(t, l, bobCC, l.Password("bob")+"\n", "kinit", "bob"); err != nil {
+		t.Fatalf("kinit bob: %v\n%s", err, out)
+	}
+	if out, err := tool(t, l, svcCC, l.Password("svc_iispool")+"\n", "kinit", "svc_iispool"); err != nil {
+		t.Fatalf("kinit svc_iispool: %v\n%s", err, out)
+	}
+	out, err := tool(t, l, svcCC, "", "kvno", "--u2u", bobCC, "bob")
+	if err != nil {
+		t.Fatalf("kvno --u2u: %v\n%s", err, out)
+	}
+	mustContain(t, "kvno --u2u", out, "bob@LAB.LOCAL: kvno = 0")
+	e, ok := findEvent(t, l, func(e events.Event) bool { return e.ID == events.ServiceTicket && e.Mechanism == "user-to-user" })
+	if !ok || e.Outcome != events.Success || e.Account != "bob" || e.Client != "svc_iispool@LAB.LOCAL" {
+		t.Fatalf("4769 for the user-to-user ticket: %+v", e)
+	}
+	out, err = tool(t, l, svcCC, "", "kvno", "--u2u", bobCC, "administrator")
+	if err == nil {
+		t.Fatalf("a user-to-user ticket to administrator with bob's TGT:\n%s", out)
+	}
+	if _, ok := findEvent(t, l, func(e events.Event) bool {
+		return e.ID == events.ServiceTicket && e.Outcome == events.Failure && e.Reason == "U2U_BADMATCH"
+	}); !ok {
+		t.Fatalf("no 4769 failure U2U_BADMATCH; kvno said:\n%s", out)
+	}
+}
