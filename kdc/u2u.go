@@ -68,4 +68,3 @@ func requested(etypes []int32, etype int32) bool {
 	}
 	return false
 }
-
