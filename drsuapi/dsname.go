@@ -36,7 +36,7 @@ func readDSName(r *ndr.Reader) *DSName {
 		return nil
 	}
 	d.SID = sid[:sidLen]
-	d.DN = ndr.FromUTF16(r.Raw(2 * size))
+	d.DN = dtyp.FromUTF16LE(r.Raw(2 * size))
 	if n := len(d.DN); n > 0 && d.DN[n-1] == 0 {
 		d.DN = d.DN[:n-1]
 	}
@@ -44,10 +44,10 @@ func readDSName(r *ndr.Reader) *DSName {
 }
 
 // structLen is DSNAME's structLen: the fixed part and the name with its NUL.
-func (d *DSName) structLen() int { return 56 + 2*(len(ndr.UTF16(d.DN))/2+1) }
+func (d *DSName) structLen() int { return 56 + 2*(len(dtyp.UTF16LE(d.DN))/2+1) }
 
 func writeDSName(w *ndr.Writer, d *DSName) {
-	name := ndr.UTF16(d.DN)
+	name := dtyp.UTF16LE(d.DN)
 	units := len(name)/2 + 1
 	w.Conformant(units)
 	w.U32(uint32(d.structLen()))

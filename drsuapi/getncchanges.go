@@ -386,7 +386,7 @@ func accountAttributes(v *directory.View, e *directory.Entry, object bool) ([]at
 	if !object {
 		return secrets, nil
 	}
-	u16 := func(s string) [][]byte { return [][]byte{ndr.UTF16(s)} }
+	u16 := func(s string) [][]byte { return [][]byte{dtyp.UTF16LE(s)} }
 	u32 := func(x uint32) [][]byte { return [][]byte{binary.LittleEndian.AppendUint32(nil, x)} }
 	classes, accType := classUser, uint32(0x30000000)
 	if e.Type == directory.TypeComputer {
@@ -407,7 +407,7 @@ func accountAttributes(v *directory.View, e *directory.Entry, object bool) ([]at
 	}
 	var spns [][]byte
 	for _, spn := range e.SPNs {
-		spns = append(spns, ndr.UTF16(spn))
+		spns = append(spns, dtyp.UTF16LE(spn))
 	}
 	if len(spns) > 0 {
 		out = append(out, attribute{typ: attServicePrincipalName, values: spns})

@@ -39,10 +39,9 @@ const (
 	maxCrackedNames = 10000
 )
 
-// crackNames is IDL_DRSCrackNames (MS-DRSR 4.1.4): names of the domain's
-// objects from one format to another, what tools call to turn LAB\bob into
-// the GUID or DN they replicate.
-func (s *Server) crackNames(c *dcerpc.Call) ([]byte, error) {
+// requestV1 reads a call's DRS_HANDLE and its request's version and
+// union arm, which must both be 1 (the only level these calls define).
+func requestV1(c *dcerpc.Call) (*ndr.Reader, error) {
 	r := ndr.NewReader(c.Stub)
 	if _, _, err := handle(r, c); err != nil {
 		return nil, err
@@ -50,6 +49,17 @@ func (s *Server) crackNames(c *dcerpc.Call) ([]byte, error) {
 	ver := r.U32()
 	if arm := r.U32(); r.Err() == nil && (ver != 1 || arm != 1) {
 		return nil, dcerpc.FaultInvalidTag
+	}
+	return r, nil
+}
+
+// crackNames is IDL_DRSCrackNames (MS-DRSR 4.1.4): names of the domain's
+// objects from one format to another, what tools call to turn LAB\bob into
+// the GUID or DN they replicate.
+func (s *Server) crackNames(c *dcerpc.Call) ([]byte, error) {
+	r, err := requestV1(c)
+	if err != nil {
+		return nil, err
 	}
 	r.U32() // CodePage
 	r.U32() // LocaleId
@@ -244,13 +254,9 @@ func canonical(dn string) string {
 // dcInfo is IDL_DRSDomainControllerInfo (MS-DRSR 4.1.5): the domain's DCs
 // at info level 1, 2 or 3 — the lab's one DC.
 func (s *Server) dcInfo(c *dcerpc.Call) ([]byte, error) {
-	r := ndr.NewReader(c.Stub)
-	if _, _, err := handle(r, c); err != nil {
+	r, err := requestV1(c)
+	if err != nil {
 		return nil, err
-	}
-	ver := r.U32()
-	if arm := r.U32(); r.Err() == nil && (ver != 1 || arm != 1) {
-		return nil, dcerpc.FaultInvalidTag
 	}
 	var domain string
 	r.Ref(func() error { domain = r.String(maxDN); return nil })

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"github.com/doublehop/doublehop/dtyp"
 	"strings"
 
-	"github.com/doublehop/doublehop/dcerpc/ndr"
 )
 
 // supplementalCredentials as AD keeps it (MS-SAMR 2.2.10.1 USER_PROPERTIES):
@@ -30,7 +30,7 @@ const userPropertiesSignature = 0x50
 // count from the structure's start.
 func newerKeys(salt string, keys []KerberosKey) []byte {
 	const hdr, desc = 24, 24
-	s := ndr.UTF16(salt)
+	s := dtyp.UTF16LE(salt)
 	saltOff := hdr + desc*len(keys)
 	b := make([]byte, saltOff, saltOff+len(s)+64*len(keys))
 	binary.LittleEndian.PutUint16(b[0:], 4) // Revision
@@ -59,7 +59,7 @@ func newerKeys(salt string, keys []KerberosKey) []byte {
 func userProperties(names []string, values [][]byte) []byte {
 	var props []byte
 	for i, n := range names {
-		name := ndr.UTF16(n)
+		name := dtyp.UTF16LE(n)
 		val := []byte(strings.ToUpper(hex.EncodeToString(values[i])))
 		props = binary.LittleEndian.AppendUint16(props, uint16(len(name)))
 		props = binary.LittleEndian.AppendUint16(props, uint16(len(val)))
@@ -82,7 +82,7 @@ func userProperties(names []string, values [][]byte) []byte {
 // SupplementalCredentials is the attribute value for an account's keys.
 func SupplementalCredentials(salt string, keys []KerberosKey) []byte {
 	pkg := newerKeys(salt, keys)
-	packages := ndr.UTF16("Kerberos-Newer-Keys")
+	packages := dtyp.UTF16LE("Kerberos-Newer-Keys")
 	return userProperties([]string{"Primary:Kerberos-Newer-Keys", "Packages"}, [][]byte{pkg, packages})
 }
 
@@ -108,7 +108,7 @@ func ParseSupplementalCredentials(b []byte) (map[string][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[ndr.FromUTF16(b[off:off+nl])] = v
+		out[dtyp.FromUTF16LE(b[off:off+nl])] = v
 		off += nl + vl
 	}
 	return out, nil
@@ -124,7 +124,7 @@ func ParseNewerKeys(b []byte) (salt string, keys []KerberosKey, err error) {
 	if so+sl > len(b) || 24+24*n > len(b) {
 		return "", nil, errors.New("Kerberos-Newer-Keys: out of bounds")
 	}
-	salt = ndr.FromUTF16(b[so : so+sl])
+	salt = dtyp.FromUTF16LE(b[so : so+sl])
 	for i := 0; i < n; i++ {
 		d := b[24+24*i:]
 		l, o := int(binary.LittleEndian.Uint32(d[16:])), int(binary.LittleEndian.Uint32(d[20:]))

@@ -377,23 +377,29 @@ func (x *exchange) renew(st *tgsState, ev events.Event) []byte {
 	if x.now.After(tgt.RenewTill) {
 		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "RENEW_TILL", "renew-till %s has passed", tgt.RenewTill.UTC().Format(time.RFC3339)))
 	}
-	sk, err := kcrypto.NewSessionKey(tgt.Key.KeyType)
-	if err != nil {
-		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
-	}
 	end := x.now.Add(x.view.Lab.Policy.TicketLifetime.D())
 	if end.After(tgt.RenewTill) {
 		end = tgt.RenewTill
 	}
-	krbtgt := x.view.Krbtgt()
+	return x.reissue(st, ev, kmsg.CopyFlags(tgt.Flags), time.Time{}, end, "A Kerberos service ticket was renewed")
+}
+
+// reissue seals the TGT again with a new session key, flags and times: the
+// answer to RENEW and VALIDATE (RFC 4120 §3.3.3.1). A zero start is now.
+func (x *exchange) reissue(st *tgsState, ev events.Event, flags asnFlags, start, end time.Time, message string) []byte {
+	tgt := st.tgt
+	sk, err := kcrypto.NewSessionKey(tgt.Key.KeyType)
+	if err != nil {
+		return x.refuse(&ev, kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
+	}
 	spec := ticketSpec{client: tgt.CName, clientRealm: tgt.CRealm, service: types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", x.realm()}},
-		serviceAcct: krbtgt, flags: kmsg.CopyFlags(tgt.Flags), authTime: tgt.AuthTime, endTime: end, renewTill: tgt.RenewTill,
+		serviceAcct: x.view.Krbtgt(), flags: flags, authTime: tgt.AuthTime, startTime: start, endTime: end, renewTill: tgt.RenewTill,
 		sessionKey: sk, caddr: tgt.CAddr, pac: st.pac}
 	tkt, ke := x.seal(spec)
 	if ke != nil {
-		return failWith(ke)
+		return x.refuse(&ev, ke)
 	}
-	ev.Message = "A Kerberos service ticket was renewed"
+	ev.Message = message
 	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
 }
 
@@ -415,21 +421,9 @@ func (x *exchange) validate(st *tgsState, ev events.Event) []byte {
 	if x.now.After(tgt.EndTime) {
 		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_TKT_EXPIRED, "TKT_EXPIRED", "the ticket ended at %s", tgt.EndTime.UTC().Format(time.RFC3339)))
 	}
-	sk, err := kcrypto.NewSessionKey(tgt.Key.KeyType)
-	if err != nil {
-		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "KEYGEN", "%v", err))
-	}
 	flags := kmsg.CopyFlags(tgt.Flags)
 	kmsg.ClearFlag(&flags, kmsg.FlagInvalid)
-	spec := ticketSpec{client: tgt.CName, clientRealm: tgt.CRealm, service: types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", x.realm()}},
-		serviceAcct: x.view.Krbtgt(), flags: flags, authTime: tgt.AuthTime, startTime: tgt.StartTime, endTime: tgt.EndTime, renewTill: tgt.RenewTill,
-		sessionKey: sk, caddr: tgt.CAddr, pac: st.pac}
-	tkt, ke := x.seal(spec)
-	if ke != nil {
-		return failWith(ke)
-	}
-	ev.Message = "A Kerberos ticket was validated"
-	return x.finish(ev, st, ticketOut{tkt: tkt, spec: spec})
+	return x.reissue(st, ev, flags, tgt.StartTime, tgt.EndTime, "A Kerberos ticket was validated")
 }
 
 // serviceUnknown is the KDC's answer for an SPN it cannot resolve (TGS-REQ

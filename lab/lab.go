@@ -25,12 +25,12 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
 	"github.com/doublehop/doublehop/kdc"
-	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/krb/kdcclient"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/ldapserver"
 	"github.com/doublehop/doublehop/netlogon"
+	"github.com/doublehop/doublehop/ntds"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/sqltier"
 	"github.com/doublehop/doublehop/webtier"
@@ -288,7 +288,7 @@ func (l *Lab) startRPC(ctx context.Context, opt Options, v *directory.View, ev e
 	mapper := &epm.Mapper{}
 	mapper.Register(epm.Endpoint{Syntax: drsuapi.Syntax, Port: drsLn.Addr().(*net.TCPAddr).Port, Annotation: "MS NT Directory DRS Interface"})
 	sec := dcerpc.Security{NTLMServer: ntlm.MemberServer(v.Lab.NetBIOS, v.Lab.Realm, dc.Name, strings.TrimSuffix(dc.Account, "$"), opt.Now),
-		Kerberos: dcKerberos(l.Store, dc.Account, opt.Now)}
+		Kerberos: ntds.NewDCAcceptor(l.Store, dc.Account, opt.Now).Acceptor}
 	if nl != nil {
 		sec.NTLM = nl
 	}
@@ -300,25 +300,6 @@ func (l *Lab) startRPC(ctx context.Context, opt Options, v *directory.View, ev e
 	l.serve(func() error { return epmSrv.Serve(ctx, l.wrap(epmLn)) })
 	l.serve(func() error { return drsSrv.Serve(ctx, l.wrap(drsLn)) })
 	return nil
-}
-
-// dcKerberos is the DC's Kerberos acceptor for RPC: tickets for any SPN of
-// its machine account, with the keys the directory holds now.
-func dcKerberos(store *directory.Store, account string, now func() time.Time) func() (*gss.Acceptor, error) {
-	replay := gss.NewReplayCache(store.View().Lab.Policy.MaxSkew.D(), 0)
-	return func() (*gss.Acceptor, error) {
-		v := store.View()
-		entries, err := v.KeytabEntries(account)
-		if err != nil {
-			return nil, err
-		}
-		kt, err := keytab.Gokrb5(entries)
-		if err != nil {
-			return nil, err
-		}
-		replay.SetSkew(v.Lab.Policy.MaxSkew.D())
-		return gss.NewAcceptor(gss.AcceptorConfig{Keytab: kt, Realm: v.Lab.Realm, Now: now, MaxSkew: v.Lab.Policy.MaxSkew.D(), Replay: replay}), nil
-	}
 }
 
 // netlogonTarget is the DC's Netlogon address as the tiers name it.

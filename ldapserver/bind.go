@@ -13,7 +13,6 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/krb/gss"
-	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/ntlm"
 	"github.com/doublehop/doublehop/ntstatus"
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -217,18 +216,12 @@ func (s *Server) findBindName(v *directory.View, name string) *directory.Entry {
 	return e
 }
 
-// acceptor opens tickets for ldap/<dc> with the DC's own key.
-func (s *Server) accept(v *directory.View, tok []byte) (*gss.SecContext, error) {
-	entries, err := v.KeytabEntries(s.cfg.Account)
+// accept opens a ticket for ldap/<dc> with the DC's own key.
+func (s *Server) accept(tok []byte) (*gss.SecContext, error) {
+	acc, err := s.dcKeys.Acceptor()
 	if err != nil {
 		return nil, err
 	}
-	kt, err := keytab.Gokrb5(entries)
-	if err != nil {
-		return nil, err
-	}
-	s.replay.SetSkew(v.Lab.Policy.MaxSkew.D())
-	acc := gss.NewAcceptor(gss.AcceptorConfig{Keytab: kt, Realm: v.Lab.Realm, Now: s.cfg.Now, MaxSkew: v.Lab.Policy.MaxSkew.D(), Replay: s.replay})
 	return acc.Accept(tok)
 }
 
@@ -251,7 +244,7 @@ func (c *conn) kerberosRefused(id int64, mech string, err error) {
 // kerberosContext accepts the client's AP-REQ with the DC's key and finds
 // its account; a refusal is answered (and audited) here.
 func (c *conn) kerberosContext(v *directory.View, id int64, mech string, creds []byte) (*gss.SecContext, *identity, bool) {
-	sec, err := c.s.accept(v, creds)
+	sec, err := c.s.accept(creds)
 	if err == nil {
 		var who *identity
 		if who, err = c.s.identityOf(v, strings.Join(sec.Client.NameString, "/"), mech); err == nil {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/doublehop/doublehop/ldap"
 	"github.com/doublehop/doublehop/ntds"
@@ -563,11 +562,7 @@ func quotedUTF16(b []byte) (string, bool) {
 	if len(b)%2 != 0 || len(b) < 4 {
 		return "", false
 	}
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-	}
-	s := string(utf16.Decode(u))
+	s := dtyp.FromUTF16LE(b)
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return "", false
 	}

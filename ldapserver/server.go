@@ -17,7 +17,6 @@ import (
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/accept"
 	"github.com/doublehop/doublehop/internal/selfcert"
-	"github.com/doublehop/doublehop/krb/gss"
 	"github.com/doublehop/doublehop/ldap"
 	"github.com/doublehop/doublehop/ntds"
 	"github.com/doublehop/doublehop/ntlm"
@@ -47,7 +46,7 @@ type Server struct {
 	cfg    Config
 	ev     events.Sink
 	log    *slog.Logger
-	replay *gss.ReplayCache
+	dcKeys *ntds.DCAcceptor
 
 	ntds ntds.Cache
 
@@ -83,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, ev: events.Stamp(ev, cfg.Host, "kdc", cfg.Now), log: lg,
-		replay: gss.NewReplayCache(cfg.Directory.View().Lab.Policy.MaxSkew.D(), 0), ntds: ntds.Cache{Directory: cfg.Directory}}
+		dcKeys: ntds.NewDCAcceptor(cfg.Directory, cfg.Account, cfg.Now), ntds: ntds.Cache{Directory: cfg.Directory}}
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package ntlm
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/doublehop/doublehop/dtyp"
 	"time"
 )
 
@@ -82,7 +83,7 @@ func (l AvPairs) Get(id uint16) ([]byte, bool) {
 // String returns a UTF-16 valued pair as a string.
 func (l AvPairs) String(id uint16) string {
 	v, _ := l.Get(id)
-	return fromUTF16(v)
+	return dtyp.FromUTF16LE(v)
 }
 
 // Flags returns MsvAvFlags (0 when absent).
@@ -114,7 +115,7 @@ func (l AvPairs) Set(id uint16, v []byte) AvPairs {
 }
 
 // Str makes a UTF-16 value.
-func Str(s string) []byte { return toUTF16(s) }
+func Str(s string) []byte { return dtyp.UTF16LE(s) }
 
 // FILETIME: 100 ns intervals since 1601-01-01 UTC.
 const filetimeEpoch = 116444736000000000

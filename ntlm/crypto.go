@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/rc4"
 	"encoding/binary"
+	"github.com/doublehop/doublehop/dtyp"
 	"strings"
 
 	"golang.org/x/crypto/md4"
@@ -14,7 +15,7 @@ import (
 // secret AD keeps for NTLM (unicodePwd).
 func NTHash(password string) []byte {
 	h := md4.New()
-	h.Write(toUTF16(password))
+	h.Write(dtyp.UTF16LE(password))
 	return h.Sum(nil)
 }
 
@@ -28,7 +29,7 @@ func hmacMD5(key []byte, parts ...[]byte) []byte {
 
 // NTOWFv2 is HMAC_MD5(NTHash, UNICODE(Uppercase(User) + UserDom)) (MS-NLMP 3.3.2).
 func NTOWFv2(ntHash []byte, user, domain string) []byte {
-	return hmacMD5(ntHash, toUTF16(strings.ToUpper(user)+domain))
+	return hmacMD5(ntHash, dtyp.UTF16LE(strings.ToUpper(user)+domain))
 }
 
 // temp is the NTLMv2 client blob (MS-NLMP 2.2.2.7, NTLMv2_CLIENT_CHALLENGE):

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"github.com/doublehop/doublehop/dtyp"
 	"os/exec"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestHandshake(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	// The MIC covers the whole exchange: a changed workstation name is caught.
-	_, err = handshake(t, bob, func(b []byte) []byte { return bytes.Replace(b, toUTF16("WS01"), toUTF16("EVIL"), 1) })
+	_, err = handshake(t, bob, func(b []byte) []byte { return bytes.Replace(b, dtyp.UTF16LE("WS01"), dtyp.UTF16LE("EVIL"), 1) })
 	if e, ok := err.(*Error); !ok || e.Reason != "MIC_MISMATCH" {
 		t.Fatalf("tampered: %v", err)
 	}

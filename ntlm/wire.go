@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unicode/utf16"
+	"github.com/doublehop/doublehop/dtyp"
 )
 
 // Signature starts every NTLMSSP message (MS-NLMP 2.2.1).
@@ -104,7 +104,7 @@ func (r *reader) str(f field, unicode bool) (string, error) {
 	if len(b)%2 != 0 {
 		return "", fmt.Errorf("%w: a UTF-16 string of odd length", ErrMalformed)
 	}
-	return fromUTF16(b), nil
+	return dtyp.FromUTF16LE(b), nil
 }
 
 // writer lays out a message: the fixed header, then the payload in order.
@@ -130,26 +130,10 @@ func (w *writer) field(at int, data []byte) {
 
 func (w *writer) bytes() []byte { return append(w.b, w.payload...) }
 
-func toUTF16(s string) []byte {
-	var b []byte
-	for _, r := range utf16.Encode([]rune(s)) {
-		b = binary.LittleEndian.AppendUint16(b, r)
-	}
-	return b
-}
-
-func fromUTF16(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
-}
-
 // oemOrUnicode encodes s as the negotiated character set.
 func oemOrUnicode(s string, unicode bool) []byte {
 	if unicode {
-		return toUTF16(s)
+		return dtyp.UTF16LE(s)
 	}
 	return []byte(s)
 }

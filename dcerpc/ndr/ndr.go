@@ -301,25 +301,6 @@ func (r *Reader) String(maxUnits int) string {
 // (Samba's own client sends a DsBind stub with 60 stray bytes after it).
 func (r *Reader) End() error { return r.err }
 
-// UTF16 is a string's UTF-16LE bytes, with no terminator.
-func UTF16(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
-	}
-	return b
-}
-
-// FromUTF16 decodes UTF-16LE bytes (an odd last byte is dropped).
-func FromUTF16(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
-}
-
 // Is reports whether err is malformed NDR.
 func Is(err error) bool {
 	var e *Error

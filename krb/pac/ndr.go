@@ -211,7 +211,7 @@ func (r *ndrReader) ustr(h ustrHdr) string {
 	}
 	m := r.count(n, 2)
 	if r.err == nil && m > 0 && r.off%2 == 0 { // the units in one read, ASCII without a detour
-		if s, ok := asciiUTF16LE(r.b[r.off : r.off+2*m]); ok {
+		if s, ok := dtyp.ASCIIFromUTF16LE(r.b[r.off : r.off+2*m]); ok {
 			r.off += 2 * m
 			return s
 		}
@@ -242,21 +242,6 @@ func (r *ndrReader) sid() dtyp.SID {
 	return s
 }
 
-// asciiUTF16LE decodes UTF-16LE that is pure ASCII (every unit below 0x80)
-// with one allocation; ok is false otherwise (the caller decodes in full).
-func asciiUTF16LE(b []byte) (string, bool) {
-	for i := 0; i+1 < len(b); i += 2 {
-		if b[i] >= 0x80 || b[i+1] != 0 {
-			return "", false
-		}
-	}
-	out := make([]byte, len(b)/2)
-	for i := range out {
-		out[i] = b[2*i]
-	}
-	return string(out), true
-}
-
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -266,33 +251,10 @@ func isASCII(s string) bool {
 	return true
 }
 
-// utf16le encodes s as UTF-16LE without a terminator.
-func utf16le(s string) []byte {
-	if isASCII(s) {
-		b := make([]byte, 2*len(s))
-		for i := 0; i < len(s); i++ {
-			b[2*i] = s[i]
-		}
-		return b
-	}
-	var b []byte
-	for _, c := range utf16.Encode([]rune(s)) {
-		b = binary.LittleEndian.AppendUint16(b, c)
-	}
-	return b
-}
-
 // fromUTF16LE decodes UTF-16LE; an odd length is an error.
 func fromUTF16LE(b []byte) (string, error) {
 	if len(b)%2 != 0 {
 		return "", errors.New("odd UTF-16 length")
 	}
-	if s, ok := asciiUTF16LE(b); ok {
-		return s, nil
-	}
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u)), nil
+	return dtyp.FromUTF16LE(b), nil
 }

@@ -714,7 +714,7 @@ func decodeLogonInfo(b []byte, info *Info) error {
 
 // encodeClientInfo builds PAC_CLIENT_INFO (MS-PAC 2.7): ClientId, NameLength, Name.
 func encodeClientInfo(in Info) ([]byte, error) {
-	name := utf16le(in.ClientName)
+	name := dtyp.UTF16LE(in.ClientName)
 	if len(name) > 0xffff {
 		return nil, errors.New("PAC_CLIENT_INFO: name too long")
 	}
@@ -762,10 +762,10 @@ func encodeUPNDNSInfo(in Info) ([]byte, error) {
 		b = append(b, make([]byte, 8)...)
 		binary.LittleEndian.PutUint32(b[8:], upnDNSExtended)
 	}
-	field(0, utf16le(in.UPN))
-	field(4, utf16le(in.DNSDomainName))
+	field(0, dtyp.UTF16LE(in.UPN))
+	field(4, dtyp.UTF16LE(in.DNSDomainName))
 	if extended {
-		field(12, utf16le(in.SamName))
+		field(12, dtyp.UTF16LE(in.SamName))
 		field(16, usid)
 	}
 	if len(b) > 0xffff {

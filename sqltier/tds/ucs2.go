@@ -4,32 +4,13 @@ import (
 	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/doublehop/doublehop/dtyp"
 )
 
 // DecodeUCS2 decodes UTF-16LE (MS-TDS strings are UCS-2/UTF-16LE); an odd
 // trailing byte is ignored and unpaired surrogates become U+FFFD.
-func DecodeUCS2(b []byte) string {
-	n := len(b) / 2
-	ascii := true
-	for i := 0; i < n; i++ {
-		if b[2*i+1] != 0 || b[2*i] >= 0x80 {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		s := make([]byte, n)
-		for i := range s {
-			s[i] = b[2*i]
-		}
-		return string(s)
-	}
-	u := make([]uint16, n)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
-}
+func DecodeUCS2(b []byte) string { return dtyp.FromUTF16LE(b) }
 
 // AppendUCS2 appends s as UTF-16LE.
 func AppendUCS2(b []byte, s string) []byte {
