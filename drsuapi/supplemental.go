@@ -6,7 +6,6 @@ import (
 	"errors"
 	"github.com/doublehop/doublehop/dtyp"
 	"strings"
-
 )
 
 // supplementalCredentials as AD keeps it (MS-SAMR 2.2.10.1 USER_PROPERTIES):
