@@ -51,6 +51,16 @@ func recordings(t testing.TB) []recorded {
 	return rs
 }
 
+// bindStub is a recorded DsBind.
+func bindStub(rs []recorded) []byte {
+	for _, r := range rs {
+		if r.opnum == opBind {
+			return r.stub
+		}
+	}
+	return nil
+}
+
 func testServer(t testing.TB) *Server {
 	t.Helper()
 	st, err := directory.Open(t.TempDir(), nil)
@@ -94,12 +104,7 @@ func werr(out []byte) uint32 {
 
 func TestReplayClients(t *testing.T) {
 	rs := recordings(t)
-	var bind []byte
-	for _, r := range rs {
-		if r.opnum == opBind {
-			bind = r.stub
-		}
-	}
+	bind := bindStub(rs)
 	s := testServer(t)
 	admin := session(t, s, "administrator", bind)
 	bob := session(t, s, "bob", bind)
@@ -145,12 +150,7 @@ func TestReplayClients(t *testing.T) {
 func TestTruncatedCalls(t *testing.T) {
 	rs := recordings(t)
 	s := testServer(t)
-	var bind []byte
-	for _, r := range rs {
-		if r.opnum == opBind {
-			bind = r.stub
-		}
-	}
+	bind := bindStub(rs)
 	call := session(t, s, "administrator", bind)
 	for _, r := range rs {
 		for n := 0; n < len(r.stub); n++ {
@@ -212,12 +212,7 @@ func TestSupplementalCredentials(t *testing.T) {
 // bind, as an administrator: every outcome is a reply or a Fault.
 func FuzzServeRPC(f *testing.F) {
 	rs := recordings(f)
-	var bind []byte
-	for _, r := range rs {
-		if r.opnum == opBind {
-			bind = r.stub
-		}
-	}
+	bind := bindStub(rs)
 	s := testServer(f)
 	f.Fuzz(func(t *testing.T, opnum uint16, stub []byte) {
 		call := session(t, s, "administrator", bind)
