@@ -191,12 +191,10 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		"SERVER="+host, "DC_SERVER="+host, "REALM="+v.Lab.Realm, "DOMAIN="+v.Lab.NetBIOS,
 		"USERNAME=bob", "PASSWORD="+pw("bob"), "CLIENT_USERNAME=bob", "CLIENT_PASSWORD="+pw("bob"),
 		"ADMIN_USERNAME=administrator", "ADMIN_PASSWORD="+pw("administrator"),
-		"MAC_USERNAME=WS01$", "MAC_PASSWORD="+pw("WS01$"),
-		"SERVICE_USERNAME=SQL$", "SERVICE_PASSWORD="+pw("SQL$"),
 		"DC_USERNAME=DC$", "DC_PASSWORD="+pw("DC$"), "FOR_USER=alice",
-		fmt.Sprintf("DC_KVNO=%d", kvno(v, "DC$")), fmt.Sprintf("MAC_KVNO=%d", kvno(v, "WS01$")),
+		fmt.Sprintf("DC_KVNO=%d", kvno(v, "DC$")),
 		fmt.Sprintf("KVNO=%d", kvno(v, "bob")), fmt.Sprintf("CLIENT_KVNO=%d", kvno(v, "bob")),
-		fmt.Sprintf("SERVICE_KVNO=%d", kvno(v, "SQL$")), fmt.Sprintf("ADMIN_KVNO=%d", kvno(v, "administrator")),
+		fmt.Sprintf("ADMIN_KVNO=%d", kvno(v, "administrator")),
 		// What this KDC does, as Samba's selftest declares it per DC: the
 		// PAC's ticket signature (MS-PAC 2.8.3, Windows since 2020) yes;
 		// the extended KDC ("full") signature, FAST, claims and compound
@@ -207,7 +205,7 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 	// The machine accounts' keys too: the suite would derive them with a
 	// user's salt (REALM+name$), where AD salts computers with
 	// REALM+host+name.realm (MS-KILE 3.1.1.2).
-	for prefix, acct := range map[string]string{"SERVICE": "SQL$", "MAC": "WS01$", "DC": "DC$"} {
+	for prefix, acct := range map[string]string{"DC": "DC$"} {
 		e, ok := v.Account(acct)
 		if !ok {
 			continue

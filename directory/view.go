@@ -13,8 +13,8 @@ import (
 // Entry is an account with its derived keys, as the KDC sees it.
 type Entry struct {
 	*Account
-	Keys   map[int32]types.EncryptionKey // by etype, only the account's supported etypes
-	ETypes []int32                       // preference order
+	Keys   map[int32]types.EncryptionKey // by etype: every key the account has (AS exchange)
+	ETypes []int32                       // as a service, in preference order (msDS-SupportedEncryptionTypes)
 	SID    string
 }
 
@@ -78,7 +78,19 @@ func buildView(l *Lab, keys *keyCache, version uint64) (*View, error) {
 			// (or DES) key of theirs (MS-KILE 3.3.5.6, "Protected Users").
 			e.ETypes = slices.DeleteFunc(slices.Clone(e.ETypes), func(et int32) bool { return et == kcrypto.ETypeRC4HMAC })
 		}
-		for _, et := range e.ETypes {
+		// Keys are every long-term key AD stores for the account (AES256,
+		// AES128, and the NT hash as RC4 where the domain allows RC4): its own
+		// AS exchange may use any of them. ETypes, from
+		// msDS-SupportedEncryptionTypes, are what its tickets are sealed with
+		// as a service (MS-KILE 3.3.5.7).
+		stored := []int32{kcrypto.ETypeAES256SHA1, kcrypto.ETypeAES128SHA1}
+		if l.Policy.AllowRC4 && !a.InGroup("Protected Users") {
+			stored = append(stored, kcrypto.ETypeRC4HMAC)
+		}
+		for _, et := range append(stored, e.ETypes...) {
+			if _, done := e.Keys[et]; done {
+				continue
+			}
 			k, err := keys.get(a.Password, a.Salt(l.Realm), et)
 			if err != nil {
 				return nil, fmt.Errorf("account %s: %w", a.Name, err)
