@@ -64,6 +64,17 @@ func (a *Account) Salt(realm string) string {
 	case TypeComputer:
 		return realm + "host" + strings.ToLower(strings.TrimSuffix(a.Name, "$")) + "." + strings.ToLower(realm)
 	default:
+		// A user with a userPrincipalName is salted with its prefix, as
+		// Windows derives the keys (what Samba's suite expects of a DC).
+		if a.Type == TypeUser && a.UPN != "" {
+			prefix := a.UPN
+			if i := strings.LastIndex(prefix, "@"); i >= 0 {
+				prefix = prefix[:i]
+			}
+			if prefix != "" {
+				return realm + strings.ReplaceAll(prefix, "/", "")
+			}
+		}
 		return realm + a.Name
 	}
 }

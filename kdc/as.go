@@ -135,7 +135,12 @@ func (x *exchange) as() []byte {
 	} else {
 		renewTill = time.Time{}
 	}
+	cname := b.CName // echo the name as asked, an enterprise name too (RFC 6806 §5: canonicalize is the client's to ask)
+	if kmsg.HasFlag(b.KDCOptions, kmsg.OptCanonicalize) {
+		cname = types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{client.Name}}
+	}
 	info := x.pacInfo(client, x.now)
+	info.ClientName = strings.Join(cname.NameString, "/") // PAC_CLIENT_INFO names the ticket's client (MS-PAC 2.7)
 	// PAC_ATTRIBUTES_INFO records what the client asked (MS-KILE
 	// 3.3.5.6.4.7): the TGT carries a PAC either way, and a TGT whose client
 	// declined it gets service tickets without one.
@@ -151,10 +156,6 @@ func (x *exchange) as() []byte {
 	pac, err := pac.New(info)
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
-	}
-	cname := b.CName // echo the name as asked (RFC 4120 §3.1.5 without canonicalize)
-	if b.CName.NameType == kmsg.NTEnterprise || kmsg.HasFlag(b.KDCOptions, kmsg.OptCanonicalize) {
-		cname = types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{client.Name}}
 	}
 	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
 		endTime: end, renewTill: renewTill, sessionKey: sk, caddr: b.Addresses, pac: pac}

@@ -342,3 +342,51 @@ func TestTGSTicketChecks(t *testing.T) {
 		t.Fatalf("the service ticket's PAC: %+v", p)
 	}
 }
+
+// An enterprise name (RFC 6806 §5) comes back as asked unless the client
+// asks to canonicalize, and the PAC's client name is the ticket's; a user
+// with a userPrincipalName is salted with its prefix.
+func TestEnterpriseNameEcho(t *testing.T) {
+	tk := startKDC(t)
+	if err := directory.Modify(tk.store, "bob", func(l *directory.Lab, a *directory.Account) error {
+		a.UPN = "robert@lab.local"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := tk.store.View().Account("bob")
+	if s := bob.Salt("LAB.LOCAL"); s != "LAB.LOCALrobert" {
+		t.Fatalf("salt %q, want the UPN's prefix", s)
+	}
+	key := bob.Keys[kcrypto.ETypeAES256SHA1]
+	for _, canon := range []bool{false, true} {
+		ts, _ := kmsg.NewPAEncTimestamp(key, bob.KVNO, time.Now())
+		opts := []int{kmsg.FlagForwardable}
+		if canon {
+			opts = append(opts, kmsg.OptCanonicalize)
+		}
+		b, nonce, err := kmsg.ASRequest{Realm: "LAB.LOCAL", Client: types.PrincipalName{NameType: kmsg.NTEnterprise, NameString: []string{"robert@lab.local"}},
+			Options: opts, PAData: []types.PAData{ts}, Till: time.Now().Add(time.Hour)}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := kmsg.DecodeKDCRep(tk.k.Handle(b, "127.0.0.1:1"), key, kcrypto.UsageASRepEncPart, nonce)
+		if err != nil {
+			t.Fatalf("canonicalize %v: %v", canon, err)
+		}
+		want := types.PrincipalName{NameType: kmsg.NTEnterprise, NameString: []string{"robert@lab.local"}}
+		if canon {
+			want = types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{"bob"}}
+		}
+		if r.CName.NameType != want.NameType || r.CName.NameString[0] != want.NameString[0] {
+			t.Fatalf("canonicalize %v: cname %v, want %v", canon, r.CName, want)
+		}
+		kt := tk.store.View().Krbtgt()
+		etp, _ := kmsg.OpenTicket(r.Ticket, kt.Keys[kt.ETypes[0]])
+		pb, _ := kmsg.FindPAC(etp.AuthorizationData)
+		p, err := pac.Parse(pb)
+		if err != nil || p.Info.ClientName != want.NameString[0] {
+			t.Fatalf("canonicalize %v: PAC client name %q (%v)", canon, p.Info.ClientName, err)
+		}
+	}
+}
