@@ -440,11 +440,21 @@ const PolicyUsage = `Usage: doublehop policy [--state DIR] [show | set key=value
   ldap_simple_bind_in_clear=true  the DC takes LDAP simple binds without TLS (INSECURE)
   ldap_signing_required=true    "LDAP server signing requirements = Require signing": binds
                                 without integrity (and without TLS) are refused
+  kerberos_armoring=supported   the KDC offers FAST (RFC 6113): "KDC support for claims, compound
+                                authentication and Kerberos armoring = Supported"; not_configured
+                                (the default) still answers armored requests but offers nothing
   web.impersonate=true|false    the site's <identity impersonate="true"/>
   web.providers=Negotiate,NTLM  IIS's Windows Authentication providers, in order: Negotiate,
                                 Negotiate:Kerberos (Kerberos only), NTLM ("default" = Negotiate,NTLM)
   sql.login=LAB\alice:grant     a SQL Server login's access: grant, deny or disabled
 `
+
+func orNotConfigured(s string) string {
+	if s == "" {
+		return "not_configured"
+	}
+	return s
+}
 
 func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help") {
@@ -453,9 +463,9 @@ func runPolicy(s *directory.Store, rest []string, stdout io.Writer) error {
 	}
 	if len(rest) == 0 || rest[0] == "show" {
 		l := s.View().Lab
-		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v ldap_signing_required=%v\nweb.impersonate=%v web.providers=%s\n",
+		fmt.Fprintf(stdout, "realm %s (%s)\nallow_rc4=%v max_skew=%s kdc_clock_offset=%s client_clock_offset=%s ticket_lifetime=%s restrict_ntlm=%s\nlockout_threshold=%d lockout_duration=%s lockout_window=%s ldap_simple_bind_in_clear=%v ldap_signing_required=%v kerberos_armoring=%s\nweb.impersonate=%v web.providers=%s\n",
 			l.Realm, l.NetBIOS, l.Policy.AllowRC4, l.Policy.MaxSkew.D(), l.Policy.KDCClockOffset.D(), l.Policy.ClientClockOffset.D(), l.Policy.TicketLifetime.D(), orNone(l.Policy.RestrictNTLM),
-			l.Policy.LockoutThreshold, lockoutDuration(l.Policy.LockoutDuration), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Policy.LDAPSigningRequired, l.Web.Impersonate, providersOrDefault(l.Web.Providers))
+			l.Policy.LockoutThreshold, lockoutDuration(l.Policy.LockoutDuration), l.Policy.LockoutWindow.D(), l.Policy.LDAPSimpleBindInClear, l.Policy.LDAPSigningRequired, orNotConfigured(l.Policy.KerberosArmoring), l.Web.Impersonate, providersOrDefault(l.Web.Providers))
 		for _, lg := range l.SQL.Logins {
 			fmt.Fprintf(stdout, "sql.login=%s:%s\n", lg.Login, lg.Access)
 		}
@@ -514,6 +524,14 @@ func setPolicy(l *directory.Lab, k, v string) error {
 		l.Policy.LDAPSimpleBindInClear, err = strconv.ParseBool(v)
 	case "ldap_signing_required":
 		l.Policy.LDAPSigningRequired, err = strconv.ParseBool(v)
+	case "kerberos_armoring":
+		if v != "supported" && v != "not_configured" && v != "" {
+			return fmt.Errorf("kerberos_armoring wants supported or not_configured")
+		}
+		if v == "not_configured" {
+			v = ""
+		}
+		l.Policy.KerberosArmoring = v
 	case "restrict_ntlm":
 		if v != "" && v != "none" && v != directory.RestrictNTLMDenyAll {
 			return fmt.Errorf("restrict_ntlm wants none or deny_all")

@@ -78,6 +78,12 @@ type Policy struct {
 	// requirements = Require signing" (Windows Server 2025's default): a bind
 	// without integrity on a connection without TLS is refused.
 	LDAPSigningRequired bool `yaml:"ldap_signing_required,omitempty"`
+	// KerberosArmoring is the KDC's "KDC support for claims, compound
+	// authentication and Kerberos armoring" (MS-KILE 3.3.1.1): "" (not
+	// configured, Windows' default: armored requests are answered, FAST is
+	// not offered) or "supported" (offered in PREAUTH_REQUIRED and in the
+	// AS-REP, so clients that can armor do).
+	KerberosArmoring string `yaml:"kerberos_armoring,omitempty"`
 }
 
 // RestrictNTLM values.

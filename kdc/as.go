@@ -19,6 +19,13 @@ import (
 
 // as answers an AS-REQ (RFC 4120 §3.1.2) and emits 4768 / 4771.
 func (x *exchange) as() []byte {
+	fs, ke := x.unwrapFAST(nil, nil)
+	if ke != nil {
+		ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
+			Service: kmsg.PrincipalString(x.req.Body.SName, x.req.Body.Realm)}
+		return x.refuse(&ev, ke)
+	}
+	x.fast = fs
 	b := x.req.Body
 	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
 		Service: kmsg.PrincipalString(b.SName, b.Realm)}
@@ -56,7 +63,16 @@ func (x *exchange) as() []byte {
 			break
 		}
 	}
-	if _, timestamp := x.req.PA(kmsg.PAEncTimestamp); replyEType == 0 && !timestamp {
+	// The proof of the password: PA-ENC-TIMESTAMP, or inside FAST the
+	// encrypted challenge (RFC 6113 §5.4.6).
+	proof, proved := x.req.PA(kmsg.PAEncTimestamp)
+	check := x.checkTimestamp
+	if x.fast != nil {
+		if pa, ok := x.req.PA(kmsg.PAEncryptedChallenge); ok {
+			proof, proved, check = pa, true, x.checkEncChallenge
+		}
+	}
+	if replyEType == 0 && !proved {
 		// With a timestamp the key the client proves is the reply key, even
 		// one it did not list (Windows; Samba's protected_users_tests).
 		return failWith(kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "client offers %v, account %s has keys %v", b.EType, client.Name, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype))
@@ -64,8 +80,8 @@ func (x *exchange) as() []byte {
 
 	// Pre-authentication (RFC 4120 §5.2.7.2), required unless DONT_REQ_PREAUTH.
 	preauth := false
-	if pa, ok := x.req.PA(kmsg.PAEncTimestamp); ok {
-		et, e := x.checkTimestamp(pa.PADataValue, client)
+	if proved {
+		et, e := check(proof.PADataValue, client)
 		if e != nil {
 			x.emit(events.Event{ID: events.PreauthFailed, Outcome: events.Failure, Client: ev.Client, Service: ev.Service,
 				Message: "Kerberos pre-authentication failed: " + e.Text, Code: int(e.Code), CodeName: e.Code.Name(), Status: e.StatusString(), Reason: e.Reason})
@@ -75,6 +91,9 @@ func (x *exchange) as() []byte {
 			if e.Code == kerr.KDC_ERR_ETYPE_NOSUPP {
 				// A timestamp under a key the account does not have (RC4 for
 				// Protected Users): Windows says nothing more.
+				if x.fast != nil {
+					return x.s.fastError(x, e, nil)
+				}
 				return x.s.errorReplyData(x, e, nil)
 			}
 			return x.s.errorReply(x, e)
@@ -216,7 +235,7 @@ func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) (int32, *ke
 // preauthRequired answers KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA naming
 // PA-ENC-TIMESTAMP and the keys' salts (RFC 4120 §5.2.7.4-5).
 func (x *exchange) preauthRequired(client *directory.Entry) []byte {
-	return x.s.errorReplyData(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""), x.methodData(client, kerr.KDC_ERR_PREAUTH_REQUIRED))
+	return x.s.errorReply(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""))
 }
 
 // methodData is the e-data of an AS error as a Windows KDC sends it: METHOD-
@@ -226,6 +245,13 @@ func (x *exchange) preauthRequired(client *directory.Entry) []byte {
 // way to pre-authenticate unless the error is about the password, the clock
 // or the account itself (what Samba's Windows-validated tests expect).
 func (x *exchange) methodData(client *directory.Entry, code kerr.Code) []byte {
+	md, _ := asn1.Marshal(x.methodPA(client, code))
+	return md
+}
+
+// methodPA is methodData's padata. Inside FAST the way to pre-authenticate
+// is the encrypted challenge (RFC 6113 §5.4.6), not the timestamp.
+func (x *exchange) methodPA(client *directory.Entry, code kerr.Code) types.PADataSequence {
 	var aes, rc4 int32
 	if client != nil {
 		for _, e := range x.req.Body.EType {
@@ -260,10 +286,17 @@ func (x *exchange) methodData(client *directory.Entry, code kerr.Code) []byte {
 	switch code {
 	case kerr.KDC_ERR_PREAUTH_FAILED, kerr.KRB_AP_ERR_SKEW, kerr.KDC_ERR_POLICY, kerr.KDC_ERR_CLIENT_REVOKED:
 	default:
-		pa = append(pa, types.PAData{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}})
+		if x.fast != nil {
+			pa = append(pa, types.PAData{PADataType: kmsg.PAEncryptedChallenge, PADataValue: []byte{}})
+		} else {
+			pa = append(pa, types.PAData{PADataType: kmsg.PAEncTimestamp, PADataValue: []byte{}})
+		}
 	}
-	md, _ := asn1.Marshal(pa)
-	return md
+	if x.fast == nil && code == kerr.KDC_ERR_PREAUTH_REQUIRED && x.view.Lab.Policy.KerberosArmoring == "supported" {
+		// The KDC offers armoring (RFC 6113 §5.4.2): PA-FX-FAST and a cookie.
+		pa = append(pa, types.PAData{PADataType: kmsg.PAFXFast, PADataValue: []byte{}}, types.PAData{PADataType: kmsg.PAFXCookie, PADataValue: fastCookie})
+	}
+	return pa
 }
 
 // refuse records the failed exchange in its audit event and answers with the

@@ -24,6 +24,7 @@ type exchange struct {
 	remote string
 	view   *directory.View
 	now    time.Time
+	fast   *fastState // the request came armored (RFC 6113)
 }
 
 func (x *exchange) realm() string { return x.view.Lab.Realm }
@@ -33,16 +34,37 @@ func (x *exchange) realm() string { return x.view.Lab.Realm }
 // sends: for an AS exchange METHOD-DATA (how to pre-authenticate, with which
 // salts), for a TGS exchange the NTSTATUS in KERB-ERROR-DATA (MS-KILE 2.2.1).
 func (s *Server) errorReply(x *exchange, e *kerr.Error) []byte {
-	var edata []byte
-	switch {
-	case x != nil && x.req.MsgType == kmsg.MsgASReq && e.Code != kerr.KRB_ERR_GENERIC:
+	var padata types.PADataSequence
+	if x != nil && x.req.MsgType == kmsg.MsgASReq && e.Code != kerr.KRB_ERR_GENERIC {
 		var client *directory.Entry
 		if name, err := clientName(x.req.Body.CName); err == nil {
 			client, _ = x.view.Account(name)
 		}
-		edata = x.methodData(client, e.Code)
+		padata = x.methodPA(client, e.Code)
+	}
+	if x != nil && x.fast != nil {
+		return s.fastError(x, e, padata)
+	}
+	var edata []byte
+	switch {
+	case padata != nil:
+		edata, _ = asn1.Marshal(padata)
 	case e.Status != 0:
 		edata = kerr.ExtErrorEData(e.Status)
+	}
+	return s.errorReplyData(x, e, edata)
+}
+
+// fastError answers an armored request's error inside the tunnel: the
+// KRB-ERROR itself in PA-FX-ERROR, with padata, in an outer KRB-ERROR.
+func (s *Server) fastError(x *exchange, e *kerr.Error, padata types.PADataSequence) []byte {
+	fs := x.fast
+	x.fast = nil // the inner error is a plain one
+	inner := s.errorReplyData(x, e, nil)
+	x.fast = fs
+	edata, err := x.armorError(inner, padata)
+	if err != nil {
+		return inner
 	}
 	return s.errorReplyData(x, e, edata)
 }
@@ -149,6 +171,14 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 
 // reply encodes AS-REP or TGS-REP with the enc-part under replyKey (RFC 4120 §5.4.2).
 func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.EncryptionKey, usage uint32, kvno int, padata types.PADataSequence) ([]byte, *kerr.Error) {
+	var strengthen types.EncryptionKey
+	if x.fast != nil {
+		var ke *kerr.Error
+		if strengthen, replyKey, ke = x.fast.strengthen(replyKey); ke != nil {
+			return nil, ke
+		}
+		kvno = 0
+	}
 	part := messages.EncKDCRepPart{Key: t.sessionKey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: kmsg.KerberosTime(x.now)}},
 		Nonce: x.req.Body.Nonce, Flags: t.flags, AuthTime: kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now),
 		EndTime: kmsg.KerberosTime(t.endTime), SRealm: x.realm(), SName: t.service, CAddr: t.caddr}
@@ -167,6 +197,11 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 				return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCODE", "%v", err)
 			}
 			part.EncPAData = types.PADataSequence{{PADataType: kmsg.PAReqEncPARep, PADataValue: cb}}
+			if x.view.Lab.Policy.KerberosArmoring == "supported" {
+				// FAST negotiation: the KDC says, in the encrypted padata (RFC 6806 §11) where a
+				// man in the middle cannot strip it, that it takes armor.
+				part.EncPAData = append(part.EncPAData, types.PAData{PADataType: kmsg.PAFXFast, PADataValue: []byte{}})
+			}
 		}
 	}
 	if !t.renewTill.IsZero() {
@@ -184,6 +219,11 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 	f := messages.KDCRepFields{PVNO: 5, MsgType: kmsg.MsgASRep, PAData: padata, CRealm: t.clientRealm, CName: t.client, Ticket: kmsg.CleanTicket(tkt), EncPart: ed}
 	if tgs {
 		f.MsgType = kmsg.MsgTGSRep
+	}
+	if x.fast != nil {
+		if ke := x.armorReply(&f, strengthen); ke != nil {
+			return nil, ke
+		}
 	}
 	b, err := kmsg.MarshalKDCRep(f) // the bytes of messages.ASRep/TGSRep.Marshal
 	if err != nil {

@@ -24,6 +24,7 @@ type tgsState struct {
 	krbtgtKey  types.EncryptionKey
 	replyKey   types.EncryptionKey
 	replyUsage uint32
+	subkey     types.EncryptionKey // the PA-TGS-REQ authenticator's, if any (FAST's armor, RFC 6113 §5.4.1.1)
 }
 
 // tgs answers a TGS-REQ (RFC 4120 §3.3.2) and emits 4769.
@@ -39,6 +40,12 @@ func (x *exchange) tgs() []byte {
 	if ke != nil {
 		return failWith(ke)
 	}
+	// An armored request: the inner body and padata from here on.
+	fs, ke := x.unwrapFAST(&st.subkey, &st.tgt.Key)
+	if ke != nil {
+		return failWith(ke)
+	}
+	x.fast, b = fs, x.req.Body
 	_, s4u2self := x.req.PA(kmsg.PAForUser)
 	if kmsg.HasFlag(b.KDCOptions, kmsg.OptEncTktInSKey) {
 		if s4u2self || kmsg.HasFlag(b.KDCOptions, kmsg.OptCNameInAddlTkt) {
@@ -155,6 +162,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 	st.replyKey, st.replyUsage = etp.Key, kcrypto.UsageTGSRepEncPart
 	if auth.SubKey.KeyType != 0 {
 		st.replyKey, st.replyUsage = auth.SubKey, kcrypto.UsageTGSRepEncPartSub
+		st.subkey = auth.SubKey
 	}
 	return st, x.checkTGT(st)
 }

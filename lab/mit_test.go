@@ -123,3 +123,40 @@ func TestMITUserToUser(t *testing.T) {
 		t.Fatalf("no 4769 failure U2U_BADMATCH; kvno said:\n%s", out)
 	}
 }
+
+// FAST (RFC 6113, Kerberos armoring) with MIT's kinit -T: svc_iispool's
+// TGT armors bob's AS exchange (the encrypted challenge inside the tunnel,
+// the reply key strengthened), the KDC says in the AS-REP's encrypted
+// padata that it takes armor, and kvno then armors its TGS request with
+// the TGT's own session; a wrong password is refused inside the tunnel.
+func TestMITFAST(t *testing.T) {
+	l := startLab(t, func(lab *directory.Lab) { lab.Policy.KerberosArmoring = "supported" })
+	dir := t.TempDir()
+	armor, bobCC := filepath.Join(dir, "armor"), filepath.Join(dir, "bob")
+	if out, err := tool(t, l, armor, l.Password("svc_iispool")+"\n", "kinit", "svc_iispool"); err != nil {
+		t.Fatalf("kinit svc_iispool: %v\n%s", err, out)
+	}
+	if out, err := tool(t, l, bobCC, l.Password("bob")+"\n", "kinit", "-T", armor, "bob"); err != nil {
+		t.Fatalf("kinit -T: %v\n%s", err, out)
+	}
+	// MIT keeps the KDC's answer to FAST negotiation in the cache.
+	out, err := tool(t, l, bobCC, "", "klist", "-C")
+	if err != nil {
+		t.Fatalf("klist -C: %v\n%s", err, out)
+	}
+	mustContain(t, "klist -C after kinit -T", out, "fast_avail(krbtgt/LAB.LOCAL@LAB.LOCAL) = yes", "pa_type(krbtgt/LAB.LOCAL@LAB.LOCAL) = 138")
+	out, err = tool(t, l, bobCC, "", "kvno", "HTTP/web.lab.local")
+	if err != nil {
+		t.Fatalf("kvno with FAST: %v\n%s", err, out)
+	}
+	mustContain(t, "kvno", out, "HTTP/web.lab.local@LAB.LOCAL: kvno = 1")
+	out, err = tool(t, l, filepath.Join(dir, "bad"), "not-the-password\n", "kinit", "-T", armor, "bob")
+	if err == nil || !bytes.Contains([]byte(out), []byte("Password incorrect")) && !bytes.Contains([]byte(out), []byte("Preauthentication failed")) {
+		t.Fatalf("a wrong password through FAST: %v\n%s", err, out)
+	}
+	if _, ok := findEvent(t, l, func(e events.Event) bool {
+		return e.ID == events.PreauthFailed && e.Code == 24 && e.Client == "bob@LAB.LOCAL"
+	}); !ok {
+		t.Fatal("no 4771 with KDC_ERR_PREAUTH_FAILED for the armored wrong password")
+	}
+}

@@ -37,6 +37,12 @@ const (
 	UsagePACChecksum         uint32 = 17 // KERB_NON_KERB_CKSUM_SALT
 	UsageForUserChecksum     uint32 = 17 // MS-SFU 2.2.1 PA-FOR-USER checksum
 	UsageGSSInitiatorSeal    uint32 = 24
+	UsageFastReqChecksum     uint32 = 50 // RFC 6113 §5.4: the armored request's checksum of the outer body
+	UsageFastEnc             uint32 = 51 // KrbFastReq under the armor key
+	UsageFastRep             uint32 = 52 // KrbFastResponse under the armor key
+	UsageFastFinished        uint32 = 53 // KrbFastFinished's ticket checksum
+	UsageEncChallengeClient  uint32 = 54 // PA-ENCRYPTED-CHALLENGE from the client
+	UsageEncChallengeKDC     uint32 = 55 // PA-ENCRYPTED-CHALLENGE from the KDC
 	UsageASReq               uint32 = 56 // KEY_USAGE_AS_REQ, PA-REQ-ENC-PA-REP (RFC 6806 §11)
 )
 

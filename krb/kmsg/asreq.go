@@ -59,8 +59,7 @@ func (r ASRequest) Marshal() ([]byte, int, error) {
 // NewPAEncTimestamp builds PA-ENC-TIMESTAMP under the client's long-term key
 // (RFC 4120 §5.2.7.2, key usage 1).
 func NewPAEncTimestamp(key types.EncryptionKey, kvno int, now time.Time) (types.PAData, error) {
-	now = now.UTC()
-	b, err := marshalPAEncTSEnc(types.PAEncTSEnc{PATimestamp: now.Truncate(time.Second), PAUSec: now.Nanosecond() / 1000})
+	b, err := MarshalPAEncTSEnc(now)
 	if err != nil {
 		return types.PAData{}, err
 	}
@@ -69,6 +68,13 @@ func NewPAEncTimestamp(key types.EncryptionKey, kvno int, now time.Time) (types.
 		return types.PAData{}, err
 	}
 	return types.PAData{PADataType: PAEncTimestamp, PADataValue: MarshalEncryptedData(ed)}, nil
+}
+
+// MarshalPAEncTSEnc encodes PA-ENC-TS-ENC for now (RFC 4120 §5.2.7.2): a
+// timestamp and its microseconds.
+func MarshalPAEncTSEnc(now time.Time) ([]byte, error) {
+	now = now.UTC()
+	return marshalPAEncTSEnc(types.PAEncTSEnc{PATimestamp: now.Truncate(time.Second), PAUSec: now.Nanosecond() / 1000})
 }
 
 // ETypeInfo2 extracts PA-ETYPE-INFO2 from a KRB-ERROR's METHOD-DATA e-data (RFC 4120 §5.2.7.5).

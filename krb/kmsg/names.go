@@ -15,6 +15,7 @@ const (
 	NTSrvInst     int32 = 2
 	NTSrvHst      int32 = 3
 	NTEnterprise  int32 = 10
+	NTWellKnown   int32 = 11 // WELLKNOWN/ANONYMOUS (RFC 8062)
 	NTMSPrincipal int32 = -128
 )
 
