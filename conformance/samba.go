@@ -123,6 +123,9 @@ func RunSamba(ctx context.Context, o Options) ([]Result, error) {
 		defer os.RemoveAll(dir)
 	}
 	seed := directory.Default()
+	// The KDC offers FAST, as a DC with "KDC support for claims, compound
+	// authentication and Kerberos armoring" set; the suite is told so.
+	seed.Policy.KerberosArmoring = "supported"
 	if o.Policy != nil {
 		o.Policy(seed)
 	}
@@ -197,9 +200,9 @@ func sambaEnv(l *lab.Lab, dir string, o Options) ([]string, error) {
 		fmt.Sprintf("ADMIN_KVNO=%d", kvno(v, "administrator")),
 		// What this KDC does, as Samba's selftest declares it per DC: the
 		// PAC's ticket signature (MS-PAC 2.8.3, Windows since 2020) yes;
-		// the extended KDC ("full") signature, FAST, claims and compound
-		// identity no.
-		"TKT_SIG_SUPPORT=1", "FULL_SIG_SUPPORT=0", "FAST_SUPPORT=0", "CLAIMS_SUPPORT=0", "COMPOUND_ID_SUPPORT=0",
+		// FAST (kerberos_armoring=supported) yes; the extended KDC ("full")
+		// signature, claims and compound identity no.
+		"TKT_SIG_SUPPORT=1", "FULL_SIG_SUPPORT=0", "FAST_SUPPORT=1", "CLAIMS_SUPPORT=0", "COMPOUND_ID_SUPPORT=0",
 		"STRICT_CHECKING="+strict, "SMB_CONF_PATH="+smb, "KRB5_CONFIG="+l.Krb5Conf(),
 		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "PYTHONPATH=/usr/lib/python3/dist-packages")
 	// The machine accounts' keys too: the suite would derive them with a

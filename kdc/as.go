@@ -68,9 +68,10 @@ func (x *exchange) as() []byte {
 	proof, proved := x.req.PA(kmsg.PAEncTimestamp)
 	check := x.checkTimestamp
 	if x.fast != nil {
-		if pa, ok := x.req.PA(kmsg.PAEncryptedChallenge); ok {
-			proof, proved, check = pa, true, x.checkEncChallenge
-		}
+		// Inside the tunnel the encrypted challenge is the proof; a
+		// timestamp there is not taken (PREAUTH_REQUIRED, as Windows answers).
+		proof, proved = x.req.PA(kmsg.PAEncryptedChallenge)
+		check = x.checkEncChallenge
 	}
 	if replyEType == 0 && !proved {
 		// With a timestamp the key the client proves is the reply key, even
@@ -172,9 +173,17 @@ func (x *exchange) as() []byte {
 	default:
 		info.Attributes = 0
 	}
+	declined := info.HasAttributes && info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0
+	if svc.Type != directory.TypeKrbtgt {
+		// A service ticket straight from the AS exchange: no TGT-only buffers.
+		info.Attributes, info.HasAttributes, info.Requestor = 0, false, ""
+	}
 	pac, err := pac.New(info)
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
+	}
+	if svc.Type != directory.TypeKrbtgt && (declined || svc.NoAuthDataRequired) {
+		pac = nil // no PAC in a service ticket whose client declined it (MS-KILE 3.3.5.7.2)
 	}
 	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
 		endTime: end, renewTill: renewTill, sessionKey: sk, caddr: b.Addresses, pac: pac}

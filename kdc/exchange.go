@@ -29,6 +29,12 @@ type exchange struct {
 
 func (x *exchange) realm() string { return x.view.Lab.Realm }
 
+// encPARepAsked reports PA-REQ-ENC-PA-REP in the request (RFC 6806 §11).
+func (x *exchange) encPARepAsked() bool {
+	_, ok := x.req.PA(kmsg.PAReqEncPARep)
+	return ok
+}
+
 // errorReply encodes a KRB-ERROR (RFC 4120 §5.9.1). cname/crealm are set when
 // known (clients derive salts from them). The e-data is what a Windows KDC
 // sends: for an AS exchange METHOD-DATA (how to pre-authenticate, with which
@@ -86,6 +92,9 @@ func (s *Server) errorReplyData(x *exchange, e *kerr.Error, edata []byte) []byte
 		if len(x.req.Body.CName.NameString) > 0 {
 			k.CName, k.CRealm = x.req.Body.CName, x.req.Body.Realm
 		}
+		if x.fast != nil && x.fast.hideNames() {
+			k.CName, k.CRealm = types.PrincipalName{NameType: kmsg.NTWellKnown, NameString: []string{"WELLKNOWN", "ANONYMOUS"}}, "WELLKNOWN:ANONYMOUS"
+		}
 	}
 	if len(sname.NameString) == 0 {
 		sname = types.PrincipalName{NameType: kmsg.NTSrvInst, NameString: []string{"krbtgt", realm}}
@@ -132,7 +141,14 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 	} else {
 		key, kvno = t.serviceAcct.Keys[t.serviceAcct.ETypes[0]], t.serviceAcct.KVNO
 	}
-	etp := messages.EncTicketPart{Flags: t.flags, Key: t.sessionKey, CRealm: t.clientRealm, CName: t.client,
+	flags := t.flags
+	if x.encPARepAsked() {
+		// The client asked for the encrypted padata: the ticket says so
+		// too, as Windows marks it (Samba's fast_tests' enc_pa_rep cases).
+		flags = kmsg.CopyFlags(flags)
+		kmsg.SetFlag(&flags, kmsg.FlagEncPARep)
+	}
+	etp := messages.EncTicketPart{Flags: flags, Key: t.sessionKey, CRealm: t.clientRealm, CName: t.client,
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  kmsg.KerberosTime(t.authTime), StartTime: kmsg.KerberosTime(x.now), EndTime: kmsg.KerberosTime(t.endTime),
 		CAddr: t.caddr}
@@ -149,8 +165,9 @@ func (x *exchange) seal(t ticketSpec) (messages.Ticket, *kerr.Error) {
 			return messages.Ticket{}, kerr.Errorf(kerr.KRB_ERR_GENERIC, "NO_KRBTGT_KEY", "krbtgt has no key")
 		}
 		// A TGT's PAC carries the server and KDC signatures only; the ticket
-		// signature goes into service tickets (MS-PAC 2.8.3, as Windows since KB5008380).
-		if len(t.service.NameString) > 0 && strings.EqualFold(t.service.NameString[0], "krbtgt") {
+		// signature goes into service tickets from the TGS (MS-PAC 2.8.3, as
+		// Windows since KB5008380), not into one an AS exchange issues.
+		if len(t.service.NameString) > 0 && strings.EqualFold(t.service.NameString[0], "krbtgt") || x.req.MsgType == kmsg.MsgASReq {
 			b, err := t.pac.Sign(key, kk)
 			if err == nil {
 				etp.AuthorizationData, err = kmsg.SetPAC(etp.AuthorizationData, b)
@@ -208,6 +225,10 @@ func (x *exchange) reply(tkt messages.Ticket, t ticketSpec, replyKey types.Encry
 		part.RenewTill = kmsg.KerberosTime(t.renewTill)
 	}
 	tgs := x.req.MsgType == kmsg.MsgTGSReq
+	if tgs && x.encPARepAsked() {
+		part.Flags = kmsg.CopyFlags(part.Flags)
+		kmsg.SetFlag(&part.Flags, kmsg.FlagEncPARep)
+	}
 	pb, err := kmsg.MarshalEncKDCRepPart(part, tgs)
 	if err != nil {
 		return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "ENCODE", "%v", err)

@@ -51,13 +51,21 @@ func (x *exchange) unwrapFAST(tgsSubkey, tgsSession *types.EncryptionKey) (*fast
 	var armorKey types.EncryptionKey
 	switch {
 	case x.req.MsgType == kmsg.MsgTGSReq:
-		if ar.Armor.ArmorType != 0 {
-			return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "FAST_TGS_ARMOR", "explicit armor in a TGS request (the PA-TGS-REQ is the armor)")
-		}
 		if tgsSubkey == nil || tgsSubkey.KeyType == 0 {
 			return nil, kerr.Errorf(kerr.KRB_ERR_GENERIC, "FAST_NO_SUBKEY", "an armored TGS request whose authenticator has no subkey (RFC 6113 §5.4.1.1)")
 		}
-		armorKey, err = kcrypto.CF2(*tgsSubkey, *tgsSession, "subkeyarmor", "ticketarmor")
+		if ar.Armor.ArmorType == 0 {
+			// The PA-TGS-REQ is the armor.
+			armorKey, err = kcrypto.CF2(*tgsSubkey, *tgsSession, "subkeyarmor", "ticketarmor")
+			break
+		}
+		// Explicit armor too (a device's TGT, as Windows' compound
+		// identity sends it): its armor key folded with the TGS subkey.
+		explicit, ke := x.explicitArmor(ar.Armor)
+		if ke != nil {
+			return nil, ke
+		}
+		armorKey, err = kcrypto.CF2(explicit, *tgsSubkey, "explicitarmor", "tgsarmor")
 	default:
 		var ke *kerr.Error
 		armorKey, ke = x.explicitArmor(ar.Armor)

@@ -177,6 +177,12 @@ func TestFASTArmoredAS(t *testing.T) {
 	if e := krbError(t, rep); e.ErrorCode != int32(kerr.KDC_ERR_PREAUTH_FAILED) {
 		t.Fatalf("a wrong challenge: error %d", e.ErrorCode)
 	}
+	// PA-ENC-TIMESTAMP inside the tunnel is not a proof there.
+	tsPA, _ := kmsg.NewPAEncTimestamp(key, bob.KVNO, time.Now())
+	rep, _ = c.as(kmsg.NewFlags(), tsPA)
+	if e := krbError(t, rep); e.ErrorCode != int32(kerr.KDC_ERR_PREAUTH_REQUIRED) {
+		t.Fatalf("a timestamp inside FAST: error %d, want PREAUTH_REQUIRED", e.ErrorCode)
+	}
 	// An unknown critical FAST option.
 	rep, _ = c.as(kmsg.NewFlags(5))
 	if e := krbError(t, rep); e.ErrorCode != int32(kerr.KDC_ERR_UNKNOWN_CRITICAL_FAST_OPTIONS) {

@@ -24,7 +24,8 @@ type tgsState struct {
 	krbtgtKey  types.EncryptionKey
 	replyKey   types.EncryptionKey
 	replyUsage uint32
-	subkey     types.EncryptionKey // the PA-TGS-REQ authenticator's, if any (FAST's armor, RFC 6113 §5.4.1.1)
+	subkey     types.EncryptionKey     // the PA-TGS-REQ authenticator's, if any (FAST's armor, RFC 6113 §5.4.1.1)
+	fastAD     types.AuthorizationData // the authenticator's and the TGT's, for FAST's markers
 }
 
 // tgs answers a TGS-REQ (RFC 4120 §3.3.2) and emits 4769.
@@ -46,6 +47,15 @@ func (x *exchange) tgs() []byte {
 		return failWith(ke)
 	}
 	x.fast, b = fs, x.req.Body
+	// RFC 6113: a ticket or authenticator marked for armor only is no
+	// request's own (§5.4.1.1); one marked "FAST used" must come armored
+	// (§5.4.2).
+	if kmsg.HasADType(st.fastAD, kmsg.ADFxFastArmor) {
+		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "AD_FX_FAST_ARMOR", "AD-fx-fast-armor in the request's ticket or authenticator"))
+	}
+	if fs == nil && kmsg.HasADType(st.fastAD, kmsg.ADFxFastUsed) {
+		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "AD_FX_FAST_USED", "AD-fx-fast-used in a request that did not come through FAST"))
+	}
 	_, s4u2self := x.req.PA(kmsg.PAForUser)
 	if kmsg.HasFlag(b.KDCOptions, kmsg.OptEncTktInSKey) {
 		if s4u2self || kmsg.HasFlag(b.KDCOptions, kmsg.OptCNameInAddlTkt) {
@@ -159,6 +169,7 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		ke.Text = "request body checksum: " + ke.Text
 		return st, ke
 	}
+	st.fastAD = append(append(types.AuthorizationData{}, auth.AuthorizationData...), etp.AuthorizationData...)
 	st.replyKey, st.replyUsage = etp.Key, kcrypto.UsageTGSRepEncPart
 	if auth.SubKey.KeyType != 0 {
 		st.replyKey, st.replyUsage = auth.SubKey, kcrypto.UsageTGSRepEncPartSub

@@ -92,6 +92,29 @@ func FindPAC(ad types.AuthorizationData) ([]byte, bool) {
 	return nil, false
 }
 
+// FAST's authorization data (RFC 6113 §5.4.1.1, §5.4.2).
+const (
+	ADFxFastArmor int32 = 71 // marks a ticket or authenticator made for armor only
+	ADFxFastUsed  int32 = 72 // says the request must have come through FAST
+)
+
+// HasADType reports an element of type t, at the top level or inside
+// AD-IF-RELEVANT.
+func HasADType(ad types.AuthorizationData, t int32) bool {
+	for _, e := range ad {
+		if e.ADType == t {
+			return true
+		}
+		if e.ADType == adtype.ADIfRelevant {
+			inner, _ := DecodeAuthorizationData(e.ADData)
+			if HasADType(inner, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // DecodeAuthorizationData decodes AuthorizationData (the content of AD-IF-RELEVANT); ok is
 // false, and ad nil, unless b is exactly one well-formed value.
 func DecodeAuthorizationData(b []byte) (types.AuthorizationData, bool) {
