@@ -182,7 +182,7 @@ func (x *exchange) as() []byte {
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "PAC", "%v", err))
 	}
-	if svc.Type != directory.TypeKrbtgt && (declined || svc.NoAuthDataRequired) {
+	if svc.Type != directory.TypeKrbtgt && declined {
 		pac = nil // no PAC in a service ticket whose client declined it (MS-KILE 3.3.5.7.2)
 	}
 	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
