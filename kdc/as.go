@@ -214,31 +214,45 @@ func (x *exchange) as() []byte {
 
 // checkTimestamp verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2, key usage 1).
 func (x *exchange) checkTimestamp(v []byte, client *directory.Entry) (int32, *kerr.Error) {
+	et, _, ke := x.checkEncTS(v, client, "PA-ENC-TIMESTAMP", kcrypto.UsageASReqTimestamp, nil)
+	return et, ke
+}
+
+// checkEncTS decrypts and checks a PA-ENC-TS-ENC under the client's key
+// (or the key derive makes of it) and returns the etype and client key.
+func (x *exchange) checkEncTS(v []byte, client *directory.Entry, what string, usage uint32, derive func(types.EncryptionKey) (types.EncryptionKey, error)) (int32, types.EncryptionKey, *kerr.Error) {
 	ed, fast := kmsg.FastEncryptedData(v)
 	if !fast {
 		if err := kmsg.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
-			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TIMESTAMP: %v", err).WithStatus(kerr.StatusWrongPassword)
+			return 0, types.EncryptionKey{}, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "%s: %v", what, err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	key, ok := client.Key(ed.EType)
 	if !ok {
-		return 0, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENC-TIMESTAMP in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
+		return 0, key, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "%s in etype %d, account has %v", what, ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
 	}
-	plain, err := kcrypto.Decrypt(ed, key, kcrypto.UsageASReqTimestamp)
+	dk := key
+	if derive != nil {
+		var err error
+		if dk, err = derive(key); err != nil {
+			return 0, key, kerr.Errorf(kerr.KRB_ERR_GENERIC, "PREAUTH_KEY", "%v", err)
+		}
+	}
+	plain, err := kcrypto.Decrypt(ed, dk, usage)
 	if err != nil {
-		return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
+		return 0, key, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
 	}
 	ts, fast := kmsg.FastPAEncTSEnc(plain)
 	if !fast {
 		if err := kmsg.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
-			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
+			return 0, key, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
 		}
 	}
 	skew := x.view.Lab.Policy.MaxSkew.D()
 	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {
-		return 0, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(kerr.StatusTimeDifference)
+		return 0, key, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(1e9), skew).WithStatus(kerr.StatusTimeDifference)
 	}
-	return ed.EType, nil
+	return ed.EType, key, nil
 }
 
 // preauthRequired answers KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA naming

@@ -152,33 +152,11 @@ func (x *exchange) explicitArmor(a kmsg.KrbFastArmor) (types.EncryptionKey, *ker
 // "clientchallengearmor", "challengelongterm"); the KDC answers with its
 // own under "kdcchallengearmor".
 func (x *exchange) checkEncChallenge(v []byte, client *directory.Entry) (int32, *kerr.Error) {
-	ed, fast := kmsg.FastEncryptedData(v)
-	if !fast {
-		if err := kmsg.SafeUnmarshal(func() error { return ed.Unmarshal(v) }); err != nil {
-			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENCRYPTED-CHALLENGE: %v", err).WithStatus(kerr.StatusWrongPassword)
-		}
-	}
-	key, ok := client.Key(ed.EType)
-	if !ok {
-		return 0, kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "ETYPE_NOSUPP", "PA-ENCRYPTED-CHALLENGE in etype %d, account has %v", ed.EType, client.ETypes).WithStatus(kerr.StatusUnsupportedEtype)
-	}
-	ck, err := kcrypto.CF2(x.fast.armorKey, key, "clientchallengearmor", "challengelongterm")
-	if err != nil {
-		return 0, kerr.Errorf(kerr.KRB_ERR_GENERIC, "CHALLENGE_KEY", "%v", err)
-	}
-	plain, err := kcrypto.Decrypt(ed, ck, kcrypto.UsageEncChallengeClient)
-	if err != nil {
-		return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", "wrong password for %s", client.Name).WithStatus(kerr.StatusWrongPassword)
-	}
-	ts, fast := kmsg.FastPAEncTSEnc(plain)
-	if !fast {
-		if err := kmsg.SafeUnmarshal(func() error { return ts.Unmarshal(plain) }); err != nil {
-			return 0, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "BAD_PADATA", "PA-ENC-TS-ENC: %v", err).WithStatus(kerr.StatusWrongPassword)
-		}
-	}
-	skew := x.view.Lab.Policy.MaxSkew.D()
-	if d := x.now.Sub(ts.PATimestamp); d > skew || d < -skew {
-		return 0, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
+	et, key, ke := x.checkEncTS(v, client, "PA-ENCRYPTED-CHALLENGE", kcrypto.UsageEncChallengeClient, func(k types.EncryptionKey) (types.EncryptionKey, error) {
+		return kcrypto.CF2(x.fast.armorKey, k, "clientchallengearmor", "challengelongterm")
+	})
+	if ke != nil {
+		return 0, ke
 	}
 	// The KDC's half: its own timestamp, proving it knows the key too.
 	kk, err := kcrypto.CF2(x.fast.armorKey, key, "kdcchallengearmor", "challengelongterm")
@@ -197,7 +175,7 @@ func (x *exchange) checkEncChallenge(v []byte, client *directory.Entry) (int32, 
 	if err != nil {
 		return 0, kerr.Errorf(kerr.KRB_ERR_GENERIC, "CHALLENGE", "%v", err)
 	}
-	return ed.EType, nil
+	return et, nil
 }
 
 // strengthen folds a fresh key into the reply key (RFC 6113 §5.4.3's
