@@ -185,7 +185,13 @@ func (x *exchange) as() []byte {
 	if svc.Type != directory.TypeKrbtgt && declined {
 		pac = nil // no PAC in a service ticket whose client declined it (MS-KILE 3.3.5.7.2)
 	}
-	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: b.SName, serviceAcct: svc, flags: flags, authTime: x.now,
+	sname := b.SName
+	if kmsg.HasFlag(b.KDCOptions, kmsg.OptCanonicalize) && svc.Type != directory.TypeKrbtgt {
+		// Canonicalized, a service the AS exchange names by an SPN comes back
+		// under its account name (as Windows answers; Samba's etype_tests).
+		sname = types.PrincipalName{NameType: kmsg.NTPrincipal, NameString: []string{svc.Name}}
+	}
+	spec := ticketSpec{client: cname, clientRealm: x.realm(), service: sname, serviceAcct: svc, flags: flags, authTime: x.now,
 		endTime: end, renewTill: renewTill, sessionKey: sk, caddr: b.Addresses, pac: pac}
 	tkt, ke := x.seal(spec)
 	if ke != nil {
