@@ -19,17 +19,15 @@ import (
 
 // as answers an AS-REQ (RFC 4120 §3.1.2) and emits 4768 / 4771.
 func (x *exchange) as() []byte {
-	fs, ke := x.unwrapFAST(nil, nil)
-	if ke != nil {
-		ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
-			Service: kmsg.PrincipalString(x.req.Body.SName, x.req.Body.Realm)}
-		return x.refuse(&ev, ke)
-	}
-	x.fast = fs
-	b := x.req.Body
-	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested",
-		Service: kmsg.PrincipalString(b.SName, b.Realm)}
+	ev := events.Event{ID: events.TGTRequested, Outcome: events.Success, Message: "A Kerberos authentication ticket (TGT) was requested"}
 	failWith := func(e *kerr.Error) []byte { return x.refuse(&ev, e) }
+	fs, ke := x.unwrapFAST(nil, nil)
+	x.fast = fs
+	b := x.req.Body // the inner body of an armored request
+	ev.Service = kmsg.PrincipalString(b.SName, b.Realm)
+	if ke != nil {
+		return failWith(ke)
+	}
 	name, err := clientName(b.CName)
 	if err != nil {
 		return failWith(kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "BAD_CNAME", "%v", err))
@@ -173,7 +171,7 @@ func (x *exchange) as() []byte {
 	default:
 		info.Attributes = 0
 	}
-	declined := info.HasAttributes && info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0
+	declined := pacDeclined(info)
 	if svc.Type != directory.TypeKrbtgt {
 		// A service ticket straight from the AS exchange: no TGT-only buffers.
 		info.Attributes, info.HasAttributes, info.Requestor = 0, false, ""
@@ -267,19 +265,14 @@ func (x *exchange) preauthRequired(client *directory.Entry) []byte {
 	return x.s.errorReply(x, kerr.Errorf(kerr.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", ""))
 }
 
-// methodData is the e-data of an AS error as a Windows KDC sends it: METHOD-
+// methodPA is the e-data of an AS error as a Windows KDC sends it: METHOD-
 // DATA with PA-ETYPE-INFO2 for the strongest AES key the client proposed and
 // the RC4 key when it proposed RC4, the old PA-ETYPE-INFO (RC4, no salt) only
 // when it proposed no AES key the account has, and PA-ENC-TIMESTAMP as the
 // way to pre-authenticate unless the error is about the password, the clock
 // or the account itself (what Samba's Windows-validated tests expect).
-func (x *exchange) methodData(client *directory.Entry, code kerr.Code) []byte {
-	md, _ := asn1.Marshal(x.methodPA(client, code))
-	return md
-}
-
-// methodPA is methodData's padata. Inside FAST the way to pre-authenticate
-// is the encrypted challenge (RFC 6113 §5.4.6), not the timestamp.
+// Inside FAST the way to pre-authenticate is the encrypted challenge (RFC
+// 6113 §5.4.6), not the timestamp.
 func (x *exchange) methodPA(client *directory.Entry, code kerr.Code) types.PADataSequence {
 	var aes, rc4 int32
 	if client != nil {

@@ -1,9 +1,6 @@
 package kdc
 
 import (
-	"strings"
-	"time"
-
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/krb/kcrypto"
 	"github.com/doublehop/doublehop/krb/kerr"
@@ -120,22 +117,10 @@ func (x *exchange) explicitArmor(a kmsg.KrbFastArmor) (types.EncryptionKey, *ker
 		ke.Text = "the armor ticket: " + ke.Text
 		return types.EncryptionKey{}, ke
 	}
-	plain, err := kcrypto.Decrypt(ap.EncryptedAuthenticator, st.tgt.Key, kcrypto.UsageAPReqAuthenticator)
-	if err != nil {
-		return types.EncryptionKey{}, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "FAST_ARMOR", "the armor's authenticator does not open with its ticket's session key")
-	}
-	auth, fast := kmsg.FastAuthenticator(plain)
-	if !fast {
-		if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
-			return types.EncryptionKey{}, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "FAST_ARMOR", "the armor's authenticator: %v", err)
-		}
-	}
-	if !kmsg.SameName(auth.CName, st.tgt.CName) || !strings.EqualFold(auth.CRealm, st.tgt.CRealm) {
-		return types.EncryptionKey{}, kerr.Errorf(kerr.KRB_AP_ERR_BADMATCH, "FAST_ARMOR", "the armor's authenticator names another client")
-	}
-	skew := x.view.Lab.Policy.MaxSkew.D()
-	if d := x.now.Sub(auth.CTime); d > skew || d < -skew {
-		return types.EncryptionKey{}, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "the armor's clock is %s off the KDC's", d.Round(time.Second))
+	auth, ke := x.openAuthenticator(ap.EncryptedAuthenticator, st.tgt, kcrypto.UsageAPReqAuthenticator)
+	if ke != nil {
+		ke.Text = "the armor: " + ke.Text
+		return types.EncryptionKey{}, ke
 	}
 	if auth.SubKey.KeyType == 0 {
 		return types.EncryptionKey{}, kerr.Errorf(kerr.KDC_ERR_PREAUTH_FAILED, "FAST_NO_SUBKEY", "the armor's authenticator has no subkey (RFC 6113 §5.4.1.1)")

@@ -1,8 +1,6 @@
 package kdc
 
 import (
-	"strings"
-
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/krb/kerr"
 	"github.com/doublehop/doublehop/krb/pac"
@@ -36,16 +34,9 @@ func (x *exchange) tgtIssuer(kvno int) (*directory.Entry, *directory.Entry, *ker
 	return k, rodc, nil
 }
 
-// rodcTGT checks an RODC's TGT against the password replication policy and
-// rebuilds its PAC.
+// rodcTGT checks an RODC's TGT (its requestor already checked) against the
+// password replication policy and rebuilds its PAC.
 func (x *exchange) rodcTGT(st *tgsState, name string, requester *directory.Entry) *kerr.Error {
-	pc := st.pac
-	if pc.Info.Requestor == "" {
-		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_REQUESTOR", "the TGT of %s from %s has no PAC_REQUESTOR", name, st.rodc.Name)
-	}
-	if !strings.EqualFold(pc.Info.Requestor, requester.SID) {
-		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "REQUESTOR_MISMATCH", "the TGT's PAC_REQUESTOR %s is not %s (%s)", pc.Info.Requestor, name, requester.SID)
-	}
 	if !st.rodc.RODC.Holds(requester.Name) {
 		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "RODC_NOT_REVEALED", "read-only DC %s does not hold the secrets of %s (msDS-RevealedUsers)", st.rodc.Name, name)
 	}

@@ -24,8 +24,9 @@ type tgsState struct {
 	krbtgtKey  types.EncryptionKey
 	replyKey   types.EncryptionKey
 	replyUsage uint32
-	subkey     types.EncryptionKey     // the PA-TGS-REQ authenticator's, if any (FAST's armor, RFC 6113 §5.4.1.1)
-	fastAD     types.AuthorizationData // the authenticator's and the TGT's, for FAST's markers
+	subkey     types.EncryptionKey // the PA-TGS-REQ authenticator's, if any (FAST's armor, RFC 6113 §5.4.1.1)
+	fastArmor  bool                // AD-fx-fast-armor in the TGT or the authenticator (RFC 6113 §5.4.1.1)
+	fastUsed   bool                // AD-fx-fast-used there (RFC 6113 §5.4.2)
 }
 
 // tgs answers a TGS-REQ (RFC 4120 §3.3.2) and emits 4769.
@@ -50,10 +51,10 @@ func (x *exchange) tgs() []byte {
 	// RFC 6113: a ticket or authenticator marked for armor only is no
 	// request's own (§5.4.1.1); one marked "FAST used" must come armored
 	// (§5.4.2).
-	if kmsg.HasADType(st.fastAD, kmsg.ADFxFastArmor) {
+	if st.fastArmor {
 		return failWith(kerr.Errorf(kerr.KRB_ERR_GENERIC, "AD_FX_FAST_ARMOR", "AD-fx-fast-armor in the request's ticket or authenticator"))
 	}
-	if fs == nil && kmsg.HasADType(st.fastAD, kmsg.ADFxFastUsed) {
+	if fs == nil && st.fastUsed {
 		return failWith(kerr.Errorf(kerr.KRB_AP_ERR_MODIFIED, "AD_FX_FAST_USED", "AD-fx-fast-used in a request that did not come through FAST"))
 	}
 	_, s4u2self := x.req.PA(kmsg.PAForUser)
@@ -109,13 +110,19 @@ func (x *exchange) tgs() []byte {
 // wants no authorization data (MS-KILE 3.3.5.6.4).
 func servicePAC(st *tgsState, svc *directory.Entry) *pac.PAC {
 	pc := st.pac
-	if svc.Type != directory.TypeKrbtgt && pc.Info.HasAttributes && pc.Info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0 {
+	if svc.Type != directory.TypeKrbtgt && pacDeclined(pc.Info) {
 		return nil
 	}
 	if svc.NoAuthDataRequired {
 		return nil
 	}
 	return pc
+}
+
+// pacDeclined reports PAC_ATTRIBUTES_INFO saying the client asked for no
+// PAC at its AS exchange (MS-KILE 2.2.3, 3.3.5.7.2).
+func pacDeclined(info pac.Info) bool {
+	return info.HasAttributes && info.Attributes&(pac.WasRequested|pac.WasGivenImplicitly) == 0
 }
 
 // verifyPATGSReq checks the TGT and authenticator of PA-TGS-REQ (RFC 4120
@@ -136,23 +143,9 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		return st, ke
 	}
 	etp := st.tgt
-	plain, err := kcrypto.Decrypt(ap.EncryptedAuthenticator, etp.Key, kcrypto.UsageTGSReqAuthenticator)
-	if err != nil {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
-	}
-	auth, fast := kmsg.FastAuthenticator(plain)
-	if !fast {
-		if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
-			return st, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
-		}
-	}
-	if !kmsg.SameName(auth.CName, etp.CName) || !strings.EqualFold(auth.CRealm, etp.CRealm) {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_BADMATCH, "BADMATCH", "authenticator names %s, TGT names %s",
-			kmsg.PrincipalString(auth.CName, auth.CRealm), kmsg.PrincipalString(etp.CName, etp.CRealm))
-	}
-	skew := x.view.Lab.Policy.MaxSkew.D()
-	if d := x.now.Sub(auth.CTime); d > skew || d < -skew {
-		return st, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
+	auth, ke := x.openAuthenticator(ap.EncryptedAuthenticator, etp, kcrypto.UsageTGSReqAuthenticator)
+	if ke != nil {
+		return st, ke
 	}
 	// Active Directory accepts a PA-TGS-REQ authenticator without the body
 	// checksum (usage 6, RFC 4120 §7.2.2; the Authenticator's cksum is
@@ -169,13 +162,41 @@ func (x *exchange) verifyPATGSReq() (*tgsState, *kerr.Error) {
 		ke.Text = "request body checksum: " + ke.Text
 		return st, ke
 	}
-	st.fastAD = append(append(types.AuthorizationData{}, auth.AuthorizationData...), etp.AuthorizationData...)
+	if len(auth.AuthorizationData) > 0 {
+		a := kmsg.SummarizeAD(auth.AuthorizationData)
+		st.fastArmor, st.fastUsed = a.FastArmor, a.FastUsed
+	}
 	st.replyKey, st.replyUsage = etp.Key, kcrypto.UsageTGSRepEncPart
 	if auth.SubKey.KeyType != 0 {
 		st.replyKey, st.replyUsage = auth.SubKey, kcrypto.UsageTGSRepEncPartSub
 		st.subkey = auth.SubKey
 	}
 	return st, x.checkTGT(st)
+}
+
+// openAuthenticator decrypts the authenticator of an AP-REQ whose ticket
+// is etp (a PA-TGS-REQ's, or FAST's armor) and checks that it names the
+// ticket's client and that its clock is within the skew (RFC 4120 §3.2.3).
+func (x *exchange) openAuthenticator(ed types.EncryptedData, etp messages.EncTicketPart, usage uint32) (types.Authenticator, *kerr.Error) {
+	plain, err := kcrypto.Decrypt(ed, etp.Key, usage)
+	if err != nil {
+		return types.Authenticator{}, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator does not decrypt with the TGT session key")
+	}
+	auth, fast := kmsg.FastAuthenticator(plain)
+	if !fast {
+		if err := kmsg.SafeUnmarshal(func() error { return auth.Unmarshal(plain) }); err != nil {
+			return auth, kerr.Errorf(kerr.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR", "authenticator: %v", err)
+		}
+	}
+	if !kmsg.SameName(auth.CName, etp.CName) || !strings.EqualFold(auth.CRealm, etp.CRealm) {
+		return auth, kerr.Errorf(kerr.KRB_AP_ERR_BADMATCH, "BADMATCH", "authenticator names %s, TGT names %s",
+			kmsg.PrincipalString(auth.CName, auth.CRealm), kmsg.PrincipalString(etp.CName, etp.CRealm))
+	}
+	skew := x.view.Lab.Policy.MaxSkew.D()
+	if d := x.now.Sub(auth.CTime); d > skew || d < -skew {
+		return auth, kerr.Errorf(kerr.KRB_AP_ERR_SKEW, "SKEW", "client clock is %s off the KDC's (max %s)", d.Round(time.Second), skew).WithStatus(kerr.StatusTimeDifference)
+	}
+	return auth, nil
 }
 
 // openTGT decrypts a TGT — PA-TGS-REQ's, or the additional ticket of a
@@ -238,8 +259,10 @@ func (x *exchange) checkTGT(st *tgsState) *kerr.Error {
 		return kerr.Errorf(kerr.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_GONE", "the TGT's client %s no longer exists or is disabled", kmsg.PrincipalString(etp.CName, etp.CRealm)).WithStatus(kerr.StatusNoSuchUser)
 	}
 	st.requester = requester
-	p, ok := kmsg.FindPAC(etp.AuthorizationData)
-	if !ok {
+	ad := kmsg.SummarizeAD(etp.AuthorizationData)
+	st.fastArmor, st.fastUsed = st.fastArmor || ad.FastArmor, st.fastUsed || ad.FastUsed
+	p := ad.PAC
+	if p == nil {
 		// A TGT must carry the PAC the KDC put in it (MS-KILE 3.3.5.7.1,
 		// the November 2021 PAC hardening, KB5008380).
 		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_PAC", "the TGT of %s carries no PAC", name)
@@ -249,19 +272,19 @@ func (x *exchange) checkTGT(st *tgsState) *kerr.Error {
 		return ke
 	}
 	st.pac = pc
-	if st.rodc != nil {
-		return x.rodcTGT(st, name, requester)
-	}
 	// The PAC names the account the TGT was issued to: its PAC_REQUESTOR
-	// (MS-PAC 2.15) and its logon SID must be the account's, or the TGT was
-	// made for someone else (CVE-2021-42287's renamed-account trick).
+	// (MS-PAC 2.15) must be the account's, or the TGT was made for someone
+	// else (CVE-2021-42287's renamed-account trick). Only the requestor:
+	// Windows copies the logon information as the TGT carries it
+	// (kdc_tgs_tests' logon_info_sid_mismatch cases).
 	if pc.Info.Requestor == "" {
 		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "TGT_NO_REQUESTOR", "the TGT of %s has no PAC_REQUESTOR", name)
 	}
-	// Only the requestor is checked: Windows copies the logon information
-	// as the TGT carries it (kdc_tgs_tests' logon_info_sid_mismatch cases).
 	if !strings.EqualFold(pc.Info.Requestor, requester.SID) {
 		return kerr.Errorf(kerr.KDC_ERR_TGT_REVOKED, "REQUESTOR_MISMATCH", "the TGT's PAC_REQUESTOR %s is not %s (%s)", pc.Info.Requestor, name, requester.SID)
+	}
+	if st.rodc != nil {
+		return x.rodcTGT(st, name, requester)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/doublehop/doublehop/events"
@@ -47,7 +48,7 @@ func (x *exchange) user2user(st *tgsState, ev events.Event) []byte {
 			kmsg.PrincipalString(b.SName, ""), u.requester.Name))
 	}
 	key := u.tgt.Key
-	if !requested(b.EType, key.KeyType) {
+	if !slices.Contains(b.EType, key.KeyType) {
 		return failWith(kerr.Errorf(kerr.KDC_ERR_ETYPE_NOSUPP, "U2U_ETYPE", "the additional TGT's session key (etype %d) is not among the request's %v",
 			key.KeyType, b.EType).WithStatus(kerr.StatusUnsupportedEtype))
 	}
@@ -57,14 +58,4 @@ func (x *exchange) user2user(st *tgsState, ev events.Event) []byte {
 		return failWith(ke)
 	}
 	return x.finish(ev, st, t)
-}
-
-// requested reports whether the client listed etype.
-func requested(etypes []int32, etype int32) bool {
-	for _, e := range etypes {
-		if e == etype {
-			return true
-		}
-	}
-	return false
 }

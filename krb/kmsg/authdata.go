@@ -78,18 +78,8 @@ func SetPAC(ad types.AuthorizationData, pacBytes []byte) (types.AuthorizationDat
 // FindPAC returns the first AD-WIN2K-PAC inside an AD-IF-RELEVANT element.
 // Undecodable elements are skipped.
 func FindPAC(ad types.AuthorizationData) ([]byte, bool) {
-	for _, e := range ad {
-		if e.ADType != adtype.ADIfRelevant {
-			continue
-		}
-		inner, _ := DecodeAuthorizationData(e.ADData)
-		for _, x := range inner {
-			if x.ADType == adtype.ADWin2KPAC {
-				return x.ADData, true
-			}
-		}
-	}
-	return nil, false
+	s := SummarizeAD(ad)
+	return s.PAC, s.PAC != nil
 }
 
 // FAST's authorization data (RFC 6113 §5.4.1.1, §5.4.2).
@@ -98,21 +88,38 @@ const (
 	ADFxFastUsed  int32 = 72 // says the request must have come through FAST
 )
 
-// HasADType reports an element of type t, at the top level or inside
-// AD-IF-RELEVANT.
-func HasADType(ad types.AuthorizationData, t int32) bool {
-	for _, e := range ad {
-		if e.ADType == t {
-			return true
-		}
-		if e.ADType == adtype.ADIfRelevant {
-			inner, _ := DecodeAuthorizationData(e.ADData)
-			if HasADType(inner, t) {
-				return true
+// ADSummary is what the KDC reads from authorization data in one pass:
+// the PAC (inside AD-IF-RELEVANT) and FAST's markers (anywhere).
+type ADSummary struct {
+	PAC                 []byte
+	FastArmor, FastUsed bool
+}
+
+// SummarizeAD reads ad once, AD-IF-RELEVANT's contents included.
+func SummarizeAD(ad types.AuthorizationData) ADSummary {
+	var s ADSummary
+	var walk func(types.AuthorizationData, bool)
+	walk = func(ad types.AuthorizationData, inner bool) {
+		for _, e := range ad {
+			switch e.ADType {
+			case ADFxFastArmor:
+				s.FastArmor = true
+			case ADFxFastUsed:
+				s.FastUsed = true
+			case adtype.ADWin2KPAC:
+				if inner && s.PAC == nil {
+					s.PAC = e.ADData
+				}
+			case adtype.ADIfRelevant:
+				if !inner {
+					in, _ := DecodeAuthorizationData(e.ADData)
+					walk(in, true)
+				}
 			}
 		}
 	}
-	return false
+	walk(ad, false)
+	return s
 }
 
 // DecodeAuthorizationData decodes AuthorizationData (the content of AD-IF-RELEVANT); ok is
