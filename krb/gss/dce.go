@@ -130,10 +130,10 @@ func (c *DCEContext) Finish(token []byte) ([]byte, error) {
 	}
 	var out []byte
 	if len(mic) > 0 {
-		if err := c.verifyMIC(c.mechTypes, mic); err != nil {
+		if err := c.VerifyDCE(c.mechTypes, mic); err != nil {
 			return nil, err
 		}
-		out = c.mic(c.mechTypes)
+		out = c.SignDCE(c.mechTypes)
 	}
 	return MarshalNegTokenRespMIC(NegAcceptCompleted, MechUnknown, nil, out), nil
 }
@@ -145,16 +145,17 @@ func micHeader(flags byte, seq uint64) []byte {
 	return h
 }
 
-// mic signs msg as the acceptor: a MIC token with the next sequence number.
-func (c *DCEContext) mic(msg []byte) []byte {
+// SignDCE signs msg as the acceptor (integrity-only protection of a PDU,
+// and SPNEGO's mechListMIC): a MIC token with the next sequence number.
+func (c *DCEContext) SignDCE(msg []byte) []byte {
 	h := micHeader(wrapSentByAcceptor|wrapAcceptorSubkey, c.sendSeq)
 	c.sendSeq++
 	ck, _ := kcrypto.Checksum(c.key, usageAcceptorSign, append(append([]byte(nil), msg...), h...))
 	return append(h, ck.Checksum...)
 }
 
-// verifyMIC checks the initiator's MIC token over msg and its sequence.
-func (c *DCEContext) verifyMIC(msg, tok []byte) error {
+// VerifyDCE checks the initiator's MIC token over msg and its sequence.
+func (c *DCEContext) VerifyDCE(msg, tok []byte) error {
 	if len(tok) < micHeaderLen || tok[0] != 0x04 || tok[1] != 0x04 || !bytes.Equal(tok[3:8], []byte{0xff, 0xff, 0xff, 0xff, 0xff}) {
 		return &WrapError{Reason: "not a MIC token (RFC 4121 §4.2.6.1)"}
 	}
@@ -172,13 +173,6 @@ func (c *DCEContext) verifyMIC(msg, tok []byte) error {
 	return nil
 }
 
-// SignDCE is the integrity-only protection of a PDU: a MIC token over the
-// signed bytes.
-func (c *DCEContext) SignDCE(signed []byte) []byte { return c.mic(signed) }
-
-// VerifyDCE checks a PDU's integrity-only protection.
-func (c *DCEContext) VerifyDCE(signed, tok []byte) error { return c.verifyMIC(signed, tok) }
-
 // SealedTokenLen is the auth_value length of a sealed PDU.
 const SealedTokenLen = wrapHeaderLen + dceEC + wrapHeaderLen + 12 + 16
 
@@ -188,11 +182,7 @@ const SealedTokenLen = wrapHeaderLen + dceEC + wrapHeaderLen + 12 + 16
 // the trailer (E(filler), E(header), the checksum) rotated in front of the
 // encrypted confounder.
 func (c *DCEContext) SealDCE(pre, data, post []byte) ([]byte, error) {
-	hdr := make([]byte, wrapHeaderLen)
-	hdr[0], hdr[1], hdr[3] = 0x05, 0x04, 0xff
-	hdr[2] = wrapSentByAcceptor | wrapSealed | wrapAcceptorSubkey
-	binary.BigEndian.PutUint16(hdr[4:], dceEC)
-	binary.BigEndian.PutUint64(hdr[8:], c.sendSeq)
+	hdr := wrapHeader(wrapSentByAcceptor|wrapSealed|wrapAcceptorSubkey, dceEC, c.sendSeq)
 	// The encrypted header copy carries RRC 0; the token says 28.
 	trailer := append(make([]byte, dceEC), hdr...)
 	conf, mac, err := kcrypto.EncryptIOV(c.key, usageAcceptorSeal, []kcrypto.IOV{
@@ -209,7 +199,7 @@ func (c *DCEContext) SealDCE(pre, data, post []byte) ([]byte, error) {
 
 // UnsealDCE checks and decrypts (in place) a PDU sealed by the initiator.
 func (c *DCEContext) UnsealDCE(pre, data, post, tok []byte) error {
-	if len(tok) < wrapHeaderLen || tok[0] != 0x05 || tok[1] != 0x04 || tok[3] != 0xff {
+	if !isWrapToken(tok) {
 		return &WrapError{Reason: "not a Wrap token (RFC 4121 §4.2.6.2)"}
 	}
 	flags := tok[2]

@@ -31,6 +31,20 @@ const (
 
 const wrapHeaderLen = 16
 
+// wrapHeader is a Wrap token's header (RFC 4121 §4.2.6.2) with RRC 0.
+func wrapHeader(flags byte, ec uint16, seq uint64) []byte {
+	h := make([]byte, wrapHeaderLen)
+	h[0], h[1], h[2], h[3] = 0x05, 0x04, flags, 0xff
+	binary.BigEndian.PutUint16(h[4:], ec)
+	binary.BigEndian.PutUint64(h[8:], seq)
+	return h
+}
+
+// isWrapToken reports a Wrap token's header (TOK_ID 05 04, filler FF).
+func isWrapToken(tok []byte) bool {
+	return len(tok) >= wrapHeaderLen && tok[0] == 0x05 && tok[1] == 0x04 && tok[3] == 0xff
+}
+
 // WrapError is a refused Wrap token (GSS_S_BAD_SIG, GSS_S_DEFECTIVE_TOKEN).
 type WrapError struct{ Reason string }
 
@@ -62,10 +76,7 @@ func (c *SecContext) Wrap(msg []byte, conf bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr := make([]byte, wrapHeaderLen)
-	hdr[0], hdr[1], hdr[3] = 0x05, 0x04, 0xff
-	hdr[2] = wrapSentByAcceptor
-	binary.BigEndian.PutUint64(hdr[8:], c.sendSeq)
+	hdr := wrapHeader(wrapSentByAcceptor, 0, c.sendSeq)
 	c.sendSeq++
 	if conf {
 		hdr[2] |= wrapSealed
@@ -93,7 +104,7 @@ func (c *SecContext) Unwrap(tok []byte) (msg []byte, sealed bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if len(tok) < wrapHeaderLen || tok[0] != 0x05 || tok[1] != 0x04 || tok[3] != 0xff {
+	if !isWrapToken(tok) {
 		return nil, false, &WrapError{Reason: "not a Wrap token (RFC 4121 §4.2.6.2)"}
 	}
 	flags := tok[2]
