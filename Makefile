@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # GSS-API, FreeTDS tsql built with Kerberos, tshark, Chromium and Firefox ESR
 # (headless, for the page a trainer projects). Under CI (CI=true) a test
 # whose peer is missing fails instead of skipping.
-DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr gss-ntlmssp python3-impacket python3-gssapi ldap-utils libsasl2-modules-gssapi-mit samba samba-ad-provision samba-dsdb-modules samba-vfs-modules
+DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chromium firefox-esr gss-ntlmssp python3-impacket python3-gssapi ldap-utils libsasl2-modules-gssapi-mit samba samba-ad-provision samba-dsdb-modules samba-vfs-modules python3-samba python3-pyasn1 python3-cryptography
 
 .PHONY: all build test deps vet fuzz bench soak clean explain-proof samba-krb5-tests
 
