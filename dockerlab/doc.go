@@ -28,8 +28,12 @@
 // A Lab is a scenarios.Target: the scenario engine runs the catalog against
 // it (RunScenario) exactly as against the embedded lab. Everything is
 // labelled (LabelLab, LabelOwner, ...): Terminate and Down remove a lab by
-// label, Sweep removes what killed test runs left. testcontainers-go runs with
-// TESTCONTAINERS_RYUK_DISABLED=true (set when unset): nothing is pulled.
+// label, Sweep removes what killed test runs left.
+//
+// The engine is driven through internal/engine, a small client of the Docker
+// Engine API over net/http, so the CLI builds without a Docker SDK. Package
+// labtest, the harness for test suites, starts the same containers with
+// testcontainers-go instead (WithStarter).
 //
 // Where no Docker engine answers, Available says why; tests skip on it.
 package dockerlab

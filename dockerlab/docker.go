@@ -13,10 +13,9 @@ import (
 	"sync"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/doublehop/doublehop/internal/engine"
 )
 
 // Labels on everything a lab creates (containers and its network). Cleanup
@@ -31,24 +30,14 @@ const (
 	LabelImage = "org.doublehop.image" // the image the lab runs
 )
 
-// ensureRyukDisabled makes testcontainers-go leave cleanup to us: Ryuk is an
-// image nobody can pull here, and labs are removed by label. The value must be
-// exactly lowercase "true". An explicit setting is respected.
-func ensureRyukDisabled() {
-	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-}
-
 var (
 	dockerMu  sync.Mutex
-	dockerCli *client.Client
+	dockerCli *engine.Client
 )
 
-// dockerClient returns a shared Docker API client (the one testcontainers-go
-// would use: DOCKER_HOST, contexts, rootless sockets), checked with a ping.
-func dockerClient(ctx context.Context) (*client.Client, error) {
-	ensureRyukDisabled()
+// dockerClient returns the shared Docker API client (DOCKER_HOST, else the
+// rootful or rootless socket), checked with a ping.
+func dockerClient(ctx context.Context) (*engine.Client, error) {
 	dockerMu.Lock()
 	defer dockerMu.Unlock()
 	if dockerCli != nil {
@@ -56,33 +45,11 @@ func dockerClient(ctx context.Context) (*client.Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	type res struct {
-		c   *testcontainers.DockerClient
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				ch <- res{nil, fmt.Errorf("%v", v)}
-			}
-		}()
-		c, err := testcontainers.NewDockerClientWithOpts(ctx)
-		ch <- res{c, err}
-	}()
-	var r res
-	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("docker engine: %w", ctx.Err())
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if _, err := r.c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+	c, err := engine.New(ctx)
+	if err != nil {
 		return nil, err
 	}
-	dockerCli = r.c.Client
+	dockerCli = c
 	return dockerCli, nil
 }
 
@@ -125,12 +92,12 @@ func (r ExecResult) Err() error {
 
 // execIn runs cmd in a running container (no shell: argv as given), feeding
 // stdin when not nil, and returns its output and exit status.
-func execIn(ctx context.Context, cli *client.Client, id string, cmd []string, stdin io.Reader) (ExecResult, error) {
-	cr, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{AttachStdout: true, AttachStderr: true, AttachStdin: stdin != nil, Cmd: cmd})
+func execIn(ctx context.Context, cli *engine.Client, id string, cmd []string, stdin io.Reader) (ExecResult, error) {
+	execID, err := cli.ExecCreate(ctx, id, cmd, stdin != nil)
 	if err != nil {
 		return ExecResult{}, err
 	}
-	att, err := cli.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+	att, err := cli.ExecAttach(ctx, execID)
 	if err != nil {
 		return ExecResult{}, err
 	}
@@ -154,12 +121,16 @@ func execIn(ctx context.Context, cli *client.Client, id string, cmd []string, st
 		return ExecResult{}, err
 	}
 	for {
-		ins, err := cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+		ins, err := cli.ExecInspect(ctx, execID)
 		if err != nil {
 			return ExecResult{}, err
 		}
 		if !ins.Running {
-			return ExecResult{ExitCode: ins.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
+			code := 0
+			if ins.ExitCode != nil {
+				code = *ins.ExitCode
+			}
+			return ExecResult{ExitCode: code, Stdout: out.String(), Stderr: errb.String()}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -228,26 +199,25 @@ func sortByDepth(s []string) {
 }
 
 // copyIn writes files into a (running or created) container.
-func copyIn(ctx context.Context, cli *client.Client, id string, files ...File) error {
+func copyIn(ctx context.Context, cli *engine.Client, id string, files ...File) error {
 	buf, err := tarFiles(files)
 	if err != nil {
 		return err
 	}
-	_, err = cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: buf})
-	return err
+	return cli.CopyToContainer(ctx, id, "/", buf)
 }
 
 // copyOut reads one regular file from a container; os.ErrNotExist when absent.
-func copyOut(ctx context.Context, cli *client.Client, id, file string) ([]byte, error) {
-	r, err := cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: file})
+func copyOut(ctx context.Context, cli *engine.Client, id, file string) ([]byte, error) {
+	rc, err := cli.CopyFromContainer(ctx, id, file)
 	if err != nil {
-		if cerrdefs.IsNotFound(err) {
+		if engine.IsNotFound(err) {
 			return nil, fmt.Errorf("%s: %w", file, os.ErrNotExist)
 		}
 		return nil, err
 	}
-	defer r.Content.Close()
-	tr := tar.NewReader(r.Content)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if err != nil {
@@ -263,12 +233,8 @@ func copyOut(ctx context.Context, cli *client.Client, id, file string) ([]byte, 
 }
 
 // logsOf returns a container's stdout (events) and stderr (logs, ready lines).
-func logsOf(ctx context.Context, cli *client.Client, id string, stdout, stderr bool, tail string) (string, string, error) {
-	opt := client.ContainerLogsOptions{ShowStdout: stdout, ShowStderr: stderr}
-	if tail != "" {
-		opt.Tail = tail
-	}
-	rc, err := cli.ContainerLogs(ctx, id, opt)
+func logsOf(ctx context.Context, cli *engine.Client, id string, stdout, stderr bool, tail string) (string, string, error) {
+	rc, err := cli.ContainerLogs(ctx, id, stdout, stderr, tail)
 	if err != nil {
 		return "", "", err
 	}
@@ -281,10 +247,4 @@ func logsOf(ctx context.Context, cli *client.Client, id string, stdout, stderr b
 }
 
 // labelFilter selects resources by labels "k=v" (all must match).
-func labelFilter(kv ...string) client.Filters {
-	f := client.Filters{}
-	for _, s := range kv {
-		f.Add("label", s)
-	}
-	return f
-}
+func labelFilter(kv ...string) engine.Filters { return engine.LabelFilter(kv...) }

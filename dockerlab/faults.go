@@ -3,8 +3,6 @@ package dockerlab
 import (
 	"context"
 	"fmt"
-
-	"github.com/moby/moby/client"
 )
 
 // Kill stops a tier's container with SIGKILL (docker kill): no clean shutdown.
@@ -13,7 +11,7 @@ func (l *Lab) Kill(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.cli.ContainerKill(ctx, t.ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+	if err := l.cli.ContainerKill(ctx, t.ID, "KILL"); err != nil {
 		return fmt.Errorf("kill %s: %w", t.Container, err)
 	}
 	return nil
@@ -26,7 +24,7 @@ func (l *Lab) Restart(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.cli.ContainerStart(ctx, t.ID, client.ContainerStartOptions{}); err != nil {
+	if err := l.cli.ContainerStart(ctx, t.ID); err != nil {
 		return fmt.Errorf("start %s: %w", t.Container, err)
 	}
 	return nil

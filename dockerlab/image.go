@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
+	"github.com/doublehop/doublehop/internal/engine"
 )
 
 // ImageRepo is the repository of the lab image; the tag is the first 16 hex
@@ -96,7 +94,7 @@ func EnsureImage(ctx context.Context, opt ImageOptions) (Image, error) {
 		return Image{Ref: opt.Ref, ID: ins.ID, Size: ins.Size, Cached: true, Built: "given"}, nil
 	}
 	arch := "amd64"
-	if v, err := cli.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil && v.Arch != "" {
+	if v, err := cli.ServerVersion(ctx); err == nil && v.Arch != "" {
 		arch = v.Arch
 	}
 	img := Image{}
@@ -133,7 +131,7 @@ func EnsureImage(ctx context.Context, opt ImageOptions) (Image, error) {
 	if ins, err := cli.ImageInspect(ctx, img.Ref); err == nil {
 		img.ID, img.Size, img.Cached = ins.ID, ins.Size, true
 		return img, nil
-	} else if !cerrdefs.IsNotFound(err) {
+	} else if !engine.IsNotFound(err) {
 		return img, fmt.Errorf("image %s: %w", img.Ref, err)
 	}
 	t := time.Now()
@@ -141,14 +139,8 @@ func EnsureImage(ctx context.Context, opt ImageOptions) (Image, error) {
 	if err != nil {
 		return img, err
 	}
-	rc, err := cli.ImageImport(ctx, client.ImageImportSource{Source: rootfs, SourceName: "-"}, img.Ref,
-		client.ImageImportOptions{Changes: ImageChanges, Message: "doublehop lab image (" + img.Built + ")"})
-	if err != nil {
-		return img, fmt.Errorf("import %s: %w", img.Ref, err)
-	}
-	err = drainJSONStream(rc)
-	rc.Close()
-	if err != nil {
+	repo, tag, _ := strings.Cut(img.Ref, ":")
+	if err := cli.ImageImport(ctx, rootfs, repo, tag, ImageChanges, "doublehop lab image ("+img.Built+")"); err != nil {
 		return img, fmt.Errorf("import %s: %w", img.Ref, err)
 	}
 	ins, err := cli.ImageInspect(ctx, img.Ref)
@@ -167,31 +159,6 @@ func contentTag(bin []byte) string {
 		h.Write([]byte("\n" + c))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// drainJSONStream reads a daemon progress stream and returns its error, if any.
-func drainJSONStream(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-		if m.ErrorDetail.Message != "" {
-			return errors.New(m.ErrorDetail.Message)
-		}
-	}
 }
 
 // imageRootfs is the image's whole filesystem: /doublehop, mode 0755, root's.

@@ -22,17 +22,12 @@ import (
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/events"
 	"github.com/doublehop/doublehop/internal/atomicfile"
+	"github.com/doublehop/doublehop/internal/engine"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/provision"
 	"github.com/doublehop/doublehop/scenarios"
-	"github.com/moby/moby/api/types/container"
 	mnet "github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
-	"github.com/testcontainers/testcontainers-go/network"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // Ports are the lab's endpoints published on the host's loopback (0: any free port).
@@ -86,7 +81,7 @@ type config struct {
 	stateDir     string
 	progress     io.Writer
 	readyTimeout time.Duration
-	tcLogger     tclog.Logger
+	starter      Starter
 	flow         bool
 	flowUser     string
 	ensured      *Image
@@ -134,8 +129,9 @@ func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w 
 // WithReadyTimeout bounds the wait for each tier (default 60s).
 func WithReadyTimeout(d time.Duration) Option { return func(c *config) { c.readyTimeout = d } }
 
-// WithLogger passes testcontainers-go's own log (e.g. log.TestLogger(t)); quiet by default.
-func WithLogger(l tclog.Logger) Option { return func(c *config) { c.tcLogger = l } }
+// WithStarter starts the tiers' containers with s instead of the lab's own
+// Docker API client (package labtest starts them with testcontainers-go).
+func WithStarter(s Starter) Option { return func(c *config) { c.starter = s } }
 
 // WithFlow runs Bob's flow from ws01 once the lab is ready (Lab.FirstFlow).
 func WithFlow(user string) Option { return func(c *config) { c.flow, c.flowUser = true, user } }
@@ -172,7 +168,7 @@ type Lab struct {
 	FirstFlow *FlowResult      // Bob's flow when run with WithFlow
 	Timing    Timing
 
-	cli       *client.Client
+	cli       *engine.Client
 	lab       *directory.Lab // the lab file the containers started from (hosts, realm)
 	base      *directory.Lab // the lab file before any scenario setup (what Reset(nil) restores)
 	dialer    *labnet.Dialer
@@ -254,9 +250,6 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	if err := ValidName(c.name); err != nil {
 		return nil, err
 	}
-	if c.tcLogger == nil {
-		c.tcLogger = tclog.NewNoopLogger()
-	}
 	start := time.Now()
 	p := &progress{w: c.progress, total: 5}
 	if c.flow {
@@ -265,6 +258,9 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("docker engine not reachable: %w", err)
+	}
+	if c.starter == nil {
+		c.starter = EngineStarter(cli)
 	}
 
 	// Leftovers of a lab with this name (a killed run, a previous `lab up`).
@@ -355,7 +351,7 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 	p.step("tiers %s: starting", joinShorts(specs))
 	type result struct {
 		spec tierSpec
-		ctr  *testcontainers.DockerContainer
+		id   string
 		took time.Duration
 		err  error
 	}
@@ -364,10 +360,10 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 		go func(s tierSpec) {
 			t0 := time.Now()
 			ports := ports
-			var ctr *testcontainers.DockerContainer
+			var id string
 			var err error
 			for attempt := 1; ; attempt++ {
-				ctr, err = startTier(ctx, c, l, s, labels, ports)
+				id, err = c.starter(ctx, tierContainer(c, l, s, labels, ports))
 				// A loopback port another process took between the engine's
 				// choice (or our check) and its bind: try again on a free one.
 				if err == nil || attempt == 3 || !portTaken(err) || ctx.Err() != nil {
@@ -376,23 +372,23 @@ func Run(ctx context.Context, opts ...Option) (*Lab, error) {
 				if s.role == RoleKDC {
 					l.KDC88 = "" // another lab may hold this lab's 127.0.1.N:88 (names that hash alike)
 				}
-				if ctr != nil {
-					cli.ContainerRemove(ctx, ctr.GetContainerID(), client.ContainerRemoveOptions{Force: true})
+				if id != "" {
+					cli.ContainerRemove(ctx, id, true)
 				}
 				ports = Ports{}
 			}
-			results <- result{s, ctr, time.Since(t0), err}
+			results <- result{s, id, time.Since(t0), err}
 		}(s)
 	}
 	var errs []error
 	for range specs {
 		r := <-results
-		if r.ctr != nil {
+		if r.id != "" {
 			l.Tiers[r.spec.role] = &Tier{Role: r.spec.role, Host: r.spec.host.Name, Short: r.spec.host.Short,
-				Container: ContainerName(c.name, r.spec.host.Short), ID: r.ctr.GetContainerID()}
+				Container: ContainerName(c.name, r.spec.host.Short), ID: r.id}
 		}
 		if r.err != nil {
-			errs = append(errs, tierError(ctx, cli, r.spec, r.ctr, r.err))
+			errs = append(errs, tierError(ctx, cli, r.spec, r.id, r.err))
 			p.detail("%-5s FAILED after %s", r.spec.host.Short, r.took.Round(time.Millisecond))
 			continue
 		}
@@ -453,15 +449,18 @@ func hostname() string {
 	return h
 }
 
-// startTier runs one tier's container and waits for it.
-func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[string]string, ports Ports) (*testcontainers.DockerContainer, error) {
+// tierContainer is one tier's container: name, command, labels, host names
+// on the lab network, files, and its endpoints on loopback.
+func tierContainer(c config, l *Lab, s tierSpec, labels map[string]string, ports Ports) TierContainer {
 	lb := map[string]string{LabelRole: s.role}
 	for k, v := range labels {
 		lb[k] = v
 	}
-	var files []testcontainers.ContainerFile
-	for _, f := range s.files {
-		files = append(files, testcontainers.ContainerFile{Reader: strings.NewReader(string(f.Content)), ContainerFilePath: f.Path, FileMode: f.Mode})
+	tc := TierContainer{Name: ContainerName(c.name, s.host.Short), Image: l.Image, Cmd: s.cmd, Labels: lb,
+		Hostname: s.host.Short, Domainname: s.domain(), Network: l.Network, Aliases: []string{s.host.Name, s.host.Short},
+		Tmpfs: map[string]string{"/tmp": "rw,mode=1777,size=16m"}, Files: s.files, ReadyLog: s.ready, Timeout: c.readyTimeout}
+	if s.port == "" {
+		return tc
 	}
 	hostPort := 0
 	switch s.role {
@@ -472,66 +471,41 @@ func startTier(ctx context.Context, c config, l *Lab, s tierSpec, labels map[str
 	case RoleSQL:
 		hostPort = ports.SQL
 	}
-	opts := []testcontainers.ContainerCustomizer{
-		testcontainers.WithLogger(c.tcLogger),
-		testcontainers.WithName(ContainerName(c.name, s.host.Short)),
-		testcontainers.WithCmd(s.cmd...),
-		testcontainers.WithLabels(lb),
-		network.WithNetworkName([]string{s.host.Name, s.host.Short}, l.Network),
-		testcontainers.WithConfigModifier(func(cfg *container.Config) {
-			cfg.Hostname = s.host.Short
-			cfg.Domainname = s.domain()
-		}),
-		testcontainers.WithTmpfs(map[string]string{"/tmp": "rw,mode=1777,size=16m"}),
-		testcontainers.WithFiles(files...),
-	}
-	var strategy wait.Strategy = wait.ForLog(s.ready).WithPollInterval(50 * time.Millisecond)
-	if s.port != "" {
-		port := s.port
-		exposed := append([]string{port}, s.extra...)
-		opts = append(opts,
-			testcontainers.WithExposedPorts(exposed...),
-			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				bind := func(p string, host int) []mnet.PortBinding {
-					binds := []mnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(host)}}
-					if s.role == RoleKDC && l.KDC88 != "" {
-						// The DC on its own loopback address at the well-known ports (88, 389).
-						ip, _, _ := net.SplitHostPort(l.KDC88)
-						inner, _, _ := strings.Cut(p, "/")
-						binds = append(binds, mnet.PortBinding{HostIP: netip.MustParseAddr(ip), HostPort: inner})
-					}
-					return binds
-				}
-				hc.PortBindings = mnet.PortMap{mnet.MustParsePort(port): bind(port, hostPort)}
-				for _, x := range s.extra {
-					host := ports.LDAP
-					if x == fmt.Sprintf("%d/tcp", lab.LDAPSPort) {
-						host = ports.LDAPS
-					}
-					hc.PortBindings[mnet.MustParsePort(x)] = bind(x, host)
-				}
-			}))
-		check := published{port: port}
-		if s.role == RoleWeb {
-			check.path = "/healthz"
+	bind := func(p string, host int) []mnet.PortBinding {
+		binds := []mnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(host)}}
+		if s.role == RoleKDC && l.KDC88 != "" {
+			// The DC on its own loopback address at the well-known ports (88, 389).
+			ip, _, _ := net.SplitHostPort(l.KDC88)
+			inner, _, _ := strings.Cut(p, "/")
+			binds = append(binds, mnet.PortBinding{HostIP: netip.MustParseAddr(ip), HostPort: inner})
 		}
-		strategy = wait.ForAll(strategy, check)
+		return binds
 	}
-	opts = append(opts, testcontainers.WithWaitStrategyAndDeadline(c.readyTimeout, strategy))
-	return testcontainers.Run(ctx, l.Image, opts...)
+	tc.Ports = mnet.PortMap{mnet.MustParsePort(s.port): bind(s.port, hostPort)}
+	for _, x := range s.extra {
+		host := ports.LDAP
+		if x == fmt.Sprintf("%d/tcp", lab.LDAPSPort) {
+			host = ports.LDAPS
+		}
+		tc.Ports[mnet.MustParsePort(x)] = bind(x, host)
+	}
+	tc.Port = s.port
+	if s.role == RoleWeb {
+		tc.Path = "/healthz"
+	}
+	return tc
 }
 
 // tierError says which tier failed and why, with the end of its log.
-func tierError(ctx context.Context, cli *client.Client, s tierSpec, ctr *testcontainers.DockerContainer, err error) error {
+func tierError(ctx context.Context, cli *engine.Client, s tierSpec, id string, err error) error {
 	msg := fmt.Sprintf("tier %s (%s, %s): %v", s.host.Short, s.host.Name, s.role, firstLine(err.Error()))
-	if ctr != nil {
+	if id != "" {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if ins, ierr := cli.ContainerInspect(lctx, ctr.GetContainerID(), client.ContainerInspectOptions{}); ierr == nil && ins.Container.State != nil &&
-			!ins.Container.State.Running {
-			msg += fmt.Sprintf(" (the container exited with status %d)", ins.Container.State.ExitCode)
+		if ins, ierr := cli.ContainerInspect(lctx, id); ierr == nil && ins.State != nil && !ins.State.Running {
+			msg += fmt.Sprintf(" (the container exited with status %d)", ins.State.ExitCode)
 		}
-		if _, e, lerr := logsOf(lctx, cli, ctr.GetContainerID(), false, true, "15"); lerr == nil && strings.TrimSpace(e) != "" {
+		if _, e, lerr := logsOf(lctx, cli, id, false, true, "15"); lerr == nil && strings.TrimSpace(e) != "" {
 			msg += "\n    last log lines:\n      " + strings.ReplaceAll(strings.TrimSpace(e), "\n", "\n      ")
 		}
 	}
@@ -541,17 +515,17 @@ func tierError(ctx context.Context, cli *client.Client, s tierSpec, ctr *testcon
 // createNetwork makes the lab's bridge network. When the engine's default
 // address pools are used up (about 30 networks on a stock engine), it takes a
 // free /24 from 10.213.0.0/16 instead, so a workshop host can hold more labs.
-func createNetwork(ctx context.Context, cli *client.Client, name string, labels map[string]string) (string, error) {
-	res, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
+func createNetwork(ctx context.Context, cli *engine.Client, name string, labels map[string]string) (string, error) {
+	id, err := cli.NetworkCreate(ctx, mnet.CreateRequest{Name: name, Driver: "bridge", Labels: labels})
 	if err == nil {
-		return subnetOf(ctx, cli, res.ID), nil
+		return subnetOf(ctx, cli, id), nil
 	}
 	if !strings.Contains(err.Error(), "non-overlapping") && !strings.Contains(err.Error(), "address pool") {
 		return "", err
 	}
 	used := map[netip.Prefix]bool{}
-	if nl, lerr := cli.NetworkList(ctx, client.NetworkListOptions{}); lerr == nil {
-		for _, n := range nl.Items {
+	if nl, lerr := cli.NetworkList(ctx, nil); lerr == nil {
+		for _, n := range nl {
 			for _, c := range n.IPAM.Config {
 				used[c.Subnet.Masked()] = true
 			}
@@ -563,10 +537,9 @@ func createNetwork(ctx context.Context, cli *client.Client, name string, labels 
 			continue
 		}
 		gw := netip.AddrFrom4([4]byte{10, 213, byte(i), 1})
-		res, err2 := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels,
+		_, err2 := cli.NetworkCreate(ctx, mnet.CreateRequest{Name: name, Driver: "bridge", Labels: labels,
 			IPAM: &mnet.IPAM{Config: []mnet.IPAMConfig{{Subnet: pfx, Gateway: gw}}}})
 		if err2 == nil {
-			_ = res
 			return pfx.String(), nil
 		}
 		if !strings.Contains(err2.Error(), "overlap") {
@@ -576,12 +549,12 @@ func createNetwork(ctx context.Context, cli *client.Client, name string, labels 
 	return "", err
 }
 
-func subnetOf(ctx context.Context, cli *client.Client, id string) string {
-	ins, err := cli.NetworkInspect(ctx, id, client.NetworkInspectOptions{})
+func subnetOf(ctx context.Context, cli *engine.Client, id string) string {
+	ins, err := cli.NetworkInspect(ctx, id)
 	if err != nil {
 		return "?"
 	}
-	for _, c := range ins.Network.IPAM.Config {
+	for _, c := range ins.IPAM.Config {
 		return c.Subnet.String()
 	}
 	return "?"
@@ -645,11 +618,11 @@ const baseFile = "lab.yaml"
 
 // refresh reads the lab's containers (ids, states, published ports) from the engine.
 func (l *Lab) refresh(ctx context.Context) error {
-	res, err := l.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(LabelLab + "=" + l.Name)})
+	res, err := l.cli.ContainerList(ctx, true, labelFilter(LabelLab+"="+l.Name))
 	if err != nil {
 		return err
 	}
-	for _, s := range res.Items {
+	for _, s := range res {
 		role := s.Labels[LabelRole]
 		if role == "" {
 			continue
@@ -909,19 +882,19 @@ func Down(ctx context.Context, name string) error {
 	return removeByFilter(ctx, cli, labelFilter(LabelLab+"="+name))
 }
 
-func removeByFilter(ctx context.Context, cli *client.Client, f client.Filters) error {
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+func removeByFilter(ctx context.Context, cli *engine.Client, f engine.Filters) error {
+	res, err := cli.ContainerList(ctx, true, f)
 	if err != nil {
 		return err
 	}
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	for _, s := range res.Items {
+	for _, s := range res {
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
-			_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			err := cli.ContainerRemove(ctx, id, true)
 			if err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 				mu.Lock()
 				errs = append(errs, err)
@@ -930,21 +903,19 @@ func removeByFilter(ctx context.Context, cli *client.Client, f client.Filters) e
 		}(s.ID)
 	}
 	wg.Wait()
-	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	nets, err := cli.NetworkList(ctx, f)
 	if err != nil {
 		return err
 	}
-	for _, n := range nets.Items {
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+	for _, n := range nets {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !isNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func isNotFound(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(strings.ToLower(err.Error()), "not found"))
-}
+func isNotFound(err error) bool { return engine.IsNotFound(err) }
 
 // Summary describes a lab present in the engine.
 type Summary struct {
@@ -972,12 +943,12 @@ func List(ctx context.Context) ([]Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(LabelLab)})
+	res, err := cli.ContainerList(ctx, true, labelFilter(LabelLab))
 	if err != nil {
 		return nil, err
 	}
 	by := map[string]*Summary{}
-	for _, c := range res.Items {
+	for _, c := range res {
 		n := c.Labels[LabelLab]
 		s := by[n]
 		if s == nil {
@@ -1004,8 +975,8 @@ func List(ctx context.Context) ([]Summary, error) {
 		}
 	}
 	// Networks whose containers are gone (a run killed between the two).
-	if nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: labelFilter(LabelLab)}); err == nil {
-		for _, n := range nets.Items {
+	if nets, err := cli.NetworkList(ctx, labelFilter(LabelLab)); err == nil {
+		for _, n := range nets {
 			name := n.Labels[LabelLab]
 			if by[name] == nil {
 				by[name] = &Summary{Name: name, Owner: n.Labels[LabelOwner], Image: n.Labels[LabelImage], Tiers: map[string]string{}}
@@ -1042,15 +1013,15 @@ func Sweep(ctx context.Context) ([]string, error) {
 			names = append(names, name)
 		}
 	}
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(LabelOwner + "=labtest")})
+	res, err := cli.ContainerList(ctx, true, labelFilter(LabelOwner+"=labtest"))
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range res.Items {
+	for _, c := range res {
 		check(c.Labels)
 	}
-	if nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: labelFilter(LabelOwner + "=labtest")}); err == nil {
-		for _, n := range nets.Items {
+	if nets, err := cli.NetworkList(ctx, labelFilter(LabelOwner+"=labtest")); err == nil {
+		for _, n := range nets {
 			check(n.Labels)
 		}
 	}

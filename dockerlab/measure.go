@@ -3,15 +3,13 @@ package dockerlab
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
+	"github.com/doublehop/doublehop/internal/engine"
 )
 
 // TierStats is one container's resource use, as `docker stats` shows it.
@@ -56,14 +54,9 @@ func Memory(s map[string]TierStats) uint64 {
 	return n
 }
 
-func containerStats(ctx context.Context, cli *client.Client, id string) (TierStats, error) {
-	res, err := cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})
+func containerStats(ctx context.Context, cli *engine.Client, id string) (TierStats, error) {
+	st, err := cli.ContainerStats(ctx, id)
 	if err != nil {
-		return TierStats{}, err
-	}
-	defer res.Body.Close()
-	var st container.StatsResponse
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
 		return TierStats{}, err
 	}
 	m := st.MemoryStats
@@ -90,15 +83,13 @@ func RemoveImages(ctx context.Context) (removed, inUse []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f := client.Filters{}
-	f.Add("reference", ImageRepo)
-	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: f})
+	imgs, err := cli.ImageList(ctx, engine.Filters{}.Add("reference", ImageRepo))
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, im := range imgs.Items {
+	for _, im := range imgs {
 		for _, tag := range im.RepoTags {
-			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err != nil {
+			if err := cli.ImageRemove(ctx, tag, false); err != nil {
 				if strings.Contains(err.Error(), "being used") || strings.Contains(err.Error(), "conflict") {
 					inUse = append(inUse, tag)
 					continue
@@ -151,13 +142,13 @@ func Engine(ctx context.Context) (EngineInfo, error) {
 	if err != nil {
 		return EngineInfo{}, err
 	}
-	v, err := cli.ServerVersion(ctx, client.ServerVersionOptions{})
+	v, err := cli.ServerVersion(ctx)
 	if err != nil {
 		return EngineInfo{}, err
 	}
 	e := EngineInfo{Version: v.Version, APIVersion: v.APIVersion, OS: v.Os, Arch: v.Arch}
-	if in, err := cli.Info(ctx, client.InfoOptions{}); err == nil {
-		e.StorageDriver, e.CgroupVersion, e.CPUs, e.Memory = in.Info.Driver, in.Info.CgroupVersion, in.Info.NCPU, in.Info.MemTotal
+	if in, err := cli.Info(ctx); err == nil {
+		e.StorageDriver, e.CgroupVersion, e.CPUs, e.Memory = in.Driver, in.CgroupVersion, in.NCPU, in.MemTotal
 	}
 	return e, nil
 }

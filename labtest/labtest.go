@@ -11,11 +11,13 @@
 // The lab is package dockerlab's: dc, web, sql and ws01 on a private network
 // with their real host names, each tier holding only its own keytab, the
 // host-side krb5.conf and lab.env in Lab.StateDir, events, admin commands and
-// the scenario engine. labtest only adds what a test suite wants on top: a
-// fresh name and random ports per lab, the owner label "labtest" (so Sweep can
-// remove what a killed run left), cleanup through testing.TB, and the rule of
-// the project's CI: without a Docker engine the test skips, under CI
-// (CI=true) it fails.
+// the scenario engine. labtest adds what a test suite wants on top: the
+// tiers started by testcontainers-go (its wait strategies, its log, and any
+// customizer of the suite's own with WithCustomizers; Ryuk stays off, the
+// lab is removed by label), a fresh name and random ports per lab, the owner
+// label "labtest" (so Sweep can remove what a killed run left), cleanup
+// through testing.TB, and the rule of the project's CI: without a Docker
+// engine the test skips, under CI (CI=true) it fails.
 package labtest
 
 import (
@@ -51,7 +53,7 @@ var (
 // Run starts a lab for a test suite; the caller terminates it. On error the
 // partial lab is returned too, so Terminate can remove it.
 func Run(ctx context.Context, opts ...Option) (*Lab, error) {
-	return dockerlab.Run(ctx, append([]Option{dockerlab.WithOwner("labtest")}, opts...)...)
+	return dockerlab.Run(ctx, append([]Option{dockerlab.WithOwner("labtest"), dockerlab.WithStarter(starter(nil))}, opts...)...)
 }
 
 // Available reports why no Docker engine can be used, or nil.

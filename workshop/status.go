@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/internal/engine"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/moby/moby/api/types/swarm"
-	"github.com/moby/moby/client"
 )
 
 // SeatStatus is one seat's health as `workshop status` shows it.
@@ -50,12 +50,12 @@ func Status(ctx context.Context, name, address string) ([]SeatStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	sl, err := cli.ServiceList(ctx, client.ServiceListOptions{Status: true, Filters: make(client.Filters).Add("label", LabelWorkshop+"="+name)})
+	sl, err := cli.ServiceList(ctx, make(engine.Filters).Add("label", LabelWorkshop+"="+name), true)
 	if err != nil {
 		return nil, err
 	}
 	seats := map[int]*SeatStatus{}
-	for _, svc := range sl.Items {
+	for _, svc := range sl {
 		n, err := strconv.Atoi(svc.Spec.Labels[LabelSeat])
 		if err != nil {
 			continue

@@ -10,15 +10,14 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/internal/engine"
 	"github.com/doublehop/doublehop/lab"
 	"github.com/doublehop/doublehop/provision"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
-	"github.com/moby/moby/client"
 )
 
 // SeedPath is where a seat's DC finds its provisioned directory (a secret);
@@ -27,20 +26,20 @@ const SeedPath = "/etc/doublehop/directory.seed.yaml"
 
 // ensureSwarm returns the ready nodes' ids, making a single-node swarm on
 // loopback when the engine is in none and init is set.
-func ensureSwarm(ctx context.Context, cli *client.Client, init bool) (nodes []node, inited bool, err error) {
-	info, err := cli.Info(ctx, client.InfoOptions{})
+func ensureSwarm(ctx context.Context, cli *engine.Client, init bool) (nodes []node, inited bool, err error) {
+	info, err := cli.Info(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	sw := info.Info.Swarm
+	sw := info.Swarm
 	switch {
 	case sw.LocalNodeState == swarm.LocalNodeStateInactive && init:
-		r, err := cli.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"})
+		nodeID, err := cli.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"})
 		if err != nil {
 			return nil, false, fmt.Errorf("docker swarm init: %w", err)
 		}
 		inited = true
-		if err := labelNode(ctx, cli, r.NodeID); err != nil {
+		if err := labelNode(ctx, cli, nodeID); err != nil {
 			return nil, true, err
 		}
 	case sw.LocalNodeState == swarm.LocalNodeStateInactive:
@@ -50,11 +49,11 @@ func ensureSwarm(ctx context.Context, cli *client.Client, init bool) (nodes []no
 	case !sw.ControlAvailable:
 		return nil, false, fmt.Errorf("this Docker engine is a swarm worker: run the workshop on a manager (docker node ls there)")
 	}
-	nl, err := cli.NodeList(ctx, client.NodeListOptions{})
+	nl, err := cli.NodeList(ctx)
 	if err != nil {
 		return nil, inited, err
 	}
-	for _, n := range nl.Items {
+	for _, n := range nl {
 		if n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive {
 			nodes = append(nodes, node{ID: n.ID, Addr: n.Status.Addr, Name: n.Description.Hostname})
 		}
@@ -76,22 +75,22 @@ func meshWorks() bool {
 }
 
 // labelNode marks the node: doublehop made this swarm, so Down may leave it.
-func labelNode(ctx context.Context, cli *client.Client, id string) error {
-	n, err := cli.NodeInspect(ctx, id, client.NodeInspectOptions{})
+func labelNode(ctx context.Context, cli *engine.Client, id string) error {
+	n, err := cli.NodeInspect(ctx, id)
 	if err != nil {
 		return err
 	}
-	spec := n.Node.Spec
+	spec := n.Spec
 	if spec.Labels == nil {
 		spec.Labels = map[string]string{}
 	}
 	spec.Labels[LabelSwarmInit] = "true"
-	_, err = cli.NodeUpdate(ctx, id, client.NodeUpdateOptions{Version: n.Node.Version, Spec: spec})
+	err = cli.NodeUpdate(ctx, id, n.Version, spec)
 	return err
 }
 
 // deployAll creates every seat's objects, several seats at a time.
-func deployAll(ctx context.Context, cli *client.Client, w *Workshop, o Options) error {
+func deployAll(ctx context.Context, cli *engine.Client, w *Workshop, o Options) error {
 	sem := make(chan struct{}, 4)
 	errc := make(chan error, len(w.Seats))
 	for _, s := range w.Seats {
@@ -127,7 +126,7 @@ func (w *Workshop) labels(s *Seat, role string) map[string]string {
 // deploySeat makes one seat: its overlay network, a secret for each key or
 // directory file, a config for each settings file and the krb5.conf, and a
 // service per tier with the host's real name as its network alias.
-func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) error {
+func deploySeat(ctx context.Context, cli *engine.Client, w *Workshop, s *Seat) error {
 	mode := swarm.PortConfigPublishModeIngress
 	if w.Publish == PublishHost {
 		mode = swarm.PortConfigPublishModeHost
@@ -136,7 +135,7 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 	if err != nil {
 		return err
 	}
-	nr, err := cli.NetworkCreate(ctx, s.Network, client.NetworkCreateOptions{Driver: "overlay", Scope: "swarm", Labels: w.labels(s, "")})
+	nrID, err := cli.NetworkCreate(ctx, network.CreateRequest{Name: s.Network, Driver: "overlay", Scope: "swarm", Labels: w.labels(s, "")})
 	if err != nil {
 		return fmt.Errorf("network %s: %w", s.Network, err)
 	}
@@ -151,7 +150,7 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 					Labels:   w.labels(s, t.Role),
 					Mounts:   []mount.Mount{{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 16 << 20, Mode: 0o1777}}},
 				},
-				Networks:      []swarm.NetworkAttachmentConfig{{Target: nr.ID, Aliases: []string{t.Host.Name, t.Host.Short}}},
+				Networks:      []swarm.NetworkAttachmentConfig{{Target: nrID, Aliases: []string{t.Host.Name, t.Host.Short}}},
 				RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: ptr(time.Second)},
 				// One seat's load cannot take another's memory, nor more than
 				// a core per tier: the measured idle tier is 10–13 MiB, a
@@ -167,19 +166,19 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 				target = SeedPath
 			}
 			if f.Mode&0o077 == 0 { // keytabs and the directory (passwords): secrets
-				r, err := cli.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarm.SecretSpec{Annotations: swarm.Annotations{Name: name, Labels: w.labels(s, t.Role)}, Data: f.Content}})
+				secretID, err := cli.SecretCreate(ctx, swarm.SecretSpec{Annotations: swarm.Annotations{Name: name, Labels: w.labels(s, t.Role)}, Data: f.Content})
 				if err != nil {
 					return fmt.Errorf("secret %s: %w", name, err)
 				}
-				cs.Secrets = append(cs.Secrets, &swarm.SecretReference{SecretID: r.ID, SecretName: name,
+				cs.Secrets = append(cs.Secrets, &swarm.SecretReference{SecretID: secretID, SecretName: name,
 					File: &swarm.SecretReferenceFileTarget{Name: target, UID: "0", GID: "0", Mode: 0o400}})
 				continue
 			}
-			r, err := cli.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{Annotations: swarm.Annotations{Name: name, Labels: w.labels(s, t.Role)}, Data: f.Content}})
+			configID, err := cli.ConfigCreate(ctx, swarm.ConfigSpec{Annotations: swarm.Annotations{Name: name, Labels: w.labels(s, t.Role)}, Data: f.Content})
 			if err != nil {
 				return fmt.Errorf("config %s: %w", name, err)
 			}
-			cs.Configs = append(cs.Configs, &swarm.ConfigReference{ConfigID: r.ID, ConfigName: name,
+			cs.Configs = append(cs.Configs, &swarm.ConfigReference{ConfigID: configID, ConfigName: name,
 				File: &swarm.ConfigReferenceFileTarget{Name: target, UID: "0", GID: "0", Mode: 0o444}})
 		}
 		publish := func(target, published int) swarm.PortConfig {
@@ -209,7 +208,7 @@ func deploySeat(ctx context.Context, cli *client.Client, w *Workshop, s *Seat) e
 			ports(&spec, publish(p, s.Ports.SQL))
 			cs.Healthcheck = health(fmt.Sprintf("127.0.0.1:%d", p))
 		}
-		if _, err := cli.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
+		if _, err := cli.ServiceCreate(ctx, spec); err != nil {
 			return fmt.Errorf("service %s: %w", spec.Name, err)
 		}
 	}
@@ -236,12 +235,12 @@ func ptr[T any](v T) *T { return &v }
 func (w *Workshop) taskErrors(ctx context.Context, s *Seat) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, err := w.cli.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("label", LabelSeat+"="+strconv.Itoa(s.N)).Add("label", LabelWorkshop+"="+w.Name)})
+	r, err := w.cli.TaskList(ctx, make(engine.Filters).Add("label", LabelSeat+"="+strconv.Itoa(s.N)).Add("label", LabelWorkshop+"="+w.Name))
 	if err != nil {
 		return ""
 	}
 	var out []string
-	for _, t := range r.Items {
+	for _, t := range r {
 		if t.DesiredState == swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning {
 			msg := fmt.Sprintf("%s %s", t.Status.State, t.Status.Message)
 			if t.Status.Err != "" {
@@ -292,21 +291,21 @@ func Down(ctx context.Context, name string, leaveSwarm bool) (Removed, error) {
 	if err != nil {
 		return rm, err
 	}
-	info, err := cli.Info(ctx, client.InfoOptions{})
+	info, err := cli.Info(ctx)
 	if err != nil {
 		return rm, err
 	}
-	if info.Info.Swarm.LocalNodeState != swarm.LocalNodeStateActive || !info.Info.Swarm.ControlAvailable {
+	if info.Swarm.LocalNodeState != swarm.LocalNodeStateActive || !info.Swarm.ControlAvailable {
 		return rm, removeVolumes(ctx, cli, name, &rm)
 	}
-	f := make(client.Filters).Add("label", LabelWorkshop+"="+name)
+	f := make(engine.Filters).Add("label", LabelWorkshop+"="+name)
 	var errs []error
-	sl, err := cli.ServiceList(ctx, client.ServiceListOptions{Filters: f})
+	sl, err := cli.ServiceList(ctx, f, false)
 	if err != nil {
 		return rm, err
 	}
-	for _, s := range sl.Items {
-		if _, err := cli.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	for _, s := range sl {
+		if err := cli.ServiceRemove(ctx, s.ID); err != nil && !engine.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -316,41 +315,41 @@ func Down(ctx context.Context, name string, leaveSwarm bool) (Removed, error) {
 	// networks they are attached to and the volumes wait for them.
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		cl, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-		if err != nil || len(cl.Items) == 0 {
+		cl, err := cli.ContainerList(ctx, true, f)
+		if err != nil || len(cl) == 0 {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	nl, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	nl, err := cli.NetworkList(ctx, f)
 	if err == nil {
-		for _, n := range nl.Items {
+		for _, n := range nl {
 			var rerr error
 			for i := 0; i < 20; i++ { // the overlay's endpoints are released a moment after the containers
-				if _, rerr = cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); rerr == nil || cerrdefs.IsNotFound(rerr) {
+				if rerr = cli.NetworkRemove(ctx, n.ID); rerr == nil || engine.IsNotFound(rerr) {
 					break
 				}
 				time.Sleep(250 * time.Millisecond)
 			}
-			if rerr != nil && !cerrdefs.IsNotFound(rerr) {
+			if rerr != nil && !engine.IsNotFound(rerr) {
 				errs = append(errs, rerr)
 				continue
 			}
 			rm.Networks++
 		}
 	}
-	if sl, err := cli.SecretList(ctx, client.SecretListOptions{Filters: f}); err == nil {
-		for _, s := range sl.Items {
-			if _, err := cli.SecretRemove(ctx, s.ID, client.SecretRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	if sl, err := cli.SecretList(ctx, f); err == nil {
+		for _, s := range sl {
+			if err := cli.SecretRemove(ctx, s.ID); err != nil && !engine.IsNotFound(err) {
 				errs = append(errs, err)
 				continue
 			}
 			rm.Secrets++
 		}
 	}
-	if cl, err := cli.ConfigList(ctx, client.ConfigListOptions{Filters: f}); err == nil {
-		for _, c := range cl.Items {
-			if _, err := cli.ConfigRemove(ctx, c.ID, client.ConfigRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	if cl, err := cli.ConfigList(ctx, f); err == nil {
+		for _, c := range cl {
+			if err := cli.ConfigRemove(ctx, c.ID); err != nil && !engine.IsNotFound(err) {
 				errs = append(errs, err)
 				continue
 			}
@@ -361,7 +360,7 @@ func Down(ctx context.Context, name string, leaveSwarm bool) (Removed, error) {
 		errs = append(errs, err)
 	}
 	if leaveSwarm && len(errs) == 0 {
-		if err := leaveIfOurs(ctx, cli, info.Info.Swarm.NodeID, &rm); err != nil {
+		if err := leaveIfOurs(ctx, cli, info.Swarm.NodeID, &rm); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -370,14 +369,14 @@ func Down(ctx context.Context, name string, leaveSwarm bool) (Removed, error) {
 
 // removeVolumes removes the workshop's volumes on this node (a DC's
 // directory); other nodes' volumes go with `docker volume prune` there.
-func removeVolumes(ctx context.Context, cli *client.Client, name string, rm *Removed) error {
-	vl, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", LabelWorkshop+"="+name)})
+func removeVolumes(ctx context.Context, cli *engine.Client, name string, rm *Removed) error {
+	vl, err := cli.VolumeList(ctx, make(engine.Filters).Add("label", LabelWorkshop+"="+name))
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, v := range vl.Items {
-		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	for _, v := range vl {
+		if err := cli.VolumeRemove(ctx, v.Name); err != nil && !engine.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
 		}
@@ -388,26 +387,26 @@ func removeVolumes(ctx context.Context, cli *client.Client, name string, rm *Rem
 
 // leaveIfOurs leaves the swarm when doublehop made it (the node's label)
 // and no service of anyone's remains in it.
-func leaveIfOurs(ctx context.Context, cli *client.Client, nodeID string, rm *Removed) error {
-	n, err := cli.NodeInspect(ctx, nodeID, client.NodeInspectOptions{})
-	if err != nil || n.Node.Spec.Labels[LabelSwarmInit] != "true" {
+func leaveIfOurs(ctx context.Context, cli *engine.Client, nodeID string, rm *Removed) error {
+	n, err := cli.NodeInspect(ctx, nodeID)
+	if err != nil || n.Spec.Labels[LabelSwarmInit] != "true" {
 		return err
 	}
-	sl, err := cli.ServiceList(ctx, client.ServiceListOptions{})
+	sl, err := cli.ServiceList(ctx, nil, false)
 	if err != nil {
 		return err
 	}
-	if len(sl.Items) > 0 {
+	if len(sl) > 0 {
 		return nil
 	}
-	if _, err = cli.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
+	if err = cli.SwarmLeave(ctx, true); err != nil {
 		return err
 	}
 	// The bridge the swarm made for its containers' external traffic goes
 	// too, once the engine has released the last endpoint on it.
 	var rerr error
 	for i := 0; i < 40; i++ {
-		if _, rerr = cli.NetworkRemove(ctx, "docker_gwbridge", client.NetworkRemoveOptions{}); rerr == nil || cerrdefs.IsNotFound(rerr) {
+		if rerr = cli.NetworkRemove(ctx, "docker_gwbridge"); rerr == nil || engine.IsNotFound(rerr) {
 			rm.Left = true
 			return nil
 		}

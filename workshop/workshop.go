@@ -34,10 +34,10 @@ import (
 	labclient "github.com/doublehop/doublehop/client"
 	"github.com/doublehop/doublehop/directory"
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/internal/engine"
 	"github.com/doublehop/doublehop/labnet"
 	"github.com/doublehop/doublehop/provision"
 	"github.com/doublehop/doublehop/webtier"
-	"github.com/moby/moby/client"
 )
 
 // Labels on everything a workshop makes (services, their containers,
@@ -121,7 +121,7 @@ type Workshop struct {
 	Publish     string // PublishIngress or PublishHost
 	Timing      struct{ Deploy, Healthy, Flows, Total time.Duration }
 
-	cli *client.Client
+	cli *engine.Client
 }
 
 // WebURL is the seat's page as an attendee opens it (with web.lab.local
@@ -540,14 +540,14 @@ func (s *Seat) FlowLine() string {
 // Container is the id of the running container of a seat's tier on this node.
 func (w *Workshop) Container(ctx context.Context, s *Seat, role string) (string, error) {
 	svc := s.Prefix + "-" + s.lab.HostByRole(role).Short
-	r, err := w.cli.ContainerList(ctx, client.ContainerListOptions{Filters: make(client.Filters).Add("label", "com.docker.swarm.service.name="+svc).Add("status", "running")})
+	r, err := w.cli.ContainerList(ctx, false, make(engine.Filters).Add("label", "com.docker.swarm.service.name="+svc).Add("status", "running"))
 	if err != nil {
 		return "", err
 	}
-	if len(r.Items) == 0 {
+	if len(r) == 0 {
 		return "", fmt.Errorf("service %s has no running container on this node (docker service ps %s)", svc, svc)
 	}
-	return r.Items[0].ID, nil
+	return r[0].ID, nil
 }
 
 // WriteFiles writes the trainer's files to dir: seats.csv (seat, URL, KDC,

@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/dockerlab"
+	"github.com/doublehop/doublehop/internal/engine"
 	"github.com/doublehop/doublehop/internal/enginelock"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/workshop"
 	"github.com/moby/moby/api/types/swarm"
-	"github.com/moby/moby/client"
 )
 
 func TestMain(m *testing.M) {
@@ -61,13 +61,13 @@ next:
 
 // swarmFor makes a single-node swarm on loopback when the engine is in none
 // and leaves it again at the end (the engine as found).
-func swarmFor(t *testing.T, cli *client.Client) (inited bool) {
+func swarmFor(t *testing.T, cli *engine.Client) (inited bool) {
 	t.Helper()
-	info, err := cli.Info(context.Background(), client.InfoOptions{})
+	info, err := cli.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch sw := info.Info.Swarm; {
+	switch sw := info.Swarm; {
 	case sw.LocalNodeState == swarm.LocalNodeStateInactive:
 		return true // Up(InitSwarm) makes it; Down(leave) removes it
 	case sw.LocalNodeState == swarm.LocalNodeStateActive && sw.ControlAvailable:
@@ -181,12 +181,12 @@ func TestWorkshopOnSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := cli.ContainerInspect(ctx, dc2, client.ContainerInspectOptions{})
+	ins, err := cli.ContainerInspect(ctx, dc2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var dc2IP string
-	for _, n := range ins.Container.NetworkSettings.Networks {
+	for _, n := range ins.NetworkSettings.Networks {
 		if n.IPAddress.IsValid() {
 			dc2IP = n.IPAddress.String()
 		}
@@ -242,7 +242,7 @@ func TestWorkshopOnSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{web2, dc2} {
-		if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		if err := cli.ContainerKill(ctx, id, "SIGKILL"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,37 +297,37 @@ func TestWorkshopOnSwarm(t *testing.T) {
 	if rm.Services != 4*seats || rm.Networks != seats || rm.Volumes != seats {
 		t.Errorf("down removed %s", rm)
 	}
-	f := make(client.Filters).Add("label", workshop.LabelWorkshop+"="+testName)
+	f := make(engine.Filters).Add("label", workshop.LabelWorkshop+"="+testName)
 	left := []string{}
-	if cl, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil && len(cl.Items) > 0 {
-		left = append(left, strconv.Itoa(len(cl.Items))+" containers")
+	if cl, err := cli.ContainerList(ctx, true, f); err == nil && len(cl) > 0 {
+		left = append(left, strconv.Itoa(len(cl))+" containers")
 	}
-	if vl, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil && len(vl.Items) > 0 {
-		left = append(left, strconv.Itoa(len(vl.Items))+" volumes")
+	if vl, err := cli.VolumeList(ctx, f); err == nil && len(vl) > 0 {
+		left = append(left, strconv.Itoa(len(vl))+" volumes")
 	}
-	if nl, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil && len(nl.Items) > 0 {
-		left = append(left, strconv.Itoa(len(nl.Items))+" networks")
+	if nl, err := cli.NetworkList(ctx, f); err == nil && len(nl) > 0 {
+		left = append(left, strconv.Itoa(len(nl))+" networks")
 	}
-	info, err := cli.Info(ctx, client.InfoOptions{})
+	info, err := cli.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ours {
-		if info.Info.Swarm.LocalNodeState != swarm.LocalNodeStateInactive {
+		if info.Swarm.LocalNodeState != swarm.LocalNodeStateInactive {
 			left = append(left, "the swarm it made")
 		}
 		if !rm.Left {
 			left = append(left, "the swarm (not left)")
 		}
 	} else {
-		if sl, err := cli.ServiceList(ctx, client.ServiceListOptions{Filters: f}); err == nil && len(sl.Items) > 0 {
-			left = append(left, strconv.Itoa(len(sl.Items))+" services")
+		if sl, err := cli.ServiceList(ctx, f, false); err == nil && len(sl) > 0 {
+			left = append(left, strconv.Itoa(len(sl))+" services")
 		}
-		if sl, err := cli.SecretList(ctx, client.SecretListOptions{Filters: f}); err == nil && len(sl.Items) > 0 {
-			left = append(left, strconv.Itoa(len(sl.Items))+" secrets")
+		if sl, err := cli.SecretList(ctx, f); err == nil && len(sl) > 0 {
+			left = append(left, strconv.Itoa(len(sl))+" secrets")
 		}
-		if cl, err := cli.ConfigList(ctx, client.ConfigListOptions{Filters: f}); err == nil && len(cl.Items) > 0 {
-			left = append(left, strconv.Itoa(len(cl.Items))+" configs")
+		if cl, err := cli.ConfigList(ctx, f); err == nil && len(cl) > 0 {
+			left = append(left, strconv.Itoa(len(cl))+" configs")
 		}
 	}
 	if len(left) > 0 {

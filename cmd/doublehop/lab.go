@@ -18,7 +18,6 @@ import (
 
 	"github.com/doublehop/doublehop/admin"
 	"github.com/doublehop/doublehop/dockerlab"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 func init() {
@@ -105,7 +104,6 @@ func cmdLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // exactly lowercase: labs are removed by label
 	}
-	tclog.SetDefault(tclog.NewNoopLogger())
 	verb, rest := args[0], args[1:]
 	for _, v := range admin.Verbs {
 		if v.Name == verb {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/doublehop/doublehop/dockerlab"
 	"github.com/doublehop/doublehop/workshop"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 func init() {
@@ -42,7 +41,6 @@ Run "doublehop workshop VERB -h" for the flags.
 		}
 		return errUsage
 	}
-	tclog.SetDefault(tclog.NewNoopLogger()) // the Docker client's banner
 	verb, args := args[0], args[1:]
 	fs := newFlags("workshop "+verb, "workshop "+verb+" [flags]", stderr)
 	name := fs.String("name", "workshop", "the workshop's name (prefixes every swarm object)")

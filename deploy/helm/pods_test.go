@@ -18,7 +18,6 @@ import (
 	"github.com/doublehop/doublehop/provision"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/client"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -61,7 +60,7 @@ func TestRenderedSeatRunsInContainers(t *testing.T) {
 
 	label := map[string]string{"org.doublehop.owner": "helmtest", "org.doublehop.pid": fmt.Sprint(os.Getpid())}
 	netName := fmt.Sprintf("doublehop-helmtest-%d", os.Getpid())
-	nr, err := cli.NetworkCreate(ctx, netName, client.NetworkCreateOptions{Driver: "bridge", Labels: label})
+	netID, err := cli.NetworkCreate(ctx, network.CreateRequest{Name: netName, Driver: "bridge", Labels: label})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +68,9 @@ func TestRenderedSeatRunsInContainers(t *testing.T) {
 	t.Cleanup(func() {
 		c := context.Background()
 		for _, id := range ids {
-			cli.ContainerRemove(c, id, client.ContainerRemoveOptions{Force: true})
+			cli.ContainerRemove(c, id, true)
 		}
-		cli.NetworkRemove(c, nr.ID, client.NetworkRemoveOptions{})
+		cli.NetworkRemove(c, netID)
 	})
 
 	byName := map[string]string{}
@@ -85,22 +84,20 @@ func TestRenderedSeatRunsInContainers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", d.Name, err)
 		}
-		cr, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Name:       fmt.Sprintf("doublehop-helmtest-%d-%s", os.Getpid(), d.Name),
-			Config:     &container.Config{Image: img.Ref, Cmd: c.Args, Hostname: spec.Hostname, Labels: label},
-			HostConfig: &container.HostConfig{Tmpfs: map[string]string{"/tmp": "rw,mode=1777,size=16m"}},
-			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-				netName: {Aliases: []string{d.Name}}}}, // the Service's name in the namespace
-		})
+		id, err := cli.ContainerCreate(ctx, fmt.Sprintf("doublehop-helmtest-%d-%s", os.Getpid(), d.Name),
+			&container.Config{Image: img.Ref, Cmd: c.Args, Hostname: spec.Hostname, Labels: label},
+			&container.HostConfig{NetworkMode: container.NetworkMode(netName), Tmpfs: map[string]string{"/tmp": "rw,mode=1777,size=16m"}},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+				netName: {Aliases: []string{d.Name}}}}) // the Service's name in the namespace
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, cr.ID)
-		byName[d.Name] = cr.ID
-		if _, err := cli.CopyToContainer(ctx, cr.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: tarOf(t, files)}); err != nil {
+		ids = append(ids, id)
+		byName[d.Name] = id
+		if err := cli.CopyToContainer(ctx, id, "/", tarOf(t, files)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cli.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
+		if err := cli.ContainerStart(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
