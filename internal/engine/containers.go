@@ -17,10 +17,7 @@ func (c *Client) ContainerCreate(ctx context.Context, name string, cfg *containe
 	if name != "" {
 		q.Set("name", name)
 	}
-	var res container.CreateResponse
-	err := c.call(ctx, request{method: "POST", path: "/containers/create", query: q,
-		json: container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}}, &res)
-	return res.ID, err
+	return c.create(ctx, "/containers/create", q, container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc})
 }
 
 // ContainerStart starts a created or stopped container.

@@ -192,6 +192,33 @@ func (f Filters) encode() string {
 	return string(b)
 }
 
+// values is f as a query ("filters" when f is not empty).
+func (f Filters) values() url.Values {
+	q := url.Values{}
+	if len(f) > 0 {
+		q.Set("filters", f.encode())
+	}
+	return q
+}
+
+// create POSTs a spec and returns the new object's ID ("Id" or "ID").
+func (c *Client) create(ctx context.Context, path string, q url.Values, spec any) (string, error) {
+	var res struct{ ID string }
+	err := c.call(ctx, request{method: "POST", path: path, query: q, json: spec}, &res)
+	return res.ID, err
+}
+
+// stream sends a request whose answer is a progress stream (image import,
+// build) and returns the first error the stream carries.
+func (c *Client) stream(ctx context.Context, r request) error {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return jsonStream(resp.Body)
+}
+
 // request is one API call.
 type request struct {
 	method, path string

@@ -23,21 +23,13 @@ func (c *Client) ImageImport(ctx context.Context, rootfs io.Reader, repo, tag st
 	for _, ch := range changes {
 		q.Add("changes", ch)
 	}
-	resp, err := c.do(ctx, request{method: "POST", path: "/images/create", query: q, body: rootfs,
+	return c.stream(ctx, request{method: "POST", path: "/images/create", query: q, body: rootfs,
 		header: map[string][]string{"Content-Type": {"application/x-tar"}}})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return jsonStream(resp.Body)
 }
 
 // ImageList lists images matching f.
 func (c *Client) ImageList(ctx context.Context, f Filters) ([]image.Summary, error) {
-	q := url.Values{}
-	if len(f) > 0 {
-		q.Set("filters", f.encode())
-	}
+	q := f.values()
 	var res []image.Summary
 	err := c.call(ctx, request{method: "GET", path: "/images/json", query: q}, &res)
 	return res, err
@@ -63,11 +55,6 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, tag str
 		}
 		q.Set("labels", string(b))
 	}
-	resp, err := c.do(ctx, request{method: "POST", path: "/build", query: q, body: buildContext,
+	return c.stream(ctx, request{method: "POST", path: "/build", query: q, body: buildContext,
 		header: map[string][]string{"Content-Type": {"application/x-tar"}}})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return jsonStream(resp.Body)
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"net/url"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
@@ -10,9 +9,7 @@ import (
 
 // NetworkCreate creates a network and returns its ID.
 func (c *Client) NetworkCreate(ctx context.Context, req network.CreateRequest) (string, error) {
-	var res network.CreateResponse
-	err := c.call(ctx, request{method: "POST", path: "/networks/create", json: req}, &res)
-	return res.ID, err
+	return c.create(ctx, "/networks/create", nil, req)
 }
 
 // NetworkInspect returns a network's settings (subnets, containers).
@@ -24,10 +21,7 @@ func (c *Client) NetworkInspect(ctx context.Context, id string) (network.Inspect
 
 // NetworkList lists networks matching f.
 func (c *Client) NetworkList(ctx context.Context, f Filters) ([]network.Summary, error) {
-	q := url.Values{}
-	if len(f) > 0 {
-		q.Set("filters", f.encode())
-	}
+	q := f.values()
 	var res []network.Summary
 	err := c.call(ctx, request{method: "GET", path: "/networks", query: q}, &res)
 	return res, err
@@ -40,10 +34,7 @@ func (c *Client) NetworkRemove(ctx context.Context, id string) error {
 
 // VolumeList lists volumes matching f.
 func (c *Client) VolumeList(ctx context.Context, f Filters) ([]volume.Volume, error) {
-	q := url.Values{}
-	if len(f) > 0 {
-		q.Set("filters", f.encode())
-	}
+	q := f.values()
 	var res volume.ListResponse
 	err := c.call(ctx, request{method: "GET", path: "/volumes", query: q}, &res)
 	return res.Volumes, err

@@ -42,17 +42,12 @@ func (c *Client) NodeUpdate(ctx context.Context, id string, version swarm.Versio
 
 // ServiceCreate creates a service and returns its ID.
 func (c *Client) ServiceCreate(ctx context.Context, spec swarm.ServiceSpec) (string, error) {
-	var res swarm.ServiceCreateResponse
-	err := c.call(ctx, request{method: "POST", path: "/services/create", json: spec}, &res)
-	return res.ID, err
+	return c.create(ctx, "/services/create", nil, spec)
 }
 
 // ServiceList lists services matching f; status adds running/desired task counts.
 func (c *Client) ServiceList(ctx context.Context, f Filters, status bool) ([]swarm.Service, error) {
-	q := url.Values{}
-	if len(f) > 0 {
-		q.Set("filters", f.encode())
-	}
+	q := f.values()
 	if status {
 		q.Set("status", "true")
 	}
@@ -68,10 +63,7 @@ func (c *Client) ServiceRemove(ctx context.Context, id string) error {
 
 // TaskList lists tasks matching f.
 func (c *Client) TaskList(ctx context.Context, f Filters) ([]swarm.Task, error) {
-	q := url.Values{}
-	if len(f) > 0 {
-		q.Set("filters", f.encode())
-	}
+	q := f.values()
 	var res []swarm.Task
 	err := c.call(ctx, request{method: "GET", path: "/tasks", query: q}, &res)
 	return res, err
@@ -79,15 +71,13 @@ func (c *Client) TaskList(ctx context.Context, f Filters) ([]swarm.Task, error) 
 
 // SecretCreate stores a secret and returns its ID.
 func (c *Client) SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error) {
-	var res struct{ ID string }
-	err := c.call(ctx, request{method: "POST", path: "/secrets/create", json: spec}, &res)
-	return res.ID, err
+	return c.create(ctx, "/secrets/create", nil, spec)
 }
 
 // SecretList lists secrets matching f.
 func (c *Client) SecretList(ctx context.Context, f Filters) ([]swarm.Secret, error) {
 	var res []swarm.Secret
-	err := c.call(ctx, request{method: "GET", path: "/secrets", query: url.Values{"filters": {f.encode()}}}, &res)
+	err := c.call(ctx, request{method: "GET", path: "/secrets", query: f.values()}, &res)
 	return res, err
 }
 
@@ -98,15 +88,13 @@ func (c *Client) SecretRemove(ctx context.Context, id string) error {
 
 // ConfigCreate stores a config and returns its ID.
 func (c *Client) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error) {
-	var res struct{ ID string }
-	err := c.call(ctx, request{method: "POST", path: "/configs/create", json: spec}, &res)
-	return res.ID, err
+	return c.create(ctx, "/configs/create", nil, spec)
 }
 
 // ConfigList lists configs matching f.
 func (c *Client) ConfigList(ctx context.Context, f Filters) ([]swarm.Config, error) {
 	var res []swarm.Config
-	err := c.call(ctx, request{method: "GET", path: "/configs", query: url.Values{"filters": {f.encode()}}}, &res)
+	err := c.call(ctx, request{method: "GET", path: "/configs", query: f.values()}, &res)
 	return res, err
 }
 
