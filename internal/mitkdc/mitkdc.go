@@ -71,6 +71,10 @@ const (
 	binKadmin = "kadmin.local"
 )
 
+// Tools are the MIT programs a realm needs (the KDC, its database and admin
+// tools, the clients).
+var Tools = []string{binKDC, binUtil, binKadmin, "kinit", "kvno", "klist"}
+
 // Available reports whether krb5kdc, kdb5_util and kadmin.local are installed.
 func Available() bool {
 	for _, b := range []string{binKDC, binUtil, binKadmin} {

@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/internal/mitkdc/mitkdctest"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb/ccache"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -310,7 +311,7 @@ func TestCCacheMITKlistReadsOurs(t *testing.T) {
 	if err := c.Save(p); err != nil {
 		t.Fatal(err)
 	}
-	out := mitkdc.Klist(t, nil, "-c", "FILE:"+p, "-e", "-f")
+	out := mitkdctest.Klist(t, nil, "-c", "FILE:"+p, "-e", "-f")
 	for _, want := range []string{
 		"Default principal: bob@LAB.LOCAL",
 		"krbtgt/LAB.LOCAL@LAB.LOCAL",
@@ -333,7 +334,7 @@ func TestCCacheMITKlistReadsOurs(t *testing.T) {
 // ccMITRealm starts an MIT KDC with bob, HTTP and MSSQL principals.
 func ccMITRealm(t *testing.T) *mitkdc.KDC {
 	t.Helper()
-	return mitkdc.ForTest(t,
+	return mitkdctest.ForTest(t,
 		mitkdc.Principal{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true},
 		mitkdc.Principal{Name: "HTTP/web.lab.local", OKAsDelegate: true},
 		mitkdc.Principal{Name: "MSSQLSvc/sql.lab.local:1433"})
@@ -388,8 +389,8 @@ func TestCCacheMITKinitInterop(t *testing.T) {
 	if b := c.Marshal(); !bytes.Equal(b, raw) {
 		t.Logf("re-marshal is not byte-identical to MIT's file (%d vs %d bytes)", len(b), len(raw))
 	}
-	a := mitkdc.Klist(t, env, "-c", "FILE:"+mitPath, "-e", "-f")
-	b := mitkdc.Klist(t, env, "-c", "FILE:"+ourPath, "-e", "-f")
+	a := mitkdctest.Klist(t, env, "-c", "FILE:"+mitPath, "-e", "-f")
+	b := mitkdctest.Klist(t, env, "-c", "FILE:"+ourPath, "-e", "-f")
 	if strings.ReplaceAll(a, mitPath, "X") != strings.ReplaceAll(b, ourPath, "X") {
 		t.Fatalf("klist differs:\nMIT:\n%s\nours:\n%s", a, b)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doublehop/doublehop/internal/mitkdc"
+	"github.com/doublehop/doublehop/internal/mitkdc/mitkdctest"
 	"github.com/doublehop/doublehop/internal/peer"
 	"github.com/doublehop/doublehop/krb/keytab"
 	"github.com/doublehop/doublehop/krb/kmsg"
@@ -171,7 +172,7 @@ func TestKeytabMITKlistReadsOurs(t *testing.T) {
 	if err := keytab.Save(p, ktSample()); err != nil {
 		t.Fatal(err)
 	}
-	out := mitkdc.Klist(t, nil, "-k", "-t", "-e", "-K", "FILE:"+p)
+	out := mitkdctest.Klist(t, nil, "-k", "-t", "-e", "-K", "FILE:"+p)
 	t.Logf("klist -k:\n%s", out)
 	for _, re := range []string{
 		`(?m)^\s+3 11/25/26 12:00:00 HTTP/web\.lab\.local@LAB\.LOCAL \(aes256-cts-hmac-sha1-96\)  \(0x(11){32}\)$`,
@@ -187,7 +188,7 @@ func TestKeytabMITKlistReadsOurs(t *testing.T) {
 // TestKeytabMITInterop: a keytab from kadmin ktadd parses, survives our
 // re-marshal, and MIT kvno -k accepts our copy (it decrypts a real ticket).
 func TestKeytabMITInterop(t *testing.T) {
-	k := mitkdc.ForTest(t, mitkdc.Principal{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true}, mitkdc.Principal{Name: "HTTP/web.lab.local", OKAsDelegate: true}, mitkdc.Principal{Name: "MSSQLSvc/sql.lab.local:1433"})
+	k := mitkdctest.ForTest(t, mitkdc.Principal{Name: "bob", Password: "BobPassw0rd!", RequiresPreauth: true}, mitkdc.Principal{Name: "HTTP/web.lab.local", OKAsDelegate: true}, mitkdc.Principal{Name: "MSSQLSvc/sql.lab.local:1433"})
 	dir := t.TempDir()
 	mitKT := filepath.Join(dir, "mit.keytab")
 	if err := k.Keytab(mitKT, "HTTP/web.lab.local"); err != nil {

@@ -1,6 +1,8 @@
 //go:build unix
 
-package mitkdc
+// Package mitkdctest starts MIT's KDC for one test (package mitkdc, kept
+// apart so that the binaries using mitkdc do not link package testing).
+package mitkdctest
 
 import (
 	"context"
@@ -9,17 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doublehop/doublehop/internal/mitkdc"
 	"github.com/doublehop/doublehop/internal/peer"
 )
 
 // ForTest starts a throw-away MIT realm for one test and stops it at cleanup.
 // Without MIT's KDC and clients the test skips, or fails under CI (package peer).
-func ForTest(t testing.TB, principals ...Principal) *KDC {
+func ForTest(t testing.TB, principals ...mitkdc.Principal) *mitkdc.KDC {
 	t.Helper()
-	peer.Need(t, binKDC, binUtil, binKadmin, "kinit", "kvno", "klist")
+	peer.Need(t, mitkdc.Tools...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	k, err := Start(ctx, Options{Principals: principals})
+	k, err := mitkdc.Start(ctx, mitkdc.Options{Principals: principals})
 	if err != nil {
 		t.Fatal(err)
 	}
