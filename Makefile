@@ -16,11 +16,11 @@ DEB_PACKAGES := krb5-user krb5-kdc krb5-admin-server curl freetds-bin tshark chr
 
 all: build
 
-# -trimpath as the image's binary is built (dockerlab.BuildFlags): the two
-# builds then share every compiled package, so make lab-up on a fresh machine
-# compiles the dependency tree once, not twice.
+# Compiled as the image's binary is (dockerlab.CompileFlags: -trimpath, no
+# DWARF): the two builds then share every compiled package, so make lab-up on
+# a fresh machine compiles the dependency tree once, not twice.
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/doublehop
+	$(GO) build -trimpath -gcflags=all=-dwarf=false -o $(BIN) ./cmd/doublehop
 
 # deps installs the Debian peers that are missing (needs root and apt).
 deps:

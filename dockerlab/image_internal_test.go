@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,23 @@ func TestDockerfileBuildsTheImportedImage(t *testing.T) {
 		t.Fatalf("sizes %d / %d, layers %d / %d", built.Size, imported.Size, len(built.RootFS.Layers), len(imported.RootFS.Layers))
 	}
 	t.Logf("docker build and import agree: %s, %d bytes, entrypoint %v cmd %v", img.Ref, img.Size, i.Entrypoint, i.Cmd)
+}
+
+// make build compiles with the image binary's flags, or a fresh machine's
+// make lab-up compiles the whole dependency tree twice.
+func TestMakeBuildCompilesAsTheImage(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipe, ok := strings.Cut(string(mk), "\nbuild:\n")
+	if !ok {
+		t.Fatal("no build target in the Makefile")
+	}
+	line, _, _ := strings.Cut(recipe, "\n")
+	for _, f := range CompileFlags {
+		if !strings.Contains(line, " "+f+" ") {
+			t.Errorf("make build (%s) lacks %s", strings.TrimSpace(line), f)
+		}
+	}
 }
