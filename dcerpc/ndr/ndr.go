@@ -1,8 +1,10 @@
 // Package ndr is the Network Data Representation, version 2.0 (C706 §14),
 // little-endian, as connection-oriented DCE/RPC carries it (transfer syntax
-// 8a885d04-1ceb-11c9-9fe8-08002b104860 v2). It gives the primitives; each
-// interface package writes its own messages with them, one function per
-// structure, the way MIDL's and pidl's stubs do.
+// 8a885d04-1ceb-11c9-9fe8-08002b104860 v2) and as type serialization keeps
+// it outside any call (MS-RPCE 2.2.6: the PAC's buffers). It gives the
+// primitives and MS-DTYP's constructed types; each interface package writes
+// its own messages with them, one function per structure, the way MIDL's
+// and pidl's stubs do.
 //
 // Embedded pointers: a unique pointer is a referent ID in place and its
 // referent comes after the structure that holds it (C706 §14.3.12.3), depth
@@ -14,7 +16,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unicode/utf16"
+
+	"github.com/doublehop/doublehop/dtyp"
 )
 
 // Error is malformed NDR: the stub is refused with nca_s_fault_ndr
@@ -35,6 +38,17 @@ type Writer struct {
 	buf    []byte
 	defer_ []func()
 	ref    uint32
+	err    error
+}
+
+// Err is the first value that could not be written (a string too long for
+// its length field, say).
+func (w *Writer) Err() error { return w.err }
+
+func (w *Writer) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 // Bytes is what was written (call Flush first).
@@ -77,15 +91,16 @@ func (w *Writer) GUID(g [16]byte) {
 	w.buf = append(w.buf, g[:]...)
 }
 
-// Ref writes a unique pointer's referent ID (0 for NULL) and defers its
-// referent when present.
+// Ref writes a unique pointer's referent ID (0 for NULL; 0x00020000,
+// 0x00020004, ... as Windows' stubs number them) and defers its referent
+// when present.
 func (w *Writer) Ref(present bool, referent func()) {
 	if !present {
 		w.U32(0)
 		return
 	}
-	w.ref += 4
 	w.U32(0x00020000 + w.ref)
+	w.ref += 4
 	w.defer_ = append(w.defer_, referent)
 }
 
@@ -108,13 +123,12 @@ func (w *Writer) Conformant(n int) { w.U32(uint32(n)) }
 // String writes a [string] wchar_t* referent: a conformant varying array
 // of UTF-16 units with the terminating NUL (C706 §14.3.4.1).
 func (w *Writer) String(s string) {
-	u := append(utf16.Encode([]rune(s)), 0)
-	w.U32(uint32(len(u)))
+	b := append(dtyp.UTF16LE(s), 0, 0)
+	n := uint32(len(b) / 2)
+	w.U32(n)
 	w.U32(0)
-	w.U32(uint32(len(u)))
-	for _, c := range u {
-		w.buf = binary.LittleEndian.AppendUint16(w.buf, c)
-	}
+	w.U32(n)
+	w.Raw(b)
 }
 
 // Reader parses an NDR stream; every count is checked against what is left.
@@ -285,15 +299,12 @@ func (r *Reader) String(maxUnits int) string {
 		r.Failf("a string with offset %d and %d of %d units", offset, actual, maxCount)
 		return ""
 	}
-	u := make([]uint16, actual)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(r.b[r.off:])
-		r.off += 2
+	b := r.b[r.off : r.off+2*actual]
+	r.off += len(b)
+	if len(b) >= 2 && b[len(b)-2] == 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-2]
 	}
-	if len(u) > 0 && u[len(u)-1] == 0 {
-		u = u[:len(u)-1]
-	}
-	return string(utf16.Decode(u))
+	return dtyp.FromUTF16LE(b)
 }
 
 // End ends the parameters: the first error met, if any. Bytes after the
@@ -305,4 +316,13 @@ func (r *Reader) End() error { return r.err }
 func Is(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
+}
+
+// Skip passes over n bytes of fields aligned to align that the caller does
+// not use.
+func (r *Reader) Skip(n, align int) {
+	r.Align(align)
+	if r.need(n) {
+		r.off += n
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
+	"github.com/doublehop/doublehop/dcerpc/ndr"
 	"github.com/doublehop/doublehop/dtyp"
 
 	"github.com/doublehop/doublehop/krb/kcrypto"
@@ -587,129 +589,134 @@ func encodeLogonInfo(in Info) ([]byte, error) {
 	if len(extra) > 0 {
 		flags |= logonExtraSIDs
 	}
-	return ndrSerialize(func(w *ndrWriter) {
-		w.filetime(filetime(in.LogonTime))
-		w.filetime(filetimeNever) // LogoffTime
-		w.filetime(filetimeNever) // KickOffTime
-		w.filetime(0)             // PasswordLastSet
-		w.filetime(0)             // PasswordCanChange
-		w.filetime(filetimeNever) // PasswordMustChange
-		w.ustr(in.EffectiveName)
-		w.ustr(in.FullName)
+	return ndr.Serialize(func(w *ndr.Writer) {
+		putFiletime(w, filetime(in.LogonTime))
+		putFiletime(w, filetimeNever) // LogoffTime
+		putFiletime(w, filetimeNever) // KickOffTime
+		putFiletime(w, 0)             // PasswordLastSet
+		putFiletime(w, 0)             // PasswordCanChange
+		putFiletime(w, filetimeNever) // PasswordMustChange
+		w.UnicodeString(in.EffectiveName)
+		w.UnicodeString(in.FullName)
 		for range 4 { // LogonScript, ProfilePath, HomeDirectory, HomeDirectoryDrive
-			w.ustr("")
+			w.UnicodeString("")
 		}
-		w.u16(0) // LogonCount
-		w.u16(0) // BadPasswordCount
-		w.u32(in.UserRID)
-		w.u32(in.PrimaryGroupRID)
-		w.u32(uint32(len(in.GroupRIDs)))
-		w.ptr(ifSet(len(in.GroupRIDs) > 0, func() { // GROUP_MEMBERSHIP array (MS-PAC 2.2.2)
-			w.u32(uint32(len(in.GroupRIDs)))
+		w.U16(0) // LogonCount
+		w.U16(0) // BadPasswordCount
+		w.U32(in.UserRID)
+		w.U32(in.PrimaryGroupRID)
+		w.U32(uint32(len(in.GroupRIDs)))
+		w.Ref(len(in.GroupRIDs) > 0, func() { // GROUP_MEMBERSHIP array (MS-PAC 2.2.2)
+			w.U32(uint32(len(in.GroupRIDs)))
 			for _, rid := range in.GroupRIDs {
-				w.u32(rid)
-				w.u32(groupAttrs)
+				w.U32(rid)
+				w.U32(groupAttrs)
 			}
-		}))
-		w.u32(flags)
-		w.b = append(w.b, make([]byte, 16)...) // UserSessionKey: zero for Kerberos
-		w.ustr(in.LogonServer)
-		w.ustr(in.LogonDomainName)
-		w.ptr(ifSet(in.DomainSID != "", func() { w.sid(dom) })) // LogonDomainId
-		w.u32(0)                                                // Reserved1[0]
-		w.u32(0)                                                // Reserved1[1]
-		w.u32(in.UserAccountControl)
-		w.u32(0)      // SubAuthStatus
-		w.filetime(0) // LastSuccessfulILogon
-		w.filetime(0) // LastFailedILogon
-		w.u32(0)      // FailedILogonCount
-		w.u32(0)      // Reserved3
-		w.u32(uint32(len(extra)))
-		w.ptr(ifSet(len(extra) > 0, func() { // KERB_SID_AND_ATTRIBUTES array (MS-PAC 2.2.1)
-			w.u32(uint32(len(extra)))
+		})
+		w.U32(flags)
+		w.Raw(make([]byte, 16)) // UserSessionKey: zero for Kerberos
+		w.UnicodeString(in.LogonServer)
+		w.UnicodeString(in.LogonDomainName)
+		w.Ref(in.DomainSID != "", func() { w.SID(dom) }) // LogonDomainId
+		w.U32(0)                                         // Reserved1[0]
+		w.U32(0)                                         // Reserved1[1]
+		w.U32(in.UserAccountControl)
+		w.U32(0)          // SubAuthStatus
+		putFiletime(w, 0) // LastSuccessfulILogon
+		putFiletime(w, 0) // LastFailedILogon
+		w.U32(0)          // FailedILogonCount
+		w.U32(0)          // Reserved3
+		w.U32(uint32(len(extra)))
+		w.Ref(len(extra) > 0, func() { // KERB_SID_AND_ATTRIBUTES array (MS-PAC 2.2.1)
+			w.U32(uint32(len(extra)))
 			for _, s := range extra {
-				w.ptr(func() { w.sid(s) })
-				w.u32(groupAttrs)
+				w.Ref(true, func() { w.SID(s) })
+				w.U32(groupAttrs)
 			}
-		}))
-		w.ptr(nil) // ResourceGroupDomainSid
-		w.u32(0)   // ResourceGroupCount
-		w.ptr(nil) // ResourceGroupIds
+		})
+		w.Ref(false, nil) // ResourceGroupDomainSid
+		w.U32(0)          // ResourceGroupCount
+		w.Ref(false, nil) // ResourceGroupIds
 	})
 }
 
-// ifSet returns f when cond holds, else nil (a null pointer).
-func ifSet(cond bool, f func()) func() {
-	if !cond {
-		return nil
+// putFiletime writes a FILETIME (MS-DTYP 2.3.3): two ULONGs, low part first.
+func putFiletime(w *ndr.Writer, v uint64) { w.U32(uint32(v)); w.U32(uint32(v >> 32)) }
+
+// fromUTF16LE decodes UTF-16LE; an odd length is an error.
+func fromUTF16LE(b []byte) (string, error) {
+	if len(b)%2 != 0 {
+		return "", errors.New("odd UTF-16 length")
 	}
-	return f
+	return dtyp.FromUTF16LE(b), nil
 }
 
 // decodeLogonInfo reads KERB_VALIDATION_INFO (MS-PAC 2.5); the referents of
 // the resource groups, which come last, are not read.
 func decodeLogonInfo(b []byte, info *Info) error {
-	r, err := ndrDeserialize(b)
+	r, err := ndr.Deserialize(b)
 	if err != nil {
 		return err
 	}
-	r.skip(6 * 8) // the FILETIMEs; the logon time comes from PAC_CLIENT_INFO
-	var strs [6]ustrHdr
+	r.Skip(6*8, 4) // the FILETIMEs; the logon time comes from PAC_CLIENT_INFO
+	var strs [6]ndr.UnicodeStringHeader
 	for i := range strs {
-		strs[i] = r.ustrHdr()
+		strs[i] = r.UnicodeStringHeader()
 	}
-	r.u16() // LogonCount
-	r.u16() // BadPasswordCount
-	info.UserRID = r.u32()
-	info.PrimaryGroupRID = r.u32()
-	groupCount, groupPtr := r.u32(), r.u32()
-	info.UserFlags = r.u32()
-	r.skip(16) // UserSessionKey
-	server, domain := r.ustrHdr(), r.ustrHdr()
-	domPtr := r.u32()
-	r.skip(8) // Reserved1
-	info.UserAccountControl = r.u32()
-	r.skip(4 + 16 + 8) // SubAuthStatus .. Reserved3
-	sidCount, extraPtr := r.u32(), r.u32()
-	r.skip(12) // ResourceGroupDomainSid, ResourceGroupCount, ResourceGroupIds
+	r.U16() // LogonCount
+	r.U16() // BadPasswordCount
+	info.UserRID = r.U32()
+	info.PrimaryGroupRID = r.U32()
+	groupCount, groupPtr := r.U32(), r.U32()
+	info.UserFlags = r.U32()
+	r.Skip(16, 4) // UserSessionKey
+	server, domain := r.UnicodeStringHeader(), r.UnicodeStringHeader()
+	domPtr := r.U32()
+	r.Skip(8, 4) // Reserved1
+	info.UserAccountControl = r.U32()
+	r.Skip(4+16+8, 4) // SubAuthStatus .. Reserved3
+	sidCount, extraPtr := r.U32(), r.U32()
+	r.Skip(12, 4) // ResourceGroupDomainSid, ResourceGroupCount, ResourceGroupIds
 
 	// Deferred referents, in pointer order (DCE 1.1 14.3.12.3).
-	info.EffectiveName = r.ustr(strs[0])
-	info.FullName = r.ustr(strs[1])
+	info.EffectiveName = r.UnicodeString(strs[0])
+	info.FullName = r.UnicodeString(strs[1])
 	for _, h := range strs[2:] {
-		r.ustr(h)
+		r.UnicodeString(h)
 	}
 	if groupPtr != 0 {
-		if n := r.u32(); n != groupCount {
-			r.fail("group count %d, array %d", groupCount, n)
+		n := r.Count(8, math.MaxInt32)
+		if n != int(groupCount) {
+			r.Failf("group count %d, array %d", groupCount, n)
 		}
-		info.GroupRIDs = make([]uint32, r.count(groupCount, 8))
+		info.GroupRIDs = make([]uint32, n)
 		for i := range info.GroupRIDs {
-			info.GroupRIDs[i] = r.u32()
-			r.u32() // Attributes
+			info.GroupRIDs[i] = r.U32()
+			r.U32() // Attributes
 		}
 	}
-	info.LogonServer = r.ustr(server)
-	info.LogonDomainName = r.ustr(domain)
+	info.LogonServer = r.UnicodeString(server)
+	info.LogonDomainName = r.UnicodeString(domain)
 	if domPtr != 0 {
-		info.DomainSID = r.sid().String()
+		info.DomainSID = r.SID().String()
 	}
 	if extraPtr != 0 {
-		if n := r.u32(); n != sidCount {
-			r.fail("SID count %d, array %d", sidCount, n)
+		n := r.Count(8, math.MaxInt32)
+		if n != int(sidCount) {
+			r.Failf("SID count %d, array %d", sidCount, n)
 		}
-		ptrs := make([]uint32, r.count(sidCount, 8))
+		ptrs := make([]uint32, n)
 		for i := range ptrs {
-			ptrs[i] = r.u32()
-			r.u32() // Attributes
+			ptrs[i] = r.U32()
+			r.U32() // Attributes
 		}
 		for _, ptr := range ptrs {
 			if ptr != 0 {
-				info.ExtraSIDs = append(info.ExtraSIDs, r.sid().String())
+				info.ExtraSIDs = append(info.ExtraSIDs, r.SID().String())
 			}
 		}
 	}
-	return r.err
+	return r.Err()
 }
 
 // encodeClientInfo builds PAC_CLIENT_INFO (MS-PAC 2.7): ClientId, NameLength, Name.
@@ -810,40 +817,41 @@ func decodeUPNDNSInfo(b []byte, info *Info) error {
 
 // encodeDelegationInfo builds a type-serialized S4U_DELEGATION_INFO (MS-PAC 2.9).
 func encodeDelegationInfo(d S4UDelegationInfo) ([]byte, error) {
-	return ndrSerialize(func(w *ndrWriter) {
-		w.ustr(d.S4U2ProxyTarget)
-		w.u32(uint32(len(d.TransitedServices)))
-		w.ptr(ifSet(len(d.TransitedServices) > 0, func() {
-			w.u32(uint32(len(d.TransitedServices)))
+	return ndr.Serialize(func(w *ndr.Writer) {
+		w.UnicodeString(d.S4U2ProxyTarget)
+		w.U32(uint32(len(d.TransitedServices)))
+		w.Ref(len(d.TransitedServices) > 0, func() {
+			w.U32(uint32(len(d.TransitedServices)))
 			for _, s := range d.TransitedServices {
-				w.ustr(s)
+				w.UnicodeString(s)
 			}
-		}))
+		})
 	})
 }
 
 func decodeDelegationInfo(b []byte) (S4UDelegationInfo, error) {
 	var d S4UDelegationInfo
-	r, err := ndrDeserialize(b)
+	r, err := ndr.Deserialize(b)
 	if err != nil {
 		return d, err
 	}
-	target := r.ustrHdr()
-	size, ptr := r.u32(), r.u32()
-	d.S4U2ProxyTarget = r.ustr(target)
+	target := r.UnicodeStringHeader()
+	size, ptr := r.U32(), r.U32()
+	d.S4U2ProxyTarget = r.UnicodeString(target)
 	if ptr != 0 {
-		if n := r.u32(); n != size {
-			r.fail("transited list size %d, array %d", size, n)
+		n := r.Count(8, math.MaxInt32)
+		if n != int(size) {
+			r.Failf("transited list size %d, array %d", size, n)
 		}
-		hs := make([]ustrHdr, r.count(size, 8))
+		hs := make([]ndr.UnicodeStringHeader, n)
 		for i := range hs {
-			hs[i] = r.ustrHdr()
+			hs[i] = r.UnicodeStringHeader()
 		}
 		for _, h := range hs {
-			d.TransitedServices = append(d.TransitedServices, r.ustr(h))
+			d.TransitedServices = append(d.TransitedServices, r.UnicodeString(h))
 		}
 	}
-	return d, r.err
+	return d, r.Err()
 }
 
 // decodeAttributes reads PAC_ATTRIBUTES_INFO (MS-PAC 2.14): FlagsLength in
