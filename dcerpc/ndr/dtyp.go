@@ -27,7 +27,11 @@ func (w *Writer) UnicodeString(s string) {
 	}
 	w.U16(uint16(len(b)))
 	w.U16(uint16(len(b)))
-	w.Ref(len(b) > 0, func() {
+	if len(b) == 0 {
+		w.Ref(false, nil) // no closure to allocate for an empty string
+		return
+	}
+	w.Ref(true, func() {
 		n := uint32(len(b) / 2)
 		w.U32(n) // maximum count
 		w.U32(0) // offset
