@@ -245,6 +245,3 @@ func logsOf(ctx context.Context, cli *engine.Client, id string, stdout, stderr b
 	}
 	return o.String(), e.String(), nil
 }
-
-// labelFilter selects resources by labels "k=v" (all must match).
-func labelFilter(kv ...string) engine.Filters { return engine.LabelFilter(kv...) }

@@ -618,7 +618,7 @@ const baseFile = "lab.yaml"
 
 // refresh reads the lab's containers (ids, states, published ports) from the engine.
 func (l *Lab) refresh(ctx context.Context) error {
-	res, err := l.cli.ContainerList(ctx, true, labelFilter(LabelLab+"="+l.Name))
+	res, err := l.cli.ContainerList(ctx, true, engine.LabelFilter(LabelLab+"="+l.Name))
 	if err != nil {
 		return err
 	}
@@ -879,7 +879,7 @@ func Down(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return removeByFilter(ctx, cli, labelFilter(LabelLab+"="+name))
+	return removeByFilter(ctx, cli, engine.LabelFilter(LabelLab+"="+name))
 }
 
 func removeByFilter(ctx context.Context, cli *engine.Client, f engine.Filters) error {
@@ -895,7 +895,7 @@ func removeByFilter(ctx context.Context, cli *engine.Client, f engine.Filters) e
 		go func(id string) {
 			defer wg.Done()
 			err := cli.ContainerRemove(ctx, id, true)
-			if err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
+			if err != nil && !engine.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -908,14 +908,12 @@ func removeByFilter(ctx context.Context, cli *engine.Client, f engine.Filters) e
 		return err
 	}
 	for _, n := range nets {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !isNotFound(err) {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !engine.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
-
-func isNotFound(err error) bool { return engine.IsNotFound(err) }
 
 // Summary describes a lab present in the engine.
 type Summary struct {
@@ -943,7 +941,7 @@ func List(ctx context.Context) ([]Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := cli.ContainerList(ctx, true, labelFilter(LabelLab))
+	res, err := cli.ContainerList(ctx, true, engine.LabelFilter(LabelLab))
 	if err != nil {
 		return nil, err
 	}
@@ -975,7 +973,7 @@ func List(ctx context.Context) ([]Summary, error) {
 		}
 	}
 	// Networks whose containers are gone (a run killed between the two).
-	if nets, err := cli.NetworkList(ctx, labelFilter(LabelLab)); err == nil {
+	if nets, err := cli.NetworkList(ctx, engine.LabelFilter(LabelLab)); err == nil {
 		for _, n := range nets {
 			name := n.Labels[LabelLab]
 			if by[name] == nil {
@@ -1013,14 +1011,14 @@ func Sweep(ctx context.Context) ([]string, error) {
 			names = append(names, name)
 		}
 	}
-	res, err := cli.ContainerList(ctx, true, labelFilter(LabelOwner+"=labtest"))
+	res, err := cli.ContainerList(ctx, true, engine.LabelFilter(LabelOwner+"=labtest"))
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range res {
 		check(c.Labels)
 	}
-	if nets, err := cli.NetworkList(ctx, labelFilter(LabelOwner+"=labtest")); err == nil {
+	if nets, err := cli.NetworkList(ctx, engine.LabelFilter(LabelOwner+"=labtest")); err == nil {
 		for _, n := range nets {
 			check(n.Labels)
 		}

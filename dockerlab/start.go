@@ -80,11 +80,12 @@ func EngineStarter(cli *engine.Client) Starter {
 	}
 }
 
-// waitLog polls the container's log until it holds line.
+// waitLog polls the container's stderr until it holds line (the tiers print
+// their ready line there; stdout carries the events, never re-read here).
 func waitLog(ctx context.Context, cli *engine.Client, id, line string, inspect Inspector) error {
 	for {
-		o, e, err := logsOf(ctx, cli, id, true, true, "")
-		if err == nil && (strings.Contains(e, line) || strings.Contains(o, line)) {
+		_, e, err := logsOf(ctx, cli, id, false, true, "")
+		if err == nil && strings.Contains(e, line) {
 			return nil
 		}
 		if ins, ierr := inspect(ctx); ierr == nil && ins.State != nil && !ins.State.Running && ins.State.Status != "created" {

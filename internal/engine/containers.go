@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/url"
 	"strconv"
@@ -107,9 +106,7 @@ func (c *Client) ExecCreate(ctx context.Context, id string, cmd []string, stdin 
 // ExecAttach starts an exec and returns its stream (stdin in, stdout and
 // stderr multiplexed out).
 func (c *Client) ExecAttach(ctx context.Context, execID string) (*Hijacked, error) {
-	b, _ := json.Marshal(container.ExecStartRequest{})
-	return c.hijack(ctx, request{method: "POST", path: "/exec/" + execID + "/start", body: bytesReader(b),
-		header: map[string][]string{"Content-Type": {"application/json"}}})
+	return c.hijack(ctx, request{method: "POST", path: "/exec/" + execID + "/start", json: container.ExecStartRequest{}})
 }
 
 // ExecInspect reports whether an exec still runs and its exit code.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 
 	"github.com/moby/moby/api/types/system"
@@ -20,5 +19,3 @@ func (c *Client) ServerVersion(ctx context.Context) (system.VersionResponse, err
 	err := c.call(ctx, request{method: "GET", path: "/version"}, &res)
 	return res, err
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
